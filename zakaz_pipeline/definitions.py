@@ -1,0 +1,30 @@
+"""``defs``: what ``dagster dev``, workspace.yaml and the ``zakaz`` CLI load.
+
+Loading needs no secrets and no network. With the embedded warehouse every run uses the
+in-process executor, because one process at a time may open a chDB data path.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, in_process_executor, load_assets_from_modules, multiprocess_executor
+
+from zakaz_pipeline.config import default_clickhouse_url
+from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.jobs import qtickets_sync_job
+from zakaz_pipeline.defs.resources import build_resources
+from zakaz_pipeline.defs.schedules import qtickets_every_15_minutes
+
+
+def _embedded() -> bool:
+    return (os.environ.get("CLICKHOUSE_URL", "").strip() or default_clickhouse_url()).startswith("chdb://")
+
+
+defs = Definitions(
+    assets=load_assets_from_modules([assets]),
+    jobs=[qtickets_sync_job],
+    schedules=[qtickets_every_15_minutes],
+    resources=build_resources(),
+    executor=in_process_executor if _embedded() else multiprocess_executor,
+)

@@ -1,0 +1,212 @@
+"""The asset graph: API → raw tables → facts → the DataLens view.
+
+Raw assets hand rows to the ClickHouse IO manager (streamed for orders); facts hand it a
+``SelectInto`` so they are computed inside ClickHouse. Every daily-partitioned asset has
+``BackfillPolicy.single_run()``: a backfill of any range is one run, and the orders asset
+reads the API once for the whole range by payment time.
+"""
+
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    AssetExecutionContext,
+    Any as DagsterAny,
+    AssetKey,
+    AssetOut,
+    Backoff,
+    BackfillPolicy,
+    Failure,
+    Jitter,
+    MaterializeResult,
+    Output,
+    RetryPolicy,
+    asset,
+    multi_asset,
+)
+
+from zakaz_pipeline.defs.partitions import TIMEZONE, daily_partitions
+from zakaz_pipeline.defs.resources import PiiResource, QticketsResource
+from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient
+from zakaz_pipeline.qtickets.rows import (
+    INVENTORY_COLUMNS,
+    Columns,
+    empty_columns,
+    event_columns,
+    row_count,
+    show_inventory,
+    ticket_columns,
+)
+from zakaz_pipeline.qtickets.rules import show_is_on_sale
+from zakaz_pipeline.warehouse import models
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
+from zakaz_pipeline.warehouse.writes import SelectInto
+
+API_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
+ROWS_PER_INSERT = 50_000
+DAILY = {"partition_expr": "sales_date"}
+
+
+@contextlib.contextmanager
+def qtickets_api(qtickets: QticketsResource) -> Iterator[QticketsClient]:
+    """A refused token will not heal on retry: fail the step at once, without retries."""
+    try:
+        with qtickets.get_client() as client:
+            yield client
+    except QticketsAuthError as exc:
+        raise Failure(str(exc), allow_retries=False) from None
+
+
+@multi_asset(
+    outs={
+        "dim_events": AssetOut(
+            description="Events with their city (name, id, time zone) and active/deleted flags.",
+            metadata={"write_mode": "replace"},
+            group_name="qtickets",
+            kinds={"python", "clickhouse"},
+        ),
+        "dim_shows": AssetOut(
+            description="Shows of every event: dates, sale window, price range, flags.",
+            metadata={"write_mode": "replace"},
+            group_name="qtickets",
+            kinds={"python", "clickhouse"},
+        ),
+    },
+    retry_policy=API_RETRY,
+)
+def qtickets_events(context: AssetExecutionContext, qtickets: QticketsResource) -> Iterator[Output]:
+    """One scan of GET /events feeds both dimensions."""
+    with qtickets_api(qtickets) as client:
+        events = [event for page in client.iter_events() for event in page]
+    event_rows, show_rows = event_columns(events, org=qtickets.org)
+    context.log.info("fetched %d events with %d shows", row_count(event_rows), row_count(show_rows))
+    yield Output(event_rows, output_name="dim_events", metadata={"events": row_count(event_rows)})
+    yield Output(show_rows, output_name="dim_shows", metadata={"shows": row_count(show_rows)})
+
+
+@asset(
+    description="One row per ticket (basket) of every paid order, by sales day; no personal data.",
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    metadata=DAILY,
+    group_name="qtickets",
+    kinds={"python", "clickhouse"},
+    retry_policy=API_RETRY,
+    dagster_type=DagsterAny,  # a lazy stream of batches, consumed by the IO manager
+)
+def stg_qtickets_api_orders_raw(
+    context: AssetExecutionContext, qtickets: QticketsResource, pii: PiiResource
+) -> Iterator[Columns]:
+    window = context.partition_time_window
+    context.log.info("fetching orders paid in [%s, %s)", window.start.isoformat(), window.end.isoformat())
+    return _ticket_batches(context, qtickets, pii.key_bytes(), window.start, window.end)
+
+
+def _ticket_batches(
+    context: AssetExecutionContext, qtickets: QticketsResource, pii_key: bytes, start: dt.datetime, end: dt.datetime
+) -> Iterator[Columns]:
+    """Pages of orders become ticket rows, gathered into large inserts; memory stays
+    bounded by one batch whatever the range."""
+    tz = ZoneInfo(TIMEZONE)
+    orders = tickets = 0
+    batch: list[Columns] = []
+    with qtickets_api(qtickets) as client:
+        for page in client.iter_paid_orders(start, end):
+            orders += len(page)
+            batch.append(ticket_columns(page, org=qtickets.org, tz=tz, pii_key=pii_key))
+            if sum(row_count(part) for part in batch) >= ROWS_PER_INSERT:
+                merged = _merge(batch)
+                tickets += row_count(merged)
+                batch = []
+                yield merged
+    if batch:
+        merged = _merge(batch)
+        tickets += row_count(merged)
+        yield merged
+    context.log.info("fetched %d paid orders, %d tickets", orders, tickets)
+
+
+def _merge(parts: list[Columns]) -> Columns:
+    merged = {name: [] for name in parts[0]}
+    for part in parts:
+        for name, values in part.items():
+            merged[name].extend(values)
+    return merged
+
+
+@asset(
+    description="Seat inventory snapshot of every show on sale (append-only).",
+    metadata={"write_mode": "append"},
+    group_name="qtickets",
+    kinds={"python", "clickhouse"},
+    retry_policy=API_RETRY,
+)
+def stg_qtickets_api_inventory_raw(
+    context: AssetExecutionContext, qtickets: QticketsResource, dim_events: Columns, dim_shows: Columns
+) -> Columns:
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    on_sale = _shows_on_sale(dim_events, dim_shows, now)
+    out = empty_columns(INVENTORY_COLUMNS)
+    with qtickets_api(qtickets) as client:
+        for event_id, show_id in on_sale:
+            total, left = show_inventory(client.show_seats(show_id))
+            for name, value in zip(INVENTORY_COLUMNS, (qtickets.org, now, event_id, show_id, total, left), strict=True):
+                out[name].append(value)
+    context.log.info("snapshot of %d shows on sale", len(on_sale))
+    return out
+
+
+def _shows_on_sale(dim_events: Columns, dim_shows: Columns, now: dt.datetime) -> list[tuple[int, int]]:
+    events = {row["event_id"]: row for row in _rows(dim_events)}
+    return [
+        (show["event_id"], show["show_id"])
+        for show in _rows(dim_shows)
+        if show["event_id"] in events and show_is_on_sale(events[show["event_id"]], show, now)
+    ]
+
+
+def _rows(columns: Columns) -> Iterator[dict[str, Any]]:
+    names = list(columns)
+    for values in zip(*columns.values(), strict=True):
+        yield dict(zip(names, values, strict=True))
+
+
+@asset(
+    description="Daily sales per sales day, event and city: orders, tickets, gross, refunds, revenue.",
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    metadata=DAILY,
+    deps=[stg_qtickets_api_orders_raw, AssetKey("dim_events")],
+    group_name="facts",
+    kinds={"clickhouse"},
+)
+def fact_qtickets_sales_daily() -> SelectInto:
+    return models.sales_daily()
+
+
+@asset(
+    description="The newest inventory snapshot of every show, with event name and city.",
+    metadata={"write_mode": "replace"},
+    deps=[stg_qtickets_api_inventory_raw, AssetKey("dim_events"), AssetKey("dim_shows")],
+    group_name="facts",
+    kinds={"clickhouse"},
+)
+def fact_qtickets_inventory_latest() -> SelectInto:
+    return models.inventory_latest()
+
+
+@asset(
+    description="DataLens view: daily sales with event, city and the event's current inventory.",
+    deps=[fact_qtickets_sales_daily, fact_qtickets_inventory_latest],
+    group_name="bi",
+    kinds={"clickhouse"},
+)
+def v_qtickets_sales_dashboard(warehouse: ClickHouseResource) -> MaterializeResult:
+    """The view's DDL is a schema migration; materializing it records what it now shows."""
+    with warehouse.get_client() as client:
+        rows, last_day = client.query("SELECT count(), max(sales_date) FROM v_qtickets_sales_dashboard").result_rows[0]
+    return MaterializeResult(metadata={"rows": int(rows), "last_sales_date": str(last_day)})

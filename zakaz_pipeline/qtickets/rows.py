@@ -1,0 +1,212 @@
+"""Flatten Qtickets answers into warehouse rows, column by column.
+
+Rows are built as ``Columns`` (column name → list of values) because that is what a
+columnar insert takes: no per-row dicts are kept. Every quirk of the API's shapes is
+absorbed here (``utm`` as ``[]`` or an object, amounts as ints or floats, ids as ints or
+numeric strings), so the warehouse only ever sees one type per column.
+
+Personal data stops here: the buyer's e-mail is turned into ``buyer_key`` (keyed
+HMAC-SHA256) and no name, phone, e-mail or card number is copied into any column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from zakaz_pipeline.qtickets.rules import parse_ts, show_is_on_sale
+
+Columns = dict[str, list[Any]]
+
+CENT = Decimal("0.01")
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+TICKET_COLUMNS = (
+    "org", "sales_date", "order_id", "basket_id", "event_id", "show_id",
+    "seat_id", "zone_id", "seat_row", "seat_place", "seat_name", "quantity",
+    "sale_ts", "payed", "order_created_at", "order_updated_at", "order_deleted_at",
+    "basket_created_at", "basket_updated_at", "basket_deleted_at", "checked_at",
+    "refunded_at", "refunded_amount", "refunded_deduction_amount",
+    "original_price", "discount_value", "price", "service_fee_amount", "currency",
+    "discount_id", "promo_code_id", "payment_type", *UTM_KEYS, "site_host", "buyer_key",
+)  # fmt: skip
+
+EVENT_COLUMNS = (
+    "org", "event_id", "event_name", "is_active", "is_deleted", "deleted_at",
+    "city_id", "city", "city_timezone", "place_name", "place_address", "age", "currency",
+    "show_count", "first_show_at", "last_show_at", "created_at", "updated_at",
+)  # fmt: skip
+
+SHOW_COLUMNS = (
+    "org", "show_id", "event_id", "show_name", "is_active", "is_deleted", "deleted_at",
+    "start_date", "finish_date", "open_date", "sale_start_date", "sale_finish_date",
+    "min_price", "max_price", "created_at", "updated_at",
+)  # fmt: skip
+
+INVENTORY_COLUMNS = ("org", "snapshot_ts", "event_id", "show_id", "tickets_total", "tickets_left")
+
+
+def empty_columns(names: Iterable[str]) -> Columns:
+    return {name: [] for name in names}
+
+
+def row_count(columns: Mapping[str, list[Any]]) -> int:
+    return len(next(iter(columns.values()), []))
+
+
+def money(value: Any) -> Decimal:
+    """Amounts arrive as ints, floats or numeric strings; store exact kopecks."""
+    if value is None or value == "":
+        return Decimal("0.00")
+    return Decimal(str(value)).quantize(CENT)
+
+
+def optional_id(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+def buyer_key(email: str | None, pii_key: bytes) -> str:
+    """Keyed hash of the lower-cased e-mail: counts repeat buyers, reveals no one."""
+    if not email:
+        return ""
+    normalized = email.strip().lower().encode()
+    return hmac.new(pii_key, normalized, hashlib.sha256).hexdigest()
+
+
+def split_seat(seat_id: str) -> tuple[str, str, str]:
+    """``"PARTERRE-20;7"`` → zone ``PARTERRE``, row ``20``, place ``7``."""
+    zone, sep, position = seat_id.rpartition("-")
+    if not sep or ";" not in position:
+        return seat_id, "", ""
+    row, _, place = position.partition(";")
+    return zone, row, place
+
+
+def ticket_columns(
+    orders: Iterable[Mapping[str, Any]], *, org: str, tz: ZoneInfo, pii_key: bytes
+) -> Columns:
+    """One row per basket of every order that has a payment time.
+
+    Unpaid orders carry no sales date and are left out; cancelled orders and tickets
+    are kept with their cancellation times so the facts can tell sold from not sold.
+    """
+    out = empty_columns(TICKET_COLUMNS)
+    for order in orders:
+        payed_at = parse_ts(order.get("payed_at"))
+        if payed_at is None:
+            continue
+        utm = order.get("utm") if isinstance(order.get("utm"), dict) else {}
+        client = order.get("client") if isinstance(order.get("client"), dict) else {}
+        site = order.get("site") if isinstance(order.get("site"), dict) else {}
+        order_values = (
+            order["id"], order.get("event_id"), payed_at, bool(order.get("payed")),
+            parse_ts(order.get("created_at")), parse_ts(order.get("updated_at")),
+            parse_ts(order.get("deleted_at")), str(order.get("currency_id") or ""),
+            optional_id(order.get("discount_id")), optional_id(order.get("promo_code_id")),
+            str(order.get("payment_type_id") or ""), [str(utm.get(key) or "") for key in UTM_KEYS],
+            str(site.get("host") or ""), buyer_key(client.get("email"), pii_key),
+        )  # fmt: skip
+        for basket in order.get("baskets") or ():
+            _append_ticket(out, org, payed_at.astimezone(tz).date(), order_values, basket)
+    return out
+
+
+def _append_ticket(
+    out: Columns, org: str, sales_date: dt.date, order_values: tuple[Any, ...], basket: Mapping[str, Any]
+) -> None:
+    (order_id, event_id, payed_at, payed, created, updated, deleted, currency,
+     discount_id, promo_code_id, payment_type, utm, site_host, key) = order_values  # fmt: skip
+    seat_id = str(basket.get("seat_id") or "")
+    zone, row, place = split_seat(seat_id)
+    values = (
+        org, sales_date, order_id, basket["id"], event_id, basket.get("show_id"),
+        seat_id, zone, row, place, str(basket.get("seat_name") or ""), int(basket.get("quantity") or 1),
+        payed_at, payed, created, updated, deleted,
+        parse_ts(basket.get("created_at")), parse_ts(basket.get("updated_at")),
+        parse_ts(basket.get("deleted_at")), parse_ts(basket.get("checked_at")),
+        parse_ts(basket.get("refunded_at")), money(basket.get("refunded_amount")),
+        money(basket.get("refunded_deduction_amount")),
+        money(basket.get("original_price")), money(basket.get("discount_value")),
+        money(basket.get("price")), money(basket.get("service_fee_amount")), currency,
+        discount_id, promo_code_id, payment_type, *utm, site_host, key,
+    )  # fmt: skip
+    for name, value in zip(TICKET_COLUMNS, values, strict=True):
+        out[name].append(value)
+
+
+def event_columns(events: Iterable[Mapping[str, Any]], *, org: str) -> tuple[Columns, Columns]:
+    """``dim_events`` and ``dim_shows`` rows; the city object is split into id, name, zone."""
+    event_out, show_out = empty_columns(EVENT_COLUMNS), empty_columns(SHOW_COLUMNS)
+    for event in events:
+        city = event.get("city") if isinstance(event.get("city"), dict) else {}
+        shows = event.get("shows") or []
+        starts = [ts for ts in (parse_ts(show.get("start_date")) for show in shows) if ts]
+        values = (
+            org, event["id"], str(event.get("name") or ""), bool(event.get("is_active")),
+            event.get("deleted_at") is not None, parse_ts(event.get("deleted_at")),
+            optional_id(city.get("id") or event.get("city_id")), str(city.get("name") or ""),
+            str(city.get("timezone") or ""), str(event.get("place_name") or ""),
+            str(event.get("place_address") or ""), str(event.get("age") or ""),
+            str(event.get("currency_id") or ""), len(shows), min(starts, default=None),
+            max(starts, default=None), parse_ts(event.get("created_at")), parse_ts(event.get("updated_at")),
+        )  # fmt: skip
+        for name, value in zip(EVENT_COLUMNS, values, strict=True):
+            event_out[name].append(value)
+        for show in shows:
+            _append_show(show_out, org, event["id"], show)
+    return event_out, show_out
+
+
+def _append_show(out: Columns, org: str, event_id: int, show: Mapping[str, Any]) -> None:
+    values = (
+        org, show["id"], event_id, str(show.get("name") or ""), bool(show.get("is_active")),
+        show.get("deleted_at") is not None, parse_ts(show.get("deleted_at")),
+        parse_ts(show.get("start_date")), parse_ts(show.get("finish_date")),
+        parse_ts(show.get("open_date")), parse_ts(show.get("sale_start_date")),
+        parse_ts(show.get("sale_finish_date")), _price(show.get("min_price")),
+        _price(show.get("max_price")), parse_ts(show.get("created_at")), parse_ts(show.get("updated_at")),
+    )  # fmt: skip
+    for name, value in zip(SHOW_COLUMNS, values, strict=True):
+        out[name].append(value)
+
+
+def _price(value: Any) -> Decimal | None:
+    """``min_price``/``max_price`` are price objects, null, or (defensively) plain amounts."""
+    if isinstance(value, dict):
+        return money(value.get("default_price"))
+    return None if value is None else money(value)
+
+
+def shows_on_sale(events: Iterable[Mapping[str, Any]], now: dt.datetime) -> list[tuple[int, int]]:
+    """``(event_id, show_id)`` of every show whose inventory is worth a snapshot now."""
+    return [
+        (event["id"], show["id"])
+        for event in events
+        for show in event.get("shows") or ()
+        if show_is_on_sale(event, show, now)
+    ]
+
+
+def show_inventory(seats: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """``(tickets_total, tickets_left)``: Σ max and Σ free quantity over enabled seats."""
+    total = left = 0
+    for seat in seats:
+        if _truthy(seat.get("disabled")):
+            continue
+        total += int(seat.get("max_quantity") or 0)
+        left += int(seat.get("free_quantity") or 0)
+    return total, left
+
+
+def _truthy(value: Any) -> bool:
+    """Flags come as bools, 0/1 or "0"/"1"."""
+    if isinstance(value, str):
+        return value.strip() not in ("", "0", "false")
+    return bool(value)

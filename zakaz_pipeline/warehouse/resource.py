@@ -1,0 +1,39 @@
+"""The warehouse as a Dagster resource: one setting picks embedded chDB or a server."""
+
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from clickhouse_connect.driver.client import Client
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseTarget, open_client, parse_target
+from zakaz_pipeline.warehouse.schema import ensure_schema
+
+_schema_ready: set[tuple[str, str]] = set()
+_schema_guard = threading.Lock()
+
+
+class ClickHouseResource(ConfigurableResource):
+    """``url`` is ``chdb://<dir>`` (embedded) or ``http(s)://user:password@host:port``."""
+
+    url: str = Field(description="CLICKHOUSE_URL: chdb:///path or http(s)://user:password@host:port")
+    database: str = Field(default=DEFAULT_DATABASE, description="CLICKHOUSE_DATABASE")
+
+    @property
+    def target(self) -> WarehouseTarget:
+        return parse_target(self.url, self.database)
+
+    @contextlib.contextmanager
+    def get_client(self) -> Iterator[Client]:
+        """A client on the database, its schema brought up to date once per process."""
+        target = self.target
+        with open_client(target) as client:
+            key = (target.describe(), target.database)
+            with _schema_guard:
+                if key not in _schema_ready:
+                    ensure_schema(client)
+                    _schema_ready.add(key)
+            yield client

@@ -1,0 +1,88 @@
+"""Versioned, idempotent DDL for every table and view.
+
+Migrations are the numbered files in ``sql/`` (``001_core_tables.sql``, …), applied in
+order and recorded in ``zakaz_schema_history``. Each statement is itself idempotent
+(``IF NOT EXISTS`` / ``OR REPLACE``), so a migration interrupted half way is simply
+applied again. A change to the schema is a new file, never an edit of an applied one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+HISTORY_DDL = """
+CREATE TABLE IF NOT EXISTS zakaz_schema_history
+(
+    version    UInt32,
+    name       String,
+    applied_at DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplacingMergeTree
+ORDER BY version
+"""
+STALE_STAGING_HOURS = 6
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def migrations() -> list[Migration]:
+    """The migrations shipped with this code, in version order."""
+    found = []
+    for entry in resources.files("zakaz_pipeline.warehouse").joinpath("sql").iterdir():
+        stem, dot, ext = entry.name.partition(".")
+        if ext != "sql" or not stem[:3].isdigit():
+            continue
+        found.append(Migration(int(stem[:3]), stem[4:], split_statements(entry.read_text(encoding="utf-8"))))
+    return sorted(found, key=lambda m: m.version)
+
+
+def split_statements(sql: str) -> tuple[str, ...]:
+    """Statements end with ``;`` at the end of a line; ``--`` lines are comments."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    chunks = "\n".join(lines).split(";\n")
+    return tuple(chunk.strip().rstrip(";").strip() for chunk in chunks if chunk.strip().rstrip(";").strip())
+
+
+def current_version() -> int:
+    return migrations()[-1].version
+
+
+def ensure_schema(client: Client) -> list[str]:
+    """Apply the migrations the connected database lacks; return their names."""
+    client.command(HISTORY_DDL)
+    applied = {row[0] for row in client.query("SELECT version FROM zakaz_schema_history").result_rows}
+    done = []
+    for migration in migrations():
+        if migration.version in applied:
+            continue
+        for statement in migration.statements:
+            client.command(statement)
+        client.insert("zakaz_schema_history", [[migration.version], [migration.name]],
+                      column_names=["version", "name"], column_oriented=True)
+        log.info("applied warehouse migration %03d %s", migration.version, migration.name)
+        done.append(f"{migration.version:03d}_{migration.name}")
+    _drop_stale_staging(client)
+    return done
+
+
+def _drop_stale_staging(client: Client) -> None:
+    """Staging tables left behind by a process that died between create and drop."""
+    stale = client.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE '\\_stage\\_%' "
+        "AND metadata_modification_time < now() - INTERVAL %(hours)s HOUR",
+        parameters={"hours": STALE_STAGING_HOURS},
+    ).result_rows
+    for (name,) in stale:
+        client.command(f"DROP TABLE IF EXISTS {name}")
+        log.info("dropped stale staging table %s", name)

@@ -1,0 +1,163 @@
+"""Atomic writes of a slice of a table: stage, check, then swap partitions.
+
+A slice is what one asset materialization owns: all rows of one ``org`` and, for
+daily-partitioned tables, the sales days of the run. New rows go to a staging table
+with the target's structure; only when every row is staged does one ``ALTER TABLE``
+replace each staged partition (``REPLACE PARTITION ID … FROM stage``) and drop the
+slice's partitions that no longer have rows. ClickHouse swaps each partition atomically,
+so a reader sees a day either as it was or as it is now, and a run that fails before the
+swap leaves the table untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from zakaz_pipeline.warehouse.connection import IDENTIFIER
+
+log = logging.getLogger(__name__)
+
+Columns = Mapping[str, list[Any]]
+ALTER_ACTIONS_PER_STATEMENT = 200
+NO_PARTITION_LIMIT = {"max_partitions_per_insert_block": 0}
+
+
+@dataclass(frozen=True)
+class SelectInto:
+    """Rows computed inside ClickHouse: ``INSERT INTO <stage> (columns) <sql>``.
+
+    ``sql`` may use ``%(name)s`` parameters; the slice's own bounds (``org``, and
+    ``start``/``end`` dates for daily slices) are always supplied.
+    """
+
+    sql: str
+    columns: tuple[str, ...]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The rows of ``table`` a write replaces: one org, optionally ``[start, end)`` days."""
+
+    table: str
+    org: str
+    day_column: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        for name in (self.table, self.day_column or "org"):
+            if not IDENTIFIER.match(name):
+                raise ValueError(f"not a plain identifier: {name!r}")
+        if (self.day_column is None) != (self.start is None) or (self.start is None) != (self.end is None):
+            raise ValueError("a daily slice needs day_column, start and end together")
+
+    @property
+    def predicate(self) -> str:
+        if self.day_column is None:
+            return "org = %(org)s"
+        return f"org = %(org)s AND {self.day_column} >= %(start)s AND {self.day_column} < %(end)s"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"org": self.org}
+        if self.day_column is not None:
+            params.update(start=self.start, end=self.end)
+        return params
+
+    def describe(self) -> str:
+        days = f" days [{self.start}, {self.end})" if self.day_column else ""
+        return f"{self.table} org={self.org!r}{days}"
+
+
+class SliceOutOfBounds(RuntimeError):
+    """Staged rows fall outside the slice; swapping would overwrite data not owned by this write."""
+
+
+def replace_slice(client: Client, target: Slice, source: Iterable[Columns] | SelectInto) -> int:
+    """Replace ``target``'s rows with ``source``; return the number of rows written."""
+    stage = f"_stage_{target.table}_{uuid.uuid4().hex[:12]}"
+    client.command(f"CREATE TABLE {stage} AS {target.table}")
+    try:
+        rows = _fill(client, stage, target, source)
+        _check_bounds(client, stage, target)
+        _swap(client, stage, target)
+        log.info("replaced %s with %d rows", target.describe(), rows)
+        return rows
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {stage}")
+
+
+def append_rows(client: Client, table: str, source: Iterable[Columns]) -> int:
+    """Insert batches as they are (append-only tables)."""
+    return sum(_insert(client, table, batch) for batch in source)
+
+
+def _fill(client: Client, stage: str, target: Slice, source: Iterable[Columns] | SelectInto) -> int:
+    if isinstance(source, SelectInto):
+        columns = ", ".join(source.columns)
+        client.command(
+            f"INSERT INTO {stage} ({columns}) {source.sql}",
+            parameters={**target.parameters, **source.parameters},
+            settings=NO_PARTITION_LIMIT,
+        )
+        return int(client.query(f"SELECT count() FROM {stage}").result_rows[0][0])
+    return sum(_insert(client, stage, batch) for batch in source)
+
+
+def _insert(client: Client, table: str, batch: Columns) -> int:
+    rows = len(next(iter(batch.values()), []))
+    if rows:
+        client.insert(table, list(batch.values()), column_names=list(batch.keys()),
+                      column_oriented=True, settings=NO_PARTITION_LIMIT)
+    return rows
+
+
+def _check_bounds(client: Client, stage: str, target: Slice) -> None:
+    outside = client.query(
+        f"SELECT count() FROM {stage} WHERE NOT ({target.predicate})", parameters=target.parameters
+    ).result_rows[0][0]
+    if outside:
+        raise SliceOutOfBounds(f"{outside} staged rows fall outside {target.describe()}; nothing was written")
+    shared = client.query(
+        f"SELECT count() FROM {target.table} WHERE _partition_id IN (SELECT DISTINCT _partition_id FROM {stage}) "
+        f"AND NOT ({target.predicate})",
+        parameters=target.parameters,
+    ).result_rows[0][0]
+    if shared:
+        raise SliceOutOfBounds(
+            f"{target.table} is partitioned more coarsely than {target.describe()}: "
+            f"{shared} rows outside the slice share its partitions; nothing was written"
+        )
+
+
+def _swap(client: Client, stage: str, target: Slice) -> None:
+    staged = _partition_ids(client, f"SELECT DISTINCT _partition_id FROM {stage}", {})
+    current = _partition_ids(
+        client, f"SELECT DISTINCT _partition_id FROM {target.table} WHERE {target.predicate}", target.parameters
+    )
+    actions = [f"REPLACE PARTITION ID '{pid}' FROM {stage}" for pid in staged]
+    actions += [f"DROP PARTITION ID '{pid}'" for pid in sorted(current - set(staged))]
+    for i in range(0, len(actions), ALTER_ACTIONS_PER_STATEMENT):
+        client.command(f"ALTER TABLE {target.table} " + ", ".join(actions[i : i + ALTER_ACTIONS_PER_STATEMENT]))
+
+
+def _partition_ids(client: Client, sql: str, parameters: Mapping[str, Any]) -> list[str]:
+    ids = sorted(row[0] for row in client.query(sql, parameters=parameters).result_rows)
+    for pid in ids:
+        if not pid.replace("_", "").replace("-", "").isalnum():
+            raise RuntimeError(f"unexpected partition id {pid!r}")
+    return ids
+
+
+def read_slice(client: Client, target: Slice) -> dict[str, list[Any]]:
+    """The slice's rows, column by column (what a downstream Python asset loads)."""
+    result = client.query(f"SELECT * FROM {target.table} WHERE {target.predicate}", parameters=target.parameters)
+    return {name: list(column) for name, column in zip(result.column_names, result.result_columns, strict=True)}
