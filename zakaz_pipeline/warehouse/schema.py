@@ -79,7 +79,7 @@ def ensure_schema(client: Client) -> list[str]:
 def _drop_stale_staging(client: Client) -> None:
     """Staging tables left behind by a process that died between create and drop."""
     stale = client.query(
-        "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE '\\_stage\\_%' "
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_stage_') "
         "AND metadata_modification_time < now() - INTERVAL %(hours)s HOUR",
         parameters={"hours": STALE_STAGING_HOURS},
     ).result_rows

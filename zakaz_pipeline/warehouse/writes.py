@@ -144,7 +144,7 @@ def _swap(client: Client, stage: str, target: Slice) -> None:
         client, f"SELECT DISTINCT _partition_id FROM {target.table} WHERE {target.predicate}", target.parameters
     )
     actions = [f"REPLACE PARTITION ID '{pid}' FROM {stage}" for pid in staged]
-    actions += [f"DROP PARTITION ID '{pid}'" for pid in sorted(current - set(staged))]
+    actions += [f"DROP PARTITION ID '{pid}'" for pid in sorted(set(current) - set(staged))]
     for i in range(0, len(actions), ALTER_ACTIONS_PER_STATEMENT):
         client.command(f"ALTER TABLE {target.table} " + ", ".join(actions[i : i + ALTER_ACTIONS_PER_STATEMENT]))
 

@@ -1,0 +1,86 @@
+"""Run the sync job in this process and report what the warehouse now holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings
+from zakaz_pipeline.warehouse.connection import open_client, parse_target
+
+SUMMARY_SQL = """
+SELECT
+    (SELECT count() FROM dim_events WHERE org = %(org)s),
+    (SELECT count() FROM dim_shows WHERE org = %(org)s),
+    (SELECT sum(orders) FROM fact_qtickets_sales_daily WHERE org = %(org)s),
+    (SELECT sum(tickets_sold) FROM fact_qtickets_sales_daily WHERE org = %(org)s),
+    (SELECT sum(gross_revenue) FROM fact_qtickets_sales_daily WHERE org = %(org)s),
+    (SELECT sum(refunded_amount) FROM fact_qtickets_sales_daily WHERE org = %(org)s),
+    (SELECT sum(revenue) FROM fact_qtickets_sales_daily WHERE org = %(org)s),
+    (SELECT count() FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale),
+    (SELECT sum(tickets_left) FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale)
+"""
+SUMMARY_LABELS = (
+    "events", "shows", "orders", "tickets sold", "gross revenue", "refunded",
+    "revenue", "shows on sale", "tickets left",
+)  # fmt: skip
+
+
+@dataclass
+class SyncOutcome:
+    success: bool
+    run_id: str
+    first: dt.date
+    last: dt.date
+    error: str = ""
+    summary: dict[str, object] = field(default_factory=dict)
+
+    def table(self) -> str:
+        head = f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'} for sales days {self.first} … {self.last}"
+        if not self.success:
+            return f"{head}\n{self.error}"
+        width = max(len(label) for label in self.summary)
+        return "\n".join([head, *(f"  {label:<{width}}  {value}" for label, value in self.summary.items())])
+
+
+def ensure_dagster_home() -> Path:
+    """Runs are recorded in DAGSTER_HOME; default to ``.zakaz/dagster_home`` with our instance settings."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str((LOCAL_STATE_DIR / "dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(resources.files("zakaz_pipeline").joinpath("instance.yaml").read_text(encoding="utf-8"))
+    return home
+
+
+def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
+    """One run of the sync job over ``first``..``last`` (one API scan for the range)."""
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from zakaz_pipeline.definitions import defs
+    from zakaz_pipeline.defs.jobs import partition_range_tags
+
+    tags = partition_range_tags(first, last)
+    with DagsterInstance.get() as instance:
+        result = defs.get_job_def("qtickets_sync").execute_in_process(
+            instance=instance, tags=tags, raise_on_error=False
+        )
+    outcome = SyncOutcome(result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last)
+    if not result.success:
+        failures = result.get_step_failure_events()
+        message = failures[0].step_failure_data.error.message if failures else "the run failed"
+        outcome.error = message.strip().splitlines()[0] if message.strip() else "the run failed"
+        return outcome
+    outcome.summary = warehouse_summary(settings)
+    return outcome
+
+
+def warehouse_summary(settings: Settings) -> dict[str, object]:
+    target = parse_target(settings.clickhouse_url, settings.clickhouse_database)
+    with open_client(target) as client:
+        row = client.query(SUMMARY_SQL, parameters={"org": settings.org}).result_rows[0]
+    return dict(zip(SUMMARY_LABELS, row, strict=True))
