@@ -3,13 +3,26 @@ open only one), a fresh database per test, and a running simulator."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from zakaz_pipeline.warehouse.resource import ClickHouseResource
+# Partitions are part of the definitions, read from the environment when they load:
+# fix them before any test imports them.
+HISTORY_DAYS = 120
+os.environ["ZAKAZ_TIMEZONE"] = "Europe/Moscow"
+os.environ["QTICKETS_HISTORY_START"] = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 10)).isoformat()
+
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount  # noqa: E402
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer  # noqa: E402
+from zakaz_pipeline.warehouse.resource import ClickHouseResource  # noqa: E402
+
+TOKEN = "test-token-0123456789"
+PII_KEY = "test-pii-key-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +40,15 @@ def warehouse(chdb_path: Path) -> ClickHouseResource:
 def client(warehouse: ClickHouseResource) -> Iterator:
     with warehouse.get_client() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def small_account() -> SimulatedAccount:
+    """Read-only: tests that change data build their own account."""
+    return SimulatedAccount.generate(seed=11, orders=600, events=8, history_days=HISTORY_DAYS)
+
+
+@pytest.fixture(scope="session")
+def small_server(small_account: SimulatedAccount) -> Iterator[SimulatorServer]:
+    with SimulatorServer(small_account, token=TOKEN) as server:
+        yield server

@@ -167,7 +167,7 @@ def _build_session(token: str, max_retries: int, backoff_factor: float) -> reque
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),
         respect_retry_after_header=True,
-        raise_on_status=False,
+        raise_on_status=True,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry, pool_maxsize=8)

@@ -1,0 +1,93 @@
+"""The ``zakaz`` command as a user runs it: a separate process, real simulator, real chDB."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from zakaz_pipeline.qtickets.simulator import truth
+from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN
+
+
+def zakaz(*args: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "zakaz_pipeline.cli", *args],
+        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def env(tmp_path: Path, small_server) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "ZAKAZ_", "DAGSTER_"))}
+    return base | {
+        "QTICKETS_BASE_URL": small_server.base_url,
+        "QTICKETS_TOKEN": TOKEN,
+        "ZAKAZ_PII_KEY": PII_KEY,
+        "CLICKHOUSE_URL": f"chdb://{tmp_path / 'warehouse'}",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "QTICKETS_HISTORY_START": os.environ["QTICKETS_HISTORY_START"],
+        "ORG_NAME": "cli",
+    }
+
+
+def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_path) -> None:
+    result = zakaz("sync", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = truth.daily_sales(small_account, "Europe/Moscow")
+    orders = sum(v.orders for v in expected.values())
+    revenue = sum(v.revenue for v in expected.values())
+    assert f"orders         {orders}" in result.stdout.replace("  orders", "orders", 1) or str(orders) in result.stdout
+    assert str(revenue) in result.stdout
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+    assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
+
+
+def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None:
+    result = zakaz("sync", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    paid = [o for o in small_account.orders if o["payed_at"]]
+    assert f"orders         {len(paid)}" in result.stdout
+    assert f"ticket_rows    {sum(len(o['baskets']) for o in paid)}" in result.stdout
+    assert not (tmp_path / "warehouse").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        ({"ZAKAZ_TIMEZONE": "Mars/Olympus"}, [], "ZAKAZ_TIMEZONE"),
+        ({"CLICKHOUSE_URL": "http://admin:hunter2secret@host:port"}, [], "CLICKHOUSE_URL"),
+        ({"QTICKETS_TOKEN": ""}, [], "QTICKETS_TOKEN"),
+        ({"ZAKAZ_PII_KEY": "short"}, [], "ZAKAZ_PII_KEY"),
+        ({"QTICKETS_BASE_URL": "ftp://nowhere"}, [], "QTICKETS_BASE_URL"),
+        ({}, ["--from", "2026-02-10", "--to", "2026-02-01"], "after --to"),
+    ],
+)
+def test_bad_configuration_fails_before_fetching(env, small_server, change, args, message) -> None:
+    before = len(small_server.requests)
+    result = zakaz("sync", *args, env=env | change)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "hunter2secret" not in result.stderr + result.stdout
+    assert len(small_server.requests) == before
+
+
+def test_wrong_token_fails_the_run_with_advice_and_no_secret(env) -> None:
+    result = zakaz("sync", env=env | {"QTICKETS_TOKEN": "revoked-token-value"})
+    assert result.returncode == 1
+    assert "QTICKETS_TOKEN" in result.stdout
+    assert "revoked-token-value" not in result.stdout + result.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "ZAKAZ_", "DAGSTER_"))}
+    result = zakaz("demo", "--path", str(tmp_path / "demo"), "--orders", "400", "--events", "6", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SUCCESS" in result.stdout and "dagster dev" in result.stdout
+    with DagsterInstance.from_config(str(tmp_path / "demo" / "dagster_home")) as instance:
+        assert [r.status for r in instance.get_runs()] == [DagsterRunStatus.SUCCESS]

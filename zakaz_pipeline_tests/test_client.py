@@ -1,0 +1,103 @@
+"""The API client against the simulator over real HTTP: paging, filters, retries, auth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsError
+from zakaz_pipeline.qtickets.rules import parse_ts
+from zakaz_pipeline_tests.conftest import TOKEN
+
+MSK = ZoneInfo("Europe/Moscow")
+
+
+def client_for(server, **kwargs) -> QticketsClient:
+    return QticketsClient(base_url=server.base_url, token=kwargs.pop("token", TOKEN), **kwargs)
+
+
+def orders_requests(server, since: int) -> list:
+    return [r for r in server.requests[since:] if r.path.endswith("/orders")]
+
+
+def test_keyset_paging_sees_every_order_once_in_order(small_server, small_account) -> None:
+    with client_for(small_server, per_page=37) as client:
+        pages = list(client.iter_orders())
+    ids = [order["id"] for page in pages for order in page]
+    assert ids == [order["id"] for order in small_account.orders]
+    assert len(pages) == -(-len(ids) // 37)
+    assert all(len(page) <= 37 for page in pages)
+
+
+def test_paid_range_filter_matches_the_data(small_server, small_account) -> None:
+    start = dt.datetime.combine(small_account.now.date() - dt.timedelta(days=30), dt.time(), MSK)
+    end = start + dt.timedelta(days=10)
+    with client_for(small_server, per_page=50) as client:
+        got = [o["id"] for page in client.iter_paid_orders(start, end) for o in page]
+    expected = [
+        o["id"] for o in small_account.orders if o["payed_at"] and start <= parse_ts(o["payed_at"]) < end
+    ]
+    assert got == expected and expected
+
+
+def test_a_whole_range_is_one_scan_not_one_per_day(small_server, small_account) -> None:
+    start = dt.datetime.combine(small_account.first_payment_date("Europe/Moscow"), dt.time(), MSK)
+    end = small_account.now + dt.timedelta(days=1)
+    before = len(small_server.requests)
+    with client_for(small_server, per_page=200) as client:
+        orders = sum(len(page) for page in client.iter_paid_orders(start, end))
+    assert len(orders_requests(small_server, before)) == -(-orders // 200)
+    assert (end - start).days > 10 * len(orders_requests(small_server, before))
+
+
+def test_transient_errors_are_retried(small_server) -> None:
+    before = len(small_server.requests)
+    small_server.fail_next(503, 2, path_prefix="/api/rest/v1/events")
+    with client_for(small_server, backoff_factor=0.01) as client:
+        events = [e for page in client.iter_events() for e in page]
+    assert events
+    statuses = [r.status for r in small_server.requests[before:] if r.path.endswith("/events")]
+    assert statuses[:3] == [503, 503, 200]
+
+
+def test_retry_after_is_honoured(small_server) -> None:
+    small_server.fail_next(429, 1, retry_after=1, path_prefix="/api/rest/v1/events")
+    with client_for(small_server, backoff_factor=0.01) as client:
+        started = time.monotonic()
+        next(client.iter_events())
+    assert time.monotonic() - started >= 1.0
+
+
+def test_persistent_errors_give_up_with_a_clear_error(small_server) -> None:
+    small_server.fail_next(500, 10, path_prefix="/api/rest/v1/events")
+    with client_for(small_server, max_retries=2, backoff_factor=0.01) as client:
+        with pytest.raises(QticketsError, match="gave up after 2 retries"):
+            next(client.iter_events())
+    small_server.fail_next(500, 0)
+
+
+@pytest.mark.parametrize("token", ["wrong-token-do-not-print", ""])
+def test_bad_or_missing_token_names_the_variable_and_hides_the_value(small_server, token: str) -> None:
+    with pytest.raises(QticketsAuthError, match="QTICKETS_TOKEN") as info:
+        with client_for(small_server, token=token) as client:
+            next(client.iter_events())
+    assert "wrong-token" not in str(info.value)
+
+
+def test_unreachable_api_is_reported_without_retrying_forever() -> None:
+    with QticketsClient(base_url="http://127.0.0.1:9/api", token=TOKEN, max_retries=1, backoff_factor=0.01) as client:
+        with pytest.raises(QticketsError, match="127.0.0.1:9"):
+            next(client.iter_events())
+
+
+def test_seats_come_flat_from_dict_and_list_answers(small_server, small_account) -> None:
+    shows = [show["id"] for event in small_account.events for show in event["shows"]]
+    as_list = next(s for s in shows if s % 3 == 0)
+    as_dict = next(s for s in shows if s % 3 != 0)
+    with client_for(small_server) as client:
+        for show_id in (as_list, as_dict):
+            seats = client.show_seats(show_id)
+            assert sorted(seat["id"] for seat in seats) == sorted(seat["id"] for seat in small_account.seats[show_id])
