@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +28,7 @@ DEMO_ORG = "demo"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     try:
         return args.command(args)
     except ConfigError as exc:
@@ -35,6 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _configure_logging() -> None:
+    """Our own progress at INFO; libraries (alembic, urllib3, …) only when they warn."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("zakaz", "zakaz_pipeline"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 
 
 def _parser() -> argparse.ArgumentParser:

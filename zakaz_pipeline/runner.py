@@ -23,6 +23,7 @@ SELECT
     (SELECT count() FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale),
     (SELECT sum(tickets_left) FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale)
 """
+CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 SUMMARY_LABELS = (
     "events", "shows", "orders", "tickets sold", "gross revenue", "refunded",
     "revenue", "shows on sale", "tickets left",
@@ -66,8 +67,8 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
 
     tags = partition_range_tags(first, last)
     with DagsterInstance.get() as instance:
-        result = defs.get_job_def("qtickets_sync").execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False
+        result = defs.resolve_job_def("qtickets_sync").execute_in_process(
+            instance=instance, tags=tags, raise_on_error=False, run_config=CONSOLE_INFO
         )
     outcome = SyncOutcome(result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last)
     if not result.success:

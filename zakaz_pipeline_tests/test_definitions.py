@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+from zoneinfo import ZoneInfo
 
-from dagster import BackfillPolicyType, DagsterInstance, build_schedule_context
+from dagster import BackfillPolicy, DagsterInstance, build_schedule_context
 
 from zakaz_pipeline.definitions import defs
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
-from zakaz_pipeline.defs.partitions import daily_partitions
+from zakaz_pipeline.defs.partitions import HISTORY_START, daily_partitions
 
 EXPECTED_ASSETS = {
     "dim_events", "dim_shows", "stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw",
@@ -25,21 +27,21 @@ def test_asset_graph_and_partitioning() -> None:
     for name in ("stg_qtickets_api_orders_raw", "fact_qtickets_sales_daily"):
         node = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == name))
         assert node.partitions_def == daily_partitions
-        assert node.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
+        assert node.backfill_policy == BackfillPolicy.single_run()
     assert daily_partitions.timezone == "Europe/Moscow"
 
 
 def test_schedule_asks_for_today_and_yesterday_in_one_run() -> None:
     schedule = defs.get_schedule_def("qtickets_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
+    day = HISTORY_START + dt.timedelta(days=30)
+    # 00:15 in Moscow is still the previous day in UTC: "today" must be Moscow's
+    moment = dt.datetime.combine(day, dt.time(0, 15), ZoneInfo("Europe/Moscow"))
     with DagsterInstance.ephemeral() as instance:
-        import datetime as dt
-        from zoneinfo import ZoneInfo
-
-        moment = dt.datetime(2026, 3, 10, 0, 15, tzinfo=ZoneInfo("Europe/Moscow"))
         request = schedule.evaluate_tick(build_schedule_context(instance=instance, scheduled_execution_time=moment))
     (run_request,) = request.run_requests
-    assert (run_request.tags[RANGE_START_TAG], run_request.tags[RANGE_END_TAG]) == ("2026-03-09", "2026-03-10")
+    expected = ((day - dt.timedelta(days=1)).isoformat(), day.isoformat())
+    assert (run_request.tags[RANGE_START_TAG], run_request.tags[RANGE_END_TAG]) == expected
 
 
 def test_dagster_definitions_validate_passes_without_secrets() -> None:

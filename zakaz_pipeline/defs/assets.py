@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetExecutionContext,
-    Any as DagsterAny,
     AssetKey,
     AssetOut,
     Backoff,
@@ -44,7 +43,7 @@ from zakaz_pipeline.qtickets.rows import (
 from zakaz_pipeline.qtickets.rules import show_is_on_sale
 from zakaz_pipeline.warehouse import models
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
-from zakaz_pipeline.warehouse.writes import SelectInto
+from zakaz_pipeline.warehouse.writes import Batches, SelectInto
 
 API_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
 ROWS_PER_INSERT = 50_000
@@ -96,14 +95,14 @@ def qtickets_events(context: AssetExecutionContext, qtickets: QticketsResource) 
     group_name="qtickets",
     kinds={"python", "clickhouse"},
     retry_policy=API_RETRY,
-    dagster_type=DagsterAny,  # a lazy stream of batches, consumed by the IO manager
 )
 def stg_qtickets_api_orders_raw(
     context: AssetExecutionContext, qtickets: QticketsResource, pii: PiiResource
-) -> Iterator[Columns]:
+) -> Batches:
     window = context.partition_time_window
+    key = pii.key_bytes()
     context.log.info("fetching orders paid in [%s, %s)", window.start.isoformat(), window.end.isoformat())
-    return _ticket_batches(context, qtickets, pii.key_bytes(), window.start, window.end)
+    return Batches(lambda: _ticket_batches(context, qtickets, key, window.start, window.end))
 
 
 def _ticket_batches(

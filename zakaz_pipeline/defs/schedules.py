@@ -7,11 +7,12 @@ in the UI, or set ``ZAKAZ_SCHEDULE_RUNNING=1`` where the deployment should run i
 
 import datetime as dt
 import os
+from zoneinfo import ZoneInfo
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
 
 from zakaz_pipeline.defs.jobs import partition_range_tags, qtickets_sync_job
-from zakaz_pipeline.defs.partitions import TIMEZONE, daily_partitions
+from zakaz_pipeline.defs.partitions import TIMEZONE
 
 DEFAULT_STATUS = (
     DefaultScheduleStatus.RUNNING if os.environ.get("ZAKAZ_SCHEDULE_RUNNING") == "1" else DefaultScheduleStatus.STOPPED
@@ -25,7 +26,7 @@ DEFAULT_STATUS = (
     default_status=DEFAULT_STATUS,
 )
 def qtickets_every_15_minutes(context: ScheduleEvaluationContext) -> RunRequest:
-    today = dt.date.fromisoformat(daily_partitions.get_last_partition_key(current_time=context.scheduled_execution_time))
+    today = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE)).date()
     return RunRequest(
         run_key=context.scheduled_execution_time.isoformat(),
         tags=partition_range_tags(today - dt.timedelta(days=1), today),

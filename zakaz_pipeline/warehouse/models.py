@@ -63,17 +63,17 @@ SELECT
     ifNull(e.event_name, '') AS event_name,
     ifNull(e.city, '') AS city,
     s.start_date AS show_start_at,
-    i.snapshot_ts,
+    i.latest_ts AS snapshot_ts,
     i.tickets_total,
     i.tickets_left,
-    i.snapshot_ts = (SELECT max(snapshot_ts) FROM stg_qtickets_api_inventory_raw WHERE org = %(org)s) AS on_sale
+    i.latest_ts = (SELECT max(snapshot_ts) FROM stg_qtickets_api_inventory_raw WHERE org = %(org)s) AS on_sale
 FROM
 (
     SELECT
         org,
         show_id,
         argMax(event_id, snapshot_ts)      AS event_id,
-        max(snapshot_ts)                   AS snapshot_ts,
+        max(snapshot_ts)                   AS latest_ts,
         argMax(tickets_total, snapshot_ts) AS tickets_total,
         argMax(tickets_left, snapshot_ts)  AS tickets_left
     FROM stg_qtickets_api_inventory_raw

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 
 from clickhouse_connect.driver.client import Client
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseTarget, open_client, parse_target
@@ -25,6 +25,13 @@ class ClickHouseResource(ConfigurableResource):
     @property
     def target(self) -> WarehouseTarget:
         return parse_target(self.url, self.database)
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator["ClickHouseResource"]:
+        """Hold one client for the whole run: the embedded engine then starts once per run
+        instead of once per step, and the data path stays this run's until it ends."""
+        with self.get_client():
+            yield self
 
     @contextlib.contextmanager
     def get_client(self) -> Iterator[Client]:

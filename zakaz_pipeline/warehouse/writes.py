@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,20 @@ log = logging.getLogger(__name__)
 Columns = Mapping[str, list[Any]]
 ALTER_ACTIONS_PER_STATEMENT = 200
 NO_PARTITION_LIMIT = {"max_partitions_per_insert_block": 0}
+
+
+@dataclass(frozen=True)
+class Batches:
+    """Rows produced lazily, batch by batch, when the writer iterates.
+
+    A plain iterable rather than a generator: Dagster iterates a generator returned by
+    an asset as a stream of events, while this reaches the IO manager untouched.
+    """
+
+    produce: Callable[[], Iterator[Columns]]
+
+    def __iter__(self) -> Iterator[Columns]:
+        return self.produce()
 
 
 @dataclass(frozen=True)
