@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,24 @@ def env(tmp_path: Path, small_server) -> dict[str, str]:
     }
 
 
+def summary(stdout: str) -> dict[str, str]:
+    """The ``label  value`` lines of a summary table."""
+    rows = (line.strip().rsplit(None, 1) for line in stdout.splitlines() if line.startswith("  "))
+    return {label.strip(): value for label, value in rows}
+
+
 def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_path) -> None:
     result = zakaz("sync", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = truth.daily_sales(small_account, "Europe/Moscow")
-    orders = sum(v.orders for v in expected.values())
-    revenue = sum(v.revenue for v in expected.values())
-    assert f"orders         {orders}" in result.stdout.replace("  orders", "orders", 1) or str(orders) in result.stdout
-    assert str(revenue) in result.stdout
+    inventory = truth.show_inventory(small_account)
+    table = summary(result.stdout)
+    assert int(table["orders"]) == sum(v.orders for v in expected.values())
+    assert int(table["tickets sold"]) == sum(v.tickets_sold for v in expected.values())
+    assert Decimal(table["revenue"]) == sum(v.revenue for v in expected.values())
+    assert Decimal(table["refunded"]) == sum(v.refunded_amount for v in expected.values())
+    assert int(table["shows on sale"]) == len(inventory)
+    assert int(table["tickets left"]) == sum(left for _, left in inventory.values())
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
@@ -52,8 +63,11 @@ def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None
     result = zakaz("sync", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     paid = [o for o in small_account.orders if o["payed_at"]]
-    assert f"orders         {len(paid)}" in result.stdout
-    assert f"ticket_rows    {sum(len(o['baskets']) for o in paid)}" in result.stdout
+    table = summary(result.stdout)
+    assert int(table["orders"]) == len(paid)
+    assert int(table["ticket_rows"]) == sum(len(o["baskets"]) for o in paid)
+    assert int(table["events"]) == len(small_account.events)
+    assert int(table["shows_on_sale"]) == len(truth.show_inventory(small_account))
     assert not (tmp_path / "warehouse").exists()
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://qtickets.ru/api/rest/v1"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+SEAT_FIELDS = ("id", "zone_id", "admission", "max_quantity", "free_quantity", "disabled")
 
 
 class QticketsError(RuntimeError):
@@ -146,8 +147,9 @@ class QticketsClient:
         return self.iter_pages("events")
 
     def show_seats(self, show_id: int) -> list[dict[str, Any]]:
-        """Seats of one show, flat. The API answers a dict keyed by seat id or a list."""
-        answer = self.get(f"shows/{show_id}/seats", {"flat": True})
+        """Seats of one show, flat, with the fields inventory needs. The API answers a
+        dict keyed by seat id or a list."""
+        answer = self.get(f"shows/{show_id}/seats", {"select": list(SEAT_FIELDS), "flat": True})
         data = answer.get("data") if isinstance(answer, dict) else None
         if isinstance(data, dict):
             return [dict(seat, id=seat.get("id", seat_id)) for seat_id, seat in data.items()]
