@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 # Partitions are part of the definitions, read from the environment when they load:
@@ -21,6 +22,11 @@ from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount  # noqa: 
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer  # noqa: E402
 from zakaz_pipeline.warehouse.resource import ClickHouseResource  # noqa: E402
 
+# The project's shared/ folder sits beside the repository (also in CI).
+SAMPLE_DIRS = (
+    os.environ.get("QTICKETS_SAMPLES_DIR", ""),
+    str(Path(__file__).resolve().parents[2] / "shared" / "qtickets-samples"),
+)
 TOKEN = "test-token-0123456789"
 PII_KEY = "test-pii-key-0123456789"
 
@@ -52,3 +58,21 @@ def small_account() -> SimulatedAccount:
 def small_server(small_account: SimulatedAccount) -> Iterator[SimulatorServer]:
     with SimulatorServer(small_account, token=TOKEN) as server:
         yield server
+
+
+def load_sample(name: str) -> dict:
+    """A real anonymized Qtickets answer; the tests fail rather than skip without them."""
+    for candidate in SAMPLE_DIRS:
+        if candidate and (Path(candidate) / name).is_file():
+            return orjson.loads((Path(candidate) / name).read_bytes())
+    pytest.fail(f"Qtickets sample {name} not found in {SAMPLE_DIRS}; set QTICKETS_SAMPLES_DIR")
+
+
+@pytest.fixture(scope="session")
+def sample_orders() -> list[dict]:
+    return load_sample("orders_page.json")["data"]
+
+
+@pytest.fixture(scope="session")
+def sample_events() -> list[dict]:
+    return load_sample("events_page.json")["data"]

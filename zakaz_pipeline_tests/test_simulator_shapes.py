@@ -7,10 +7,8 @@ here, so a sample refresh tightens this test by itself.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,14 +17,10 @@ import requests
 
 from zakaz_pipeline.qtickets.simulator.account import MOSCOW, SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline_tests.conftest import load_sample
 
 NOW = dt.datetime(2025, 11, 20, 15, 0, tzinfo=MOSCOW)
 TOKEN = "shape-token"
-# The project's shared/ folder sits beside the repository (also in CI).
-_SAMPLE_DIRS = (
-    os.environ.get("QTICKETS_SAMPLES_DIR", ""),
-    str(Path(__file__).resolve().parents[2] / "shared" / "qtickets-samples"),
-)
 # The samples never show a refunded ticket, so `refunded_at` is null in all of them;
 # QTICKETS_API.md documents it as the refund's timestamp.
 BEYOND_SAMPLES = {("basket", "refunded_at"): {"string"}}
@@ -63,16 +57,6 @@ def json_type(value: Any) -> str:
     return {str: "string", type(None): "null", list: "array", dict: "object"}[type(value)]
 
 
-def _samples_dir() -> Path:
-    for candidate in _SAMPLE_DIRS:
-        if candidate and (Path(candidate) / "orders_page.json").is_file():
-            return Path(candidate)
-    pytest.fail(f"Qtickets samples not found in {_SAMPLE_DIRS}; set QTICKETS_SAMPLES_DIR")
-
-
-def _load(name: str) -> dict:
-    return orjson.loads((_samples_dir() / name).read_bytes())
-
 
 def _profile(objects: Iterable[dict]) -> tuple[list[frozenset[str]], dict[str, set[str]]]:
     """Key sets seen and JSON types seen per key."""
@@ -83,16 +67,6 @@ def _profile(objects: Iterable[dict]) -> tuple[list[frozenset[str]], dict[str, s
         for key, value in obj.items():
             types[key].add(json_type(value))
     return key_sets, types
-
-
-@pytest.fixture(scope="module")
-def sample_orders() -> list[dict]:
-    return _load("orders_page.json")["data"]
-
-
-@pytest.fixture(scope="module")
-def sample_events() -> list[dict]:
-    return _load("events_page.json")["data"]
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +142,7 @@ def test_show_scheme_properties_keep_the_real_nesting(sample_events: list[dict],
 
 def test_paging_object_matches_samples(served: tuple[dict, dict]) -> None:
     for name, (page, _) in (("orders_page.json", served), ("events_page.json", served[::-1])):
-        sample_paging = _load(name)["paging"]
+        sample_paging = load_sample(name)["paging"]
         assert set(page) == {"data", "paging"}
         assert set(page["paging"]) == set(sample_paging)
         assert {k: json_type(v) for k, v in page["paging"].items()} == {

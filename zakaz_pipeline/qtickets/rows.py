@@ -102,43 +102,64 @@ def ticket_columns(
         payed_at = parse_ts(order.get("payed_at"))
         if payed_at is None:
             continue
-        utm = order.get("utm") if isinstance(order.get("utm"), dict) else {}
-        client = order.get("client") if isinstance(order.get("client"), dict) else {}
-        site = order.get("site") if isinstance(order.get("site"), dict) else {}
-        order_values = (
-            order["id"], order.get("event_id"), payed_at, bool(order.get("payed")),
-            parse_ts(order.get("created_at")), parse_ts(order.get("updated_at")),
-            parse_ts(order.get("deleted_at")), str(order.get("currency_id") or ""),
-            optional_id(order.get("discount_id")), optional_id(order.get("promo_code_id")),
-            str(order.get("payment_type_id") or ""), [str(utm.get(key) or "") for key in UTM_KEYS],
-            str(site.get("host") or ""), buyer_key(client.get("email"), pii_key),
-        )  # fmt: skip
+        shared = _order_fields(order, org, payed_at, payed_at.astimezone(tz).date(), pii_key)
         for basket in order.get("baskets") or ():
-            _append_ticket(out, org, payed_at.astimezone(tz).date(), order_values, basket)
+            row = shared | _basket_fields(basket)
+            for name in TICKET_COLUMNS:
+                out[name].append(row[name])
     return out
 
 
-def _append_ticket(
-    out: Columns, org: str, sales_date: dt.date, order_values: tuple[Any, ...], basket: Mapping[str, Any]
-) -> None:
-    (order_id, event_id, payed_at, payed, created, updated, deleted, currency,
-     discount_id, promo_code_id, payment_type, utm, site_host, key) = order_values  # fmt: skip
+def _order_fields(
+    order: Mapping[str, Any], org: str, payed_at: dt.datetime, sales_date: dt.date, pii_key: bytes
+) -> dict[str, Any]:
+    utm = order.get("utm") if isinstance(order.get("utm"), dict) else {}
+    client = order.get("client") if isinstance(order.get("client"), dict) else {}
+    site = order.get("site") if isinstance(order.get("site"), dict) else {}
+    return {
+        "org": org,
+        "sales_date": sales_date,
+        "order_id": order["id"],
+        "event_id": order.get("event_id"),
+        "sale_ts": payed_at,
+        "payed": bool(order.get("payed")),
+        "order_created_at": parse_ts(order.get("created_at")),
+        "order_updated_at": parse_ts(order.get("updated_at")),
+        "order_deleted_at": parse_ts(order.get("deleted_at")),
+        "currency": str(order.get("currency_id") or ""),
+        "discount_id": optional_id(order.get("discount_id")),
+        "promo_code_id": optional_id(order.get("promo_code_id")),
+        "payment_type": str(order.get("payment_type_id") or ""),
+        **{key: str(utm.get(key) or "") for key in UTM_KEYS},
+        "site_host": str(site.get("host") or ""),
+        "buyer_key": buyer_key(client.get("email"), pii_key),
+    }
+
+
+def _basket_fields(basket: Mapping[str, Any]) -> dict[str, Any]:
     seat_id = str(basket.get("seat_id") or "")
     zone, row, place = split_seat(seat_id)
-    values = (
-        org, sales_date, order_id, basket["id"], event_id, basket.get("show_id"),
-        seat_id, zone, row, place, str(basket.get("seat_name") or ""), int(basket.get("quantity") or 1),
-        payed_at, payed, created, updated, deleted,
-        parse_ts(basket.get("created_at")), parse_ts(basket.get("updated_at")),
-        parse_ts(basket.get("deleted_at")), parse_ts(basket.get("checked_at")),
-        parse_ts(basket.get("refunded_at")), money(basket.get("refunded_amount")),
-        money(basket.get("refunded_deduction_amount")),
-        money(basket.get("original_price")), money(basket.get("discount_value")),
-        money(basket.get("price")), money(basket.get("service_fee_amount")), currency,
-        discount_id, promo_code_id, payment_type, *utm, site_host, key,
-    )  # fmt: skip
-    for name, value in zip(TICKET_COLUMNS, values, strict=True):
-        out[name].append(value)
+    return {
+        "basket_id": basket["id"],
+        "show_id": basket.get("show_id"),
+        "seat_id": seat_id,
+        "zone_id": zone,
+        "seat_row": row,
+        "seat_place": place,
+        "seat_name": str(basket.get("seat_name") or ""),
+        "quantity": int(basket.get("quantity") or 1),
+        "basket_created_at": parse_ts(basket.get("created_at")),
+        "basket_updated_at": parse_ts(basket.get("updated_at")),
+        "basket_deleted_at": parse_ts(basket.get("deleted_at")),
+        "checked_at": parse_ts(basket.get("checked_at")),
+        "refunded_at": parse_ts(basket.get("refunded_at")),
+        "refunded_amount": money(basket.get("refunded_amount")),
+        "refunded_deduction_amount": money(basket.get("refunded_deduction_amount")),
+        "original_price": money(basket.get("original_price")),
+        "discount_value": money(basket.get("discount_value")),
+        "price": money(basket.get("price")),
+        "service_fee_amount": money(basket.get("service_fee_amount")),
+    }
 
 
 def event_columns(events: Iterable[Mapping[str, Any]], *, org: str) -> tuple[Columns, Columns]:
