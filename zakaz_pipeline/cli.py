@@ -23,7 +23,6 @@ log = logging.getLogger("zakaz")
 
 DEMO_TOKEN = "demo-token"
 DEMO_PII_KEY = "demo-pii-key-not-for-production"
-DEMO_ORG = "demo"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.set_defaults(command=_simulator)
 
     demo = commands.add_parser("demo", help="simulator + full sync into an embedded warehouse + summary")
-    demo.add_argument("--path", type=Path, default=LOCAL_STATE_DIR / "demo", help="where the demo keeps its data")
+    demo.add_argument(
+        "--path", type=Path, default=LOCAL_STATE_DIR, help="where the demo keeps its warehouse and Dagster home"
+    )
     _add_dataset_arguments(demo)
     demo.set_defaults(command=_demo)
 
@@ -90,6 +91,8 @@ def _simulator(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """With the default ``--path`` the demo fills the default warehouse and Dagster home,
+    so a plain ``dagster dev`` in this folder shows it with no settings at all."""
     from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
     from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 
@@ -99,22 +102,21 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ.update(
             QTICKETS_BASE_URL=server.base_url,
             QTICKETS_TOKEN=DEMO_TOKEN,
-            ORG_NAME=DEMO_ORG,
             ZAKAZ_PII_KEY=DEMO_PII_KEY,
             CLICKHOUSE_URL=f"chdb://{path / 'warehouse'}",
-            QTICKETS_HISTORY_START=account.first_payment_date(os.environ.get("ZAKAZ_TIMEZONE") or "Europe/Moscow").isoformat(),
         )
         os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
         log.info("simulator with %d orders and %d events at %s", len(account.orders), len(account.events), server.base_url)
         status = _sync(argparse.Namespace(first=None, last=None, dry_run=False))
     if status == 0:
-        print(
-            "\nOpen the Dagster UI on this demo:\n"
-            f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} CLICKHOUSE_URL={os.environ['CLICKHOUSE_URL']} "
-            f"ORG_NAME={DEMO_ORG} QTICKETS_HISTORY_START={os.environ['QTICKETS_HISTORY_START']} dagster dev\n"
-            "(the simulator has stopped; start `zakaz simulator` and point QTICKETS_BASE_URL at it to run jobs from the UI)"
-        )
+        print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path)}")
     return status
+
+
+def _ui_command(path: Path) -> str:
+    if path == LOCAL_STATE_DIR.resolve():
+        return "dagster dev   (in this folder)"
+    return f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} CLICKHOUSE_URL={os.environ['CLICKHOUSE_URL']} dagster dev"
 
 
 def _sync(args: argparse.Namespace) -> int:

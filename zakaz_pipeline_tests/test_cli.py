@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
 from zakaz_pipeline.qtickets.simulator import truth
+from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN
 
 
@@ -105,3 +107,20 @@ def test_demo_runs_end_to_end(tmp_path) -> None:
     assert "SUCCESS" in result.stdout and "dagster dev" in result.stdout
     with DagsterInstance.from_config(str(tmp_path / "demo" / "dagster_home")) as instance:
         assert [r.status for r in instance.get_runs()] == [DagsterRunStatus.SUCCESS]
+
+
+def test_sync_waits_for_a_process_holding_the_embedded_warehouse(env, tmp_path) -> None:
+    """chDB opens a data path in one process at a time: a second sync waits, then succeeds."""
+    target = parse_target(env["CLICKHOUSE_URL"], "zakaz")
+    with open_client(target):
+        started = time.monotonic()
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "zakaz_pipeline.cli", "sync"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(10)
+        assert sync.poll() is None, "the second process should be waiting for the warehouse"
+    out, err = sync.communicate(timeout=240)
+    assert sync.returncode == 0, err[-3000:]
+    assert "waiting for the embedded warehouse" in err
+    assert time.monotonic() - started >= 10 and "SUCCESS" in out
