@@ -92,7 +92,8 @@ def _simulator(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """With the default ``--path`` the demo fills the default warehouse and Dagster home,
-    so a plain ``dagster dev`` in this folder shows it with no settings at all."""
+    so a plain ``dagster dev`` in this folder shows it with no settings at all. The sync
+    starts at the account's first sale, as a seller's first backfill would."""
     from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
     from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 
@@ -107,7 +108,9 @@ def _demo(args: argparse.Namespace) -> int:
         )
         os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
         log.info("simulator with %d orders and %d events at %s", len(account.orders), len(account.events), server.base_url)
-        status = _sync(argparse.Namespace(first=None, last=None, dry_run=False))
+        settings = Settings.from_env()
+        first = max(account.first_payment_date(settings.timezone), settings.history_start)
+        status = _sync(argparse.Namespace(first=first, last=None, dry_run=False))
     if status == 0:
         print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path)}")
     return status
@@ -125,6 +128,8 @@ def _sync(args: argparse.Namespace) -> int:
     first, last = args.first or settings.history_start, args.last or today
     if first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
+    if first < settings.history_start:
+        raise ConfigError(f"--from {first} is before QTICKETS_HISTORY_START={settings.history_start}, the first sales day")
     if args.dry_run:
         from zakaz_pipeline.dry_run import dry_run
 

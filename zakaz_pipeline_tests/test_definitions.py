@@ -32,7 +32,7 @@ def test_asset_graph_and_partitioning() -> None:
 
 
 def test_schedule_asks_for_today_and_yesterday_in_one_run() -> None:
-    schedule = defs.get_schedule_def("qtickets_every_15_minutes")
+    schedule = defs.resolve_schedule_def("qtickets_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
     day = HISTORY_START + dt.timedelta(days=30)
     # 00:15 in Moscow is still the previous day in UTC: "today" must be Moscow's

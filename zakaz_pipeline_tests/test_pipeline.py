@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import DagsterInstance, materialize
@@ -104,6 +105,18 @@ def test_full_history_reconciles_with_ground_truth(server, account, warehouse, i
     )
 
 
+def test_orders_streamed_in_many_inserts_land_exactly_once(server, account, warehouse, instance, monkeypatch) -> None:
+    monkeypatch.setattr(assets, "ROWS_PER_INSERT", 37)
+    first, last = history(account)
+    run(server, warehouse, instance, first, last)
+    sold = sum(len(o["baskets"]) for o in account.orders if o["payed_at"])
+    with warehouse.get_client() as client:
+        raw = client.query("SELECT count(), uniqExact(basket_id) FROM stg_qtickets_api_orders_raw").result_rows[0]
+        assert warehouse_daily(client) == truth.daily_sales(account, TZ)
+    assert raw == (sold, sold)
+    assert sold > 10 * 37
+
+
 def test_whole_history_backfill_is_one_run_and_one_scan(server, account, warehouse, instance) -> None:
     first, last = history(account)
     before = len(server.requests)
@@ -147,8 +160,6 @@ def test_rerunning_an_old_day_picks_up_refunds_and_cancellations(server, account
 
 
 def account_day(order: dict) -> dt.date:
-    from zoneinfo import ZoneInfo
-
     return dt.datetime.fromisoformat(order["payed_at"]).astimezone(ZoneInfo(TZ)).date()
 
 

@@ -111,21 +111,21 @@ def _ticket_batches(
     """Pages of orders become ticket rows, gathered into large inserts; memory stays
     bounded by one batch whatever the range."""
     tz = ZoneInfo(TIMEZONE)
-    orders = tickets = 0
+    orders = tickets = pending = 0
     batch: list[Columns] = []
     with qtickets_api(qtickets) as client:
         for page in client.iter_paid_orders(start, end):
             orders += len(page)
-            batch.append(ticket_columns(page, org=qtickets.org, tz=tz, pii_key=pii_key))
-            if sum(row_count(part) for part in batch) >= ROWS_PER_INSERT:
-                merged = _merge(batch)
-                tickets += row_count(merged)
-                batch = []
-                yield merged
+            part = ticket_columns(page, org=qtickets.org, tz=tz, pii_key=pii_key)
+            batch.append(part)
+            pending += row_count(part)
+            if pending >= ROWS_PER_INSERT:
+                tickets += pending
+                yield _merge(batch)
+                batch, pending = [], 0
     if batch:
-        merged = _merge(batch)
-        tickets += row_count(merged)
-        yield merged
+        tickets += pending
+        yield _merge(batch)
     context.log.info("fetched %d paid orders, %d tickets", orders, tickets)
 
 
