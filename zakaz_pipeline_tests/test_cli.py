@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -13,8 +14,10 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
 from zakaz_pipeline.qtickets.simulator import truth
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
-from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN
+from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
 
 
 def zakaz(*args: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
@@ -59,6 +62,30 @@ def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_pa
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
+
+
+def test_sync_of_the_real_sample_answers_reconciles(env, tmp_path) -> None:
+    """Any server speaking the documented API will do: here one answering with the real,
+    anonymized Qtickets pages (2021 sales, their odd shapes included)."""
+    orders, events = load_sample("orders_page.json")["data"], load_sample("events_page.json")["data"]
+    account = SimulatedAccount(events=events, orders=orders, seats={}, now=dt.datetime.now(dt.timezone.utc))
+    first = account.first_payment_date("Europe/Moscow")
+    with SimulatorServer(account, token=TOKEN) as server:
+        result = zakaz(
+            "sync", "--from", first.isoformat(), "--to", (first + dt.timedelta(days=60)).isoformat(),
+            env=env | {"QTICKETS_BASE_URL": server.base_url, "QTICKETS_HISTORY_START": "2021-01-01"},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
+        daily = client.query(
+            "SELECT sales_date, event_id, orders, tickets_sold, gross_revenue, refunded_amount, revenue "
+            "FROM fact_qtickets_sales_daily"
+        ).result_rows
+        tickets = client.query("SELECT count() FROM stg_qtickets_api_orders_raw").result_rows[0][0]
+    expected = truth.daily_sales(account, "Europe/Moscow")
+    assert len(expected) > 10
+    assert {(day, event): truth.DailySales(*values) for day, event, *values in daily} == expected
+    assert tickets == sum(len(order["baskets"]) for order in orders if order["payed_at"])
 
 
 def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None:
