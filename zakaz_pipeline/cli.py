@@ -107,7 +107,9 @@ def _demo(args: argparse.Namespace) -> int:
             CLICKHOUSE_URL=f"chdb://{path / 'warehouse'}",
         )
         os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
-        log.info("simulator with %d orders and %d events at %s", len(account.orders), len(account.events), server.base_url)
+        log.info(
+            "simulator with %d orders and %d events at %s", len(account.orders), len(account.events), server.base_url
+        )
         settings = Settings.from_env()
         first = max(account.first_payment_date(settings.timezone), settings.history_start)
         status = _sync(argparse.Namespace(first=first, last=None, dry_run=False))
@@ -129,7 +131,9 @@ def _sync(args: argparse.Namespace) -> int:
     if first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
     if first < settings.history_start:
-        raise ConfigError(f"--from {first} is before QTICKETS_HISTORY_START={settings.history_start}, the first sales day")
+        raise ConfigError(
+            f"--from {first} is before QTICKETS_HISTORY_START={settings.history_start}, the first sales day"
+        )
     if args.dry_run:
         from zakaz_pipeline.dry_run import dry_run
 

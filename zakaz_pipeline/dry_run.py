@@ -34,6 +34,6 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
         for page in client.iter_paid_orders(start, end):
             orders += len(page)
             tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
-        on_sale = shows_on_sale(events, dt.datetime.now(dt.timezone.utc))
+        on_sale = shows_on_sale(events, dt.datetime.now(dt.UTC))
         left = sum(show_inventory(client.show_seats(show_id))[1] for _, show_id in on_sale)
     return DryRunCounts(row_count(event_rows), row_count(show_rows), orders, tickets, len(on_sale), left)

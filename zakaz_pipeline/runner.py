@@ -40,7 +40,9 @@ class SyncOutcome:
     summary: dict[str, object] = field(default_factory=dict)
 
     def table(self) -> str:
-        head = f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'} for sales days {self.first} … {self.last}"
+        head = (
+            f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'} for sales days {self.first} … {self.last}"
+        )
         if not self.success:
             return f"{head}\n{self.error}"
         width = max(len(label) for label in self.summary)
@@ -70,7 +72,9 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
         result = defs.resolve_job_def("qtickets_sync").execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, run_config=CONSOLE_INFO
         )
-    outcome = SyncOutcome(result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last)
+    outcome = SyncOutcome(
+        result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last
+    )
     if not result.success:
         failures = result.get_step_failure_events()
         message = failures[0].step_failure_data.error.message if failures else "the run failed"

@@ -18,9 +18,9 @@ HISTORY_DAYS = 120
 os.environ["ZAKAZ_TIMEZONE"] = "Europe/Moscow"
 os.environ["QTICKETS_HISTORY_START"] = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 10)).isoformat()
 
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount  # noqa: E402
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer  # noqa: E402
-from zakaz_pipeline.warehouse.resource import ClickHouseResource  # noqa: E402
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
 
 # The project's shared/ folder sits beside the repository (also in CI).
 SAMPLE_DIRS = (

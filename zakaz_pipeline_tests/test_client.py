@@ -37,9 +37,7 @@ def test_paid_range_filter_matches_the_data(small_server, small_account) -> None
     end = start + dt.timedelta(days=10)
     with client_for(small_server, per_page=50) as client:
         got = [o["id"] for page in client.iter_paid_orders(start, end) for o in page]
-    expected = [
-        o["id"] for o in small_account.orders if o["payed_at"] and start <= parse_ts(o["payed_at"]) < end
-    ]
+    expected = [o["id"] for o in small_account.orders if o["payed_at"] and start <= parse_ts(o["payed_at"]) < end]
     assert got == expected and expected
 
 
@@ -73,23 +71,29 @@ def test_retry_after_is_honoured(small_server) -> None:
 
 def test_persistent_errors_give_up_with_a_clear_error(small_server) -> None:
     small_server.fail_next(500, 3, path_prefix="/api/rest/v1/events")  # the first try and both retries
-    with client_for(small_server, max_retries=2, backoff_factor=0.01) as client:
-        with pytest.raises(QticketsError, match="gave up after 2 retries"):
-            next(client.iter_events())
+    with (
+        client_for(small_server, max_retries=2, backoff_factor=0.01) as client,
+        pytest.raises(QticketsError, match="gave up after 2 retries"),
+    ):
+        next(client.iter_events())
 
 
 @pytest.mark.parametrize("token", ["wrong-token-do-not-print", ""])
 def test_bad_or_missing_token_names_the_variable_and_hides_the_value(small_server, token: str) -> None:
-    with pytest.raises(QticketsAuthError, match="QTICKETS_TOKEN") as info:
-        with client_for(small_server, token=token) as client:
-            next(client.iter_events())
+    with (
+        pytest.raises(QticketsAuthError, match="QTICKETS_TOKEN") as info,
+        client_for(small_server, token=token) as client,
+    ):
+        next(client.iter_events())
     assert "wrong-token" not in str(info.value)
 
 
 def test_unreachable_api_is_reported_without_retrying_forever() -> None:
-    with QticketsClient(base_url="http://127.0.0.1:9/api", token=TOKEN, max_retries=1, backoff_factor=0.01) as client:
-        with pytest.raises(QticketsError, match="127.0.0.1:9"):
-            next(client.iter_events())
+    with (
+        QticketsClient(base_url="http://127.0.0.1:9/api", token=TOKEN, max_retries=1, backoff_factor=0.01) as client,
+        pytest.raises(QticketsError, match="127.0.0.1:9"),
+    ):
+        next(client.iter_events())
 
 
 def test_seats_come_flat_from_dict_and_list_answers(small_server, small_account) -> None:

@@ -94,10 +94,12 @@ def test_full_history_reconciles_with_ground_truth(server, account, warehouse, i
     with warehouse.get_client() as client:
         assert warehouse_daily(client) == expected
         assert warehouse_inventory(client) == truth.show_inventory(account)
-        cities = dict(client.query("SELECT event_id, any(city) FROM fact_qtickets_sales_daily GROUP BY event_id").result_rows)
+        cities = dict(
+            client.query("SELECT event_id, any(city) FROM fact_qtickets_sales_daily GROUP BY event_id").result_rows
+        )
         dashboard = client.query("SELECT count(), sum(revenue) FROM v_qtickets_sales_dashboard").result_rows[0]
     assert cities == {e["id"]: e["city"]["name"] for e in account.events if e["id"] in cities}
-    assert dashboard == (len(expected), sum((v.revenue for v in expected.values()), Decimal("0")))
+    assert dashboard == (len(expected), sum((v.revenue for v in expected.values()), Decimal(0)))
     # the data set really exercises the definitions
     assert any(v.refunded_amount for v in expected.values())
     assert any(v.gross_revenue == 0 for v in expected.values()) or any(

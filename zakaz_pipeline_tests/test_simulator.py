@@ -58,8 +58,13 @@ def api(server: SimulatorServer) -> Callable[..., requests.Response]:
     return call
 
 
-def fetch_all(api: Callable[..., requests.Response], path: str, where: list[dict],
-              order_by: dict | None = None, per_page: int = 97) -> tuple[list[dict], int]:
+def fetch_all(
+    api: Callable[..., requests.Response],
+    path: str,
+    where: list[dict],
+    order_by: dict | None = None,
+    per_page: int = 97,
+) -> tuple[list[dict], int]:
     """Every page of a list query, and the total the first page announced."""
     items: list[dict] = []
     page, total = 1, None
@@ -135,8 +140,9 @@ def test_orders_are_consistent_with_events_halls_and_prices(account: SimulatedAc
         assert Decimal(str(order["price"])) == sum(Decimal(str(b["price"])) for b in kept)
         assert order["original_price"] == sum(b["original_price"] for b in order["baskets"])
         for basket in order["baskets"]:
-            assert Decimal(str(basket["original_price"])) - Decimal(str(basket["discount_value"])) \
-                == Decimal(str(basket["price"]))
+            assert Decimal(str(basket["original_price"])) - Decimal(str(basket["discount_value"])) == Decimal(
+                str(basket["price"])
+            )
 
 
 def test_events_cover_cities_time_zones_statuses_and_hall_kinds(account: SimulatedAccount) -> None:
@@ -177,8 +183,9 @@ def test_orders_mix_every_real_life_case(account: SimulatedAccount) -> None:
     assert sum(1 for o in unpaid if o["deleted_at"]) > len(unpaid) / 2
     assert any(o["deleted_at"] is None for o in unpaid), "an open unpaid order to pay in tests"
     cancelled_unpaid = [b for o in unpaid if o["deleted_at"] for b in o["baskets"]]
-    assert all(b["deleted_at"] and b["refunded_amount"] == 0 == b["refunded_deduction_amount"]
-               for b in cancelled_unpaid)
+    assert all(
+        b["deleted_at"] and b["refunded_amount"] == 0 == b["refunded_deduction_amount"] for b in cancelled_unpaid
+    )
     assert any(isinstance(o["price"], float) for o in orders)
     assert 0.2 < sum(1 for o in orders if o["promo_code_id"]) / len(orders) < 0.45
     stamps = [ts(o["payed_at"]) for o in paid]
@@ -235,21 +242,29 @@ def test_no_seat_is_oversold_and_quantities_follow_live_tickets(account: Simulat
     ("where", "keep"),
     [
         (
-            [{"column": "payed_at", "operator": ">=", "value": "2025-10-01T00:00:00+03:00"},
-             {"column": "payed_at", "operator": "<", "value": "2025-10-15T00:00:00+03:00"}],
+            [
+                {"column": "payed_at", "operator": ">=", "value": "2025-10-01T00:00:00+03:00"},
+                {"column": "payed_at", "operator": "<", "value": "2025-10-15T00:00:00+03:00"},
+            ],
             lambda o: o["payed_at"] and "2025-10-01T00:00:00+03:00" <= o["payed_at"] < "2025-10-15T00:00:00+03:00",
         ),
         ([{"column": "id", "operator": ">", "value": 1_605_000}], lambda o: o["id"] > 1_605_000),
         ([{"column": "payed", "value": 1}], lambda o: o["payed"] is True),
         ([{"column": "deleted_at", "operator": "null"}], lambda o: o["deleted_at"] is None),
         ([{"column": "deleted_at", "operator": "not null"}], lambda o: o["deleted_at"] is not None),
-        ([{"column": "payment_type_id", "operator": "in", "value": ["bankcard", "4326371"]}],
-         lambda o: o["payment_type_id"] in ("bankcard", "4326371")),
-        ([{"column": "payment_type_id", "operator": "not in", "value": ["card"]}],
-         lambda o: o["payment_type_id"] != "card"),
+        (
+            [{"column": "payment_type_id", "operator": "in", "value": ["bankcard", "4326371"]}],
+            lambda o: o["payment_type_id"] in ("bankcard", "4326371"),
+        ),
+        (
+            [{"column": "payment_type_id", "operator": "not in", "value": ["card"]}],
+            lambda o: o["payment_type_id"] != "card",
+        ),
         ([{"column": "price", "operator": "<=", "value": 0}], lambda o: o["price"] <= 0),
-        ([{"column": "discount_id", "operator": "!=", "value": 6861}],
-         lambda o: o["discount_id"] is not None and o["discount_id"] != 6861),
+        (
+            [{"column": "discount_id", "operator": "!=", "value": 6861}],
+            lambda o: o["discount_id"] is not None and o["discount_id"] != 6861,
+        ),
     ],
 )
 def test_order_filters_match_a_python_filter(
@@ -280,8 +295,9 @@ def test_body_and_query_parameter_forms_agree(api: Callable) -> None:
     where = [{"column": "payed", "value": 1}, {"column": "id", "operator": ">", "value": 1_603_000}]
     order_by = {"id": "desc"}
     by_body = api("/orders", {"where": where, "orderBy": order_by, "page": 2, "perPage": 20})
-    by_query = api("/orders", params={"where": json.dumps(where), "orderBy": json.dumps(order_by),
-                                      "page": 2, "perPage": 20})
+    by_query = api(
+        "/orders", params={"where": json.dumps(where), "orderBy": json.dumps(order_by), "page": 2, "perPage": 20}
+    )
     assert by_body.status_code == by_query.status_code == 200
     assert by_body.content == by_query.content
 
@@ -304,18 +320,26 @@ def test_single_objects_and_missing_ones(api: Callable, account: SimulatedAccoun
     order, event = account.orders[123], account.events[2]
     assert api(f"/orders/{order['id']}").json() == {"data": order}
     assert api(f"/events/{event['id']}").json() == {"data": event}
-    for path in ("/orders/1", "/events/1", "/shows/1/seats", f"/events/{event['id']}/seats",
-                 f"/events/{event['id']}/seats/{event['shows'][0]['id']}", "/clients"):
+    for path in (
+        "/orders/1",
+        "/events/1",
+        "/shows/1/seats",
+        f"/events/{event['id']}/seats",
+        f"/events/{event['id']}/seats/{event['shows'][0]['id']}",
+        "/clients",
+    ):
         answer = api(path)
         assert answer.status_code == 404 and answer.json()["status"] == 404, path
 
 
 def test_bad_queries_answer_400_with_the_error_shape(api: Callable) -> None:
-    for body in ({"where": [{"column": "no_such_column", "value": 1}]},
-                 {"where": [{"column": "id", "operator": "like", "value": 1}]},
-                 {"where": [{"column": "updated_at", "operator": ">", "value": "yesterday"}]},
-                 {"orderBy": {"no_such_column": "asc"}},
-                 {"page": 0}):
+    for body in (
+        {"where": [{"column": "no_such_column", "value": 1}]},
+        {"where": [{"column": "id", "operator": "like", "value": 1}]},
+        {"where": [{"column": "updated_at", "operator": ">", "value": "yesterday"}]},
+        {"orderBy": {"no_such_column": "asc"}},
+        {"page": 0},
+    ):
         answer = api("/orders", body)
         assert answer.status_code == 400, body
         assert set(answer.json()) == {"error", "status"} and answer.json()["status"] == 400
@@ -377,8 +401,14 @@ def test_show_inventory_equals_sums_over_served_seats(api: Callable, account: Si
 
 def test_daily_sales_agree_with_a_plain_count(account: SimulatedAccount) -> None:
     sales = truth.daily_sales(account)
-    sold = [o for o in account.orders if o["payed"] and o["payed_at"] and o["deleted_at"] is None
-            and any(b["deleted_at"] is None for b in o["baskets"])]
+    sold = [
+        o
+        for o in account.orders
+        if o["payed"]
+        and o["payed_at"]
+        and o["deleted_at"] is None
+        and any(b["deleted_at"] is None for b in o["baskets"])
+    ]
     assert sum(cell.orders for cell in sales.values()) == len(sold)
     assert all(cell.orders >= 1 for cell in sales.values())
     assert all(cell.revenue == cell.gross_revenue - cell.refunded_amount for cell in sales.values())
@@ -392,7 +422,7 @@ def test_daily_sales_agree_with_a_plain_count(account: SimulatedAccount) -> None
 def test_sales_day_depends_on_the_time_zone(account: SimulatedAccount) -> None:
     moscow, utc = truth.daily_sales(account), truth.daily_sales(account, "UTC")
     assert moscow != utc
-    total = lambda sales: sum((cell.gross_revenue for cell in sales.values()), Decimal(0))  # noqa: E731
+    total = lambda sales: sum((cell.gross_revenue for cell in sales.values()), Decimal(0))
     assert total(moscow) == total(utc)
 
 
@@ -483,8 +513,13 @@ def test_cancelling_and_paying_orders(fresh: tuple) -> None:
 
 def test_reads_stay_consistent_while_the_account_changes(fresh: tuple) -> None:
     account, api = fresh
-    targets = [(o["id"], b["id"]) for o in account.orders if o["payed"] and o["deleted_at"] is None
-               for b in o["baskets"] if b["deleted_at"] is None and b["refunded_at"] is None][:40]
+    targets = [
+        (o["id"], b["id"])
+        for o in account.orders
+        if o["payed"] and o["deleted_at"] is None
+        for b in o["baskets"]
+        if b["deleted_at"] is None and b["refunded_at"] is None
+    ][:40]
     failures: list[str] = []
 
     def read() -> None:
@@ -501,8 +536,9 @@ def test_reads_stay_consistent_while_the_account_changes(fresh: tuple) -> None:
     for reader in readers:
         reader.join()
     assert not failures
-    refunded = api("/orders", {"where": [{"column": "updated_at", "operator": ">=", "value": NOW.isoformat()}],
-                               "perPage": 1000}).json()
+    refunded = api(
+        "/orders", {"where": [{"column": "updated_at", "operator": ">=", "value": NOW.isoformat()}], "perPage": 1000}
+    ).json()
     assert ids(refunded["data"]) == sorted({order_id for order_id, _ in targets})
 
 
@@ -524,6 +560,9 @@ def test_fail_next_answers_the_status_with_retry_after(account: SimulatedAccount
         assert requests.get(f"{url}/events", headers=headers, timeout=10).status_code == 200
         server_requests = list(server.requests)
     assert [(r.path, r.status) for r in server_requests] == [
-        (f"/events/{account.events[0]['id']}", 503), ("/orders", 429), ("/orders", 429), ("/orders", 200),
+        (f"/events/{account.events[0]['id']}", 503),
+        ("/orders", 429),
+        ("/orders", 429),
+        ("/orders", 200),
         ("/events", 200),
     ]

@@ -57,7 +57,6 @@ def json_type(value: Any) -> str:
     return {str: "string", type(None): "null", list: "array", dict: "object"}[type(value)]
 
 
-
 def _profile(objects: Iterable[dict]) -> tuple[list[frozenset[str]], dict[str, set[str]]]:
     """Key sets seen and JSON types seen per key."""
     key_sets: list[frozenset[str]] = []

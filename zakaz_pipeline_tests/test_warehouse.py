@@ -20,7 +20,7 @@ def facts(org: str, day: dt.date, event_ids: list[int], revenue: str = "10.00") 
     return {
         "sales_date": [day] * n, "org": [org] * n, "event_id": event_ids, "city": ["Томск"] * n,
         "orders": [1] * n, "tickets_sold": [2] * n, "gross_revenue": [Decimal(revenue)] * n,
-        "refunded_amount": [Decimal("0")] * n, "revenue": [Decimal(revenue)] * n,
+        "refunded_amount": [Decimal(0)] * n, "revenue": [Decimal(revenue)] * n,
     }  # fmt: skip
 
 
@@ -42,9 +42,18 @@ def test_schema_is_versioned_and_idempotent(client) -> None:
     assert versions == sorted(set(versions)) and versions[-1] == current_version()
     applied = client.query("SELECT count(), max(version) FROM zakaz_schema_history FINAL").result_rows[0]
     assert applied == (len(versions), current_version())
-    tables = {row[0] for row in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
-    assert {"stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw", "dim_events", "dim_shows",
-            "fact_qtickets_sales_daily", "fact_qtickets_inventory_latest", "v_qtickets_sales_dashboard"} <= tables
+    tables = {
+        row[0] for row in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows
+    }
+    assert {
+        "stg_qtickets_api_orders_raw",
+        "stg_qtickets_api_inventory_raw",
+        "dim_events",
+        "dim_shows",
+        "fact_qtickets_sales_daily",
+        "fact_qtickets_inventory_latest",
+        "v_qtickets_sales_dashboard",
+    } <= tables
 
 
 def test_replacing_days_touches_only_those_days_and_that_org(client) -> None:
@@ -84,7 +93,9 @@ def test_a_failing_stream_leaves_the_old_day_intact(client) -> None:
     with pytest.raises(ConnectionError):
         replace_slice(client, daily("a", D1, D2), broken())
     assert table_rows(client) == before
-    leftovers = client.query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_stage_')")
+    leftovers = client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_stage_')"
+    )
     assert leftovers.result_rows[0][0] == 0
 
 

@@ -6,7 +6,6 @@ Raw assets hand rows to the ClickHouse IO manager (streamed for orders); facts h
 reads the API once for the whole range by payment time.
 """
 
-
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
@@ -17,8 +16,8 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetOut,
-    Backoff,
     BackfillPolicy,
+    Backoff,
     Failure,
     Jitter,
     MaterializeResult,
@@ -147,7 +146,7 @@ def _merge(parts: list[Columns]) -> Columns:
 def stg_qtickets_api_inventory_raw(
     context: AssetExecutionContext, qtickets: QticketsResource, dim_events: Columns, dim_shows: Columns
 ) -> Columns:
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     on_sale = _shows_on_sale(dim_events, dim_shows, now)
     out = empty_columns(INVENTORY_COLUMNS)
     with qtickets_api(qtickets) as client:

@@ -18,6 +18,4 @@ from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 TIMEZONE = timezone_from(env_value(os.environ, "ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE)).key
 HISTORY_START = history_start_from(env_value(os.environ, "QTICKETS_HISTORY_START", DEFAULT_HISTORY_START))
 
-daily_partitions = DailyPartitionsDefinition(
-    start_date=HISTORY_START.isoformat(), timezone=TIMEZONE, end_offset=1
-)
+daily_partitions = DailyPartitionsDefinition(start_date=HISTORY_START.isoformat(), timezone=TIMEZONE, end_offset=1)

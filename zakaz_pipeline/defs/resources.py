@@ -1,7 +1,6 @@
 """Resources, configured from the environment with ``EnvVar`` so secrets stay out of
 the definitions and the UI; optional variables fall back to their documented defaults."""
 
-
 import os
 from typing import Any
 
@@ -51,7 +50,9 @@ def build_resources() -> dict[str, Any]:
     )
     org = _env("ORG_NAME", DEFAULT_ORG)
     return {
-        "qtickets": QticketsResource(org=org, base_url=_env("QTICKETS_BASE_URL", DEFAULT_BASE_URL), token=EnvVar("QTICKETS_TOKEN")),
+        "qtickets": QticketsResource(
+            org=org, base_url=_env("QTICKETS_BASE_URL", DEFAULT_BASE_URL), token=EnvVar("QTICKETS_TOKEN")
+        ),
         "pii": PiiResource(key=EnvVar("ZAKAZ_PII_KEY")),
         "warehouse": warehouse,
         "io_manager": ClickHouseIOManager(warehouse=warehouse, org=org),

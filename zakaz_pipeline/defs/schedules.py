@@ -4,7 +4,6 @@ Stopped by default so that loading the code never starts hitting an API; switch 
 in the UI, or set ``ZAKAZ_SCHEDULE_RUNNING=1`` where the deployment should run it.
 """
 
-
 import datetime as dt
 import os
 from zoneinfo import ZoneInfo

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import requests
@@ -70,8 +70,7 @@ class QticketsClient:
     def __post_init__(self) -> None:
         if not self.token:
             raise QticketsAuthError(
-                "QTICKETS_TOKEN is empty: set it to the seller's API token "
-                "(Qtickets: Settings → API) before syncing."
+                "QTICKETS_TOKEN is empty: set it to the seller's API token (Qtickets: Settings → API) before syncing."
             )
         self.base_url = self.base_url.rstrip("/")
         self.session = _build_session(self.token, self.max_retries, self.backoff_factor)
@@ -79,7 +78,7 @@ class QticketsClient:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> QticketsClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -95,7 +94,9 @@ class QticketsClient:
                 timeout=(self.connect_timeout, self.read_timeout),
             )
         except requests.exceptions.RetryError as exc:
-            raise QticketsError(f"GET {path}: gave up after {self.max_retries} retries ({exc.__class__.__name__})") from None
+            raise QticketsError(
+                f"GET {path}: gave up after {self.max_retries} retries ({exc.__class__.__name__})"
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise QticketsError(f"GET {path}: {exc.__class__.__name__}: cannot reach {self.base_url}") from None
         _raise_for_status(path, response)

@@ -89,9 +89,7 @@ def split_seat(seat_id: str) -> tuple[str, str, str]:
     return zone, row, place
 
 
-def ticket_columns(
-    orders: Iterable[Mapping[str, Any]], *, org: str, tz: ZoneInfo, pii_key: bytes
-) -> Columns:
+def ticket_columns(orders: Iterable[Mapping[str, Any]], *, org: str, tz: ZoneInfo, pii_key: bytes) -> Columns:
     """One row per basket of every order that has a payment time.
 
     Unpaid orders carry no sales date and are left out; cancelled orders and tickets

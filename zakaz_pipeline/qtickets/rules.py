@@ -19,7 +19,7 @@ def parse_ts(value: str | dt.datetime | None) -> dt.datetime | None:
     if not value:
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return dt.datetime.fromisoformat(value)
 
 

@@ -72,7 +72,9 @@ def parse_target(url: str, database: str = DEFAULT_DATABASE) -> WarehouseTarget:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise WarehouseConfigError("CLICKHOUSE_URL is malformed (bad port?): expected http(s)://user:password@host:port") from None
+        raise WarehouseConfigError(
+            "CLICKHOUSE_URL is malformed (bad port?): expected http(s)://user:password@host:port"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WarehouseConfigError(
             f"CLICKHOUSE_URL must start with chdb://, http:// or https:// and name a host; got scheme {parts.scheme!r}"
@@ -169,7 +171,7 @@ def _server_client(target: WarehouseTarget) -> Client:
             send_receive_timeout=600,
             autogenerate_session_id=False,
         )
-    except Exception as exc:  # clickhouse-connect raises several types; the message may echo the URL
+    except Exception as exc:  # noqa: BLE001 - clickhouse-connect raises several types; the message may echo the URL
         raise WarehouseConfigError(f"cannot connect to {target.describe()}: {type(exc).__name__}") from None
 
 

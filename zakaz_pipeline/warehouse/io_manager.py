@@ -12,7 +12,6 @@ time window becomes the slice's days), and ``write_mode`` is ``"replace"`` (defa
 atomic slice replace, see ``writes``) or ``"append"`` (snapshots).
 """
 
-
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -75,4 +74,6 @@ def _as_source(obj: Any) -> Iterable[Columns] | SelectInto:
         return [obj]
     if isinstance(obj, Iterable):
         return obj
-    raise TypeError(f"the ClickHouse IO manager stores Columns, an iterable of Columns or SelectInto, not {type(obj).__name__}")
+    raise TypeError(
+        f"the ClickHouse IO manager stores Columns, an iterable of Columns or SelectInto, not {type(obj).__name__}"
+    )

@@ -1,6 +1,5 @@
 """The warehouse as a Dagster resource: one setting picks embedded chDB or a server."""
 
-
 import contextlib
 import threading
 from collections.abc import Iterator

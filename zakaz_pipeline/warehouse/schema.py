@@ -40,7 +40,7 @@ def migrations() -> list[Migration]:
     """The migrations shipped with this code, in version order."""
     found = []
     for entry in resources.files("zakaz_pipeline.warehouse").joinpath("sql").iterdir():
-        stem, dot, ext = entry.name.partition(".")
+        stem, _, ext = entry.name.partition(".")
         if ext != "sql" or not stem[:3].isdigit():
             continue
         found.append(Migration(int(stem[:3]), stem[4:], split_statements(entry.read_text(encoding="utf-8"))))
@@ -68,8 +68,12 @@ def ensure_schema(client: Client) -> list[str]:
             continue
         for statement in migration.statements:
             client.command(statement)
-        client.insert("zakaz_schema_history", [[migration.version], [migration.name]],
-                      column_names=["version", "name"], column_oriented=True)
+        client.insert(
+            "zakaz_schema_history",
+            [[migration.version], [migration.name]],
+            column_names=["version", "name"],
+            column_oriented=True,
+        )
         log.info("applied warehouse migration %03d %s", migration.version, migration.name)
         done.append(f"{migration.version:03d}_{migration.name}")
     _drop_stale_staging(client)

@@ -129,8 +129,13 @@ def _fill(client: Client, stage: str, target: Slice, source: Iterable[Columns] |
 def _insert(client: Client, table: str, batch: Columns) -> int:
     rows = len(next(iter(batch.values()), []))
     if rows:
-        client.insert(table, list(batch.values()), column_names=list(batch.keys()),
-                      column_oriented=True, settings=NO_PARTITION_LIMIT)
+        client.insert(
+            table,
+            list(batch.values()),
+            column_names=list(batch.keys()),
+            column_oriented=True,
+            settings=NO_PARTITION_LIMIT,
+        )
     return rows
 
 

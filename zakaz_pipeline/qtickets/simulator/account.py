@@ -28,7 +28,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 # equal-format strings sort like the instants they name, which the server relies on.
 MSK_OFFSET = dt.timezone(dt.timedelta(hours=3))
 KOPECK = Decimal("0.01")
-ROUBLE = Decimal("1")
+ROUBLE = Decimal(1)
 
 
 def format_ts(value: dt.datetime) -> str:
@@ -44,7 +44,7 @@ def money(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def to_decimal(value: int | float | Decimal | None) -> Decimal:
+def to_decimal(value: float | Decimal | None) -> Decimal:
     """Exact money from a JSON number (floats through ``str`` to avoid binary noise)."""
     if value is None:
         return Decimal(0)
@@ -73,13 +73,16 @@ class _City:
 CITIES = (
     _City(1, "Москва", "Europe/Moscow", "moscow", "ДК «Меридиан»", "ул. Профсоюзная, 61", (55.667, 37.553)),
     _City(24, "Томск", "Asia/Krasnoyarsk", "tomsk", "Центр культуры", "просп. Ленина, 36", (56.4695, 84.9476)),
-    _City(68, "Барнаул", "Asia/Novokuznetsk", "barnaul", "ДК «Современник»", "Павловский тракт, 188",
-          (53.3495, 83.6377)),
-    _City(4, "Новосибирск", "Asia/Novosibirsk", "novosibirsk", "ДК «Прогресс»", "Красный просп., 167",
-          (55.058, 82.915)),
+    _City(
+        68, "Барнаул", "Asia/Novokuznetsk", "barnaul", "ДК «Современник»", "Павловский тракт, 188", (53.3495, 83.6377)
+    ),
+    _City(
+        4, "Новосибирск", "Asia/Novosibirsk", "novosibirsk", "ДК «Прогресс»", "Красный просп., 167", (55.058, 82.915)
+    ),
     _City(3, "Екатеринбург", "Asia/Yekaterinburg", "ekaterinburg", "ДК «Урал»", "ул. Ленина, 50", (56.839, 60.605)),
-    _City(9, "Калининград", "Europe/Kaliningrad", "kaliningrad", "ДК «Янтарь»", "Ленинский просп., 30",
-          (54.711, 20.511)),
+    _City(
+        9, "Калининград", "Europe/Kaliningrad", "kaliningrad", "ДК «Янтарь»", "Ленинский просп., 30", (54.711, 20.511)
+    ),
 )
 _SEATED_TITLES = (
     ("Щелкунчик", "shchelkunchik"),
@@ -104,10 +107,24 @@ _ADMISSION_ZONES = (
     ("semejnyj-bilet", "Семейный билет", (1200, 1500)),
 )
 _SEATED_ZONE_TITLES = {"PARTERRE": "Партер", "BALCONY": "Балкон"}
-_MALE = (("Иван", "Иванов"), ("Алексей", "Смирнов"), ("Сергей", "Кузнецов"), ("Дмитрий", "Попов"),
-         ("Андрей", "Соколов"), ("Михаил", "Лебедев"), ("Павел", "Новиков"))
-_FEMALE = (("Мария", "Иванова"), ("Ольга", "Смирнова"), ("Анна", "Кузнецова"), ("Елена", "Попова"),
-           ("Наталья", "Соколова"), ("Татьяна", "Лебедева"), ("Ирина", "Новикова"))
+_MALE = (
+    ("Иван", "Иванов"),
+    ("Алексей", "Смирнов"),
+    ("Сергей", "Кузнецов"),
+    ("Дмитрий", "Попов"),
+    ("Андрей", "Соколов"),
+    ("Михаил", "Лебедев"),
+    ("Павел", "Новиков"),
+)
+_FEMALE = (
+    ("Мария", "Иванова"),
+    ("Ольга", "Смирнова"),
+    ("Анна", "Кузнецова"),
+    ("Елена", "Попова"),
+    ("Наталья", "Соколова"),
+    ("Татьяна", "Лебедева"),
+    ("Ирина", "Новикова"),
+)
 _SITES = ({"id": 1356, "host": "bilety-demo.рф"}, {"id": 16, "host": "qtickets.ru"})
 _NUMERIC_PAYMENT_TYPES = ("4326371", "3449832")
 _UTM_VALUES = {
@@ -534,8 +551,9 @@ class _Generator:
                 for place in range(1, places + 1):
                     disabled = (zone == "PARTERRE" and row == closed_row) or rng.random() < 0.03
                     name = f"{_SEATED_ZONE_TITLES[zone]}, ряд {row}, место {place}"
-                    hall.append(_SeatPlan(f"{zone}-{row};{place}", zone, str(row), str(place), name,
-                                          False, 1, disabled, level))
+                    hall.append(
+                        _SeatPlan(f"{zone}-{row};{place}", zone, str(row), str(place), name, False, 1, disabled, level)
+                    )
         return hall, levels
 
     def _admission_hall(self) -> tuple[list[_SeatPlan], list[int]]:
@@ -567,8 +585,9 @@ class _Generator:
             statuses[rng.choice(upcoming)] = (0, None)
         return statuses
 
-    def _event_dict(self, event_id: int, plan: _EventPlan, status: tuple[int, dt.datetime | None],
-                    shows: list[dict]) -> dict:
+    def _event_dict(
+        self, event_id: int, plan: _EventPlan, status: tuple[int, dt.datetime | None], shows: list[dict]
+    ) -> dict:
         rng = self.rng
         is_active, deleted_at = status
         changes = [format_ts(plan.created), *(show["updated_at"] for show in shows)]
@@ -591,13 +610,17 @@ class _Generator:
             "mail_template_id": 31,
             "age": rng.choice(("0+", "6+", "12+", "16+")),
             "shows": shows,
-            "payments": [] if rng.random() < 0.2 else [{
-                "id": 41057,
-                "is_active": True,
-                "name": "ИП Организатор",
-                "handler": "payanyway",
-                "agree_url": f"https://qtickets.ru/legal/organizer-demo/12857?event={event_id}",
-            }],
+            "payments": []
+            if rng.random() < 0.2
+            else [
+                {
+                    "id": 41057,
+                    "is_active": True,
+                    "name": "ИП Организатор",
+                    "handler": "payanyway",
+                    "agree_url": f"https://qtickets.ru/legal/organizer-demo/12857?event={event_id}",
+                }
+            ],
             "poster": self._poster(),
             "event_type_id": 11 if plan.admission else rng.choice((3, 10)),
             "city": {"id": plan.city.id, "name": plan.city.name, "timezone": plan.city.timezone},
@@ -660,8 +683,14 @@ class _Generator:
             "deleted_at": None,
         }
         return _Slot(
-            event={}, show=show, opens=sale_start or created, closes=sale_finish, starts=start,
-            finishes=finish, admission=plan.admission, popularity=plan.popularity,
+            event={},
+            show=show,
+            opens=sale_start or created,
+            closes=sale_finish,
+            starts=start,
+            finishes=finish,
+            admission=plan.admission,
+            popularity=plan.popularity,
             seats=[_seat_dict(seat, plan.levels[seat.level]) for seat in plan.hall],
             names={seat.seat_id: seat.name for seat in plan.hall},
         )
@@ -778,12 +807,28 @@ class _OrderFactory:
             if pool and rng.random() < 0.03:
                 twin = pool[rng.randrange(len(pool))]
                 local, domain = twin.email.split("@")
-                pool.append(_Client(1020000 + 13 * i, f"{local.capitalize()}@{domain.capitalize()}",
-                                    790000 + 7 * i, twin.name, twin.surname, twin.phone))
+                pool.append(
+                    _Client(
+                        1020000 + 13 * i,
+                        f"{local.capitalize()}@{domain.capitalize()}",
+                        790000 + 7 * i,
+                        twin.name,
+                        twin.surname,
+                        twin.phone,
+                    )
+                )
                 continue
             name, surname = rng.choice(_MALE if rng.random() < 0.5 else _FEMALE)
-            pool.append(_Client(1020000 + 13 * i, f"buyer{i + 1}@example.com", 790000 + 7 * i, name,
-                                None if rng.random() < 0.08 else surname, f"+7900{i + 1:07d}"))
+            pool.append(
+                _Client(
+                    1020000 + 13 * i,
+                    f"buyer{i + 1}@example.com",
+                    790000 + 7 * i,
+                    name,
+                    None if rng.random() < 0.08 else surname,
+                    f"+7900{i + 1:07d}",
+                )
+            )
         return pool
 
     def _pick_client(self) -> _Client:
@@ -822,8 +867,7 @@ class _OrderFactory:
             if kind == "pending" or (kind == "unpaid" and cancelled > now):
                 return _Fate("pending", reserve_extended=rng.random() < 0.3)
             cancelled = min(cancelled, now)
-            return _Fate("unpaid", deleted_at=cancelled,
-                         basket_deleted={i: cancelled for i in range(quantity)})
+            return _Fate("unpaid", deleted_at=cancelled, basket_deleted={i: cancelled for i in range(quantity)})
         if kind == "free":
             instant = created + dt.timedelta(seconds=rng.randint(0, 3))
             return _Fate("free", payed_at=instant) if instant <= now else _Fate("pending")
@@ -835,8 +879,9 @@ class _OrderFactory:
         if kind == "paid_cancelled":
             cancelled = quick + dt.timedelta(hours=rng.uniform(1, 480))
             if cancelled <= now:
-                return _Fate(kind, payed_at=quick, deleted_at=cancelled,
-                             basket_deleted={i: cancelled for i in range(quantity)})
+                return _Fate(
+                    kind, payed_at=quick, deleted_at=cancelled, basket_deleted={i: cancelled for i in range(quantity)}
+                )
         if kind == "partial_cancel":
             cancelled = quick + dt.timedelta(minutes=rng.uniform(10, 14400))
             if cancelled <= now:
@@ -847,8 +892,11 @@ class _OrderFactory:
                 count = quantity if rng.random() < 0.5 else rng.randint(1, quantity)
                 share = Decimal(0) if rng.random() < 0.5 else Decimal(rng.randint(10, 30)) / 100
                 step = KOPECK if rng.random() < 0.3 else ROUBLE
-                return _Fate(kind, payed_at=quick,
-                             refunded={i: (refunded, share, step) for i in rng.sample(range(quantity), count)})
+                return _Fate(
+                    kind,
+                    payed_at=quick,
+                    refunded={i: (refunded, share, step) for i in rng.sample(range(quantity), count)},
+                )
         return _Fate("normal", payed_at=quick)
 
     # ------------------------------------------------------------------ seats
@@ -893,8 +941,9 @@ class _OrderFactory:
         client = self._pick_client()
         discount = self._discount(fate)
         baskets = [
-            self._basket(index, seat_id, created=created, slot=slot, discount=discount, fate=fate, client=client,
-                         uniqid=uniqid)
+            self._basket(
+                index, seat_id, created=created, slot=slot, discount=discount, fate=fate, client=client, uniqid=uniqid
+            )
             for index, seat_id in enumerate(seat_ids)
         ]
         payed = fate.payed_at is not None
@@ -954,8 +1003,18 @@ class _OrderFactory:
             "deleted_at": deleted_at,
         }
 
-    def _basket(self, index: int, seat_id: str, *, created: dt.datetime, slot: _Slot,
-                discount: tuple[int, Decimal, Decimal] | None, fate: _Fate, client: _Client, uniqid: str) -> dict:
+    def _basket(
+        self,
+        index: int,
+        seat_id: str,
+        *,
+        created: dt.datetime,
+        slot: _Slot,
+        discount: tuple[int, Decimal, Decimal] | None,
+        fate: _Fate,
+        client: _Client,
+        uniqid: str,
+    ) -> dict:
         rng = self.rng
         original = slot.prices[seat_id]
         self.basket_id += rng.randint(1, 5)
@@ -1072,21 +1131,32 @@ def _scheme_properties(plan: _EventPlan, prices: list[dict]) -> dict:
     zones = list(dict.fromkeys(seat.zone_id for seat in plan.hall))
     if plan.admission:
         return {
-            "admin": {"zones": {z: {"opened": "0", "was_opened": "1", "rows": {"1": {"was_opened": "1"}}}
-                                for z in zones}},
-            "zones": {seat.zone_id: {"disabled": "0", "spread": {"enabled": ""},
-                                     "price_id": str(prices[seat.level]["id"])} for seat in plan.hall},
+            "admin": {
+                "zones": {z: {"opened": "0", "was_opened": "1", "rows": {"1": {"was_opened": "1"}}} for z in zones}
+            },
+            "zones": {
+                seat.zone_id: {"disabled": "0", "spread": {"enabled": ""}, "price_id": str(prices[seat.level]["id"])}
+                for seat in plan.hall
+            },
             "seats": {seat.seat_id: {"max_quantity": "", "hot": "", "show_free_quantity": ""} for seat in plan.hall},
         }
     rows: dict[str, dict[str, int]] = {}
     for seat in plan.hall:
         rows.setdefault(seat.zone_id, {})[seat.row] = seat.level
     return {
-        "admin": {"zones": {z: {"opened": "0", "was_opened": "1", "rows": {r: {"opened": "0"} for r in rows[z]}}
-                            for z in zones}},
-        "zones": {z: {"disabled": "0", "label": "",
-                      "rows": {r: {"disabled": "0", "price_id": str(prices[level]["id"])}
-                               for r, level in rows[z].items()}} for z in zones},
+        "admin": {
+            "zones": {
+                z: {"opened": "0", "was_opened": "1", "rows": {r: {"opened": "0"} for r in rows[z]}} for z in zones
+            }
+        },
+        "zones": {
+            z: {
+                "disabled": "0",
+                "label": "",
+                "rows": {r: {"disabled": "0", "price_id": str(prices[level]["id"])} for r, level in rows[z].items()},
+            }
+            for z in zones
+        },
         "seats": {seat.seat_id: {"disabled": "1"} for seat in plan.hall if seat.disabled},
     }
 

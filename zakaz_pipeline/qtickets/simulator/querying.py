@@ -24,7 +24,12 @@ from zakaz_pipeline.qtickets.simulator.account import MOSCOW, MSK_OFFSET
 
 OPERATORS = ("=", "!=", "<", ">", "<=", ">=", "in", "not in", "null", "not null")
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
 }
 _ID_BOUNDS = ("=", ">", ">=", "<", "<=")
 _TRUE = ("1", "true")
@@ -89,7 +94,7 @@ def parse_order_by(raw: Any, columns: Iterable[str]) -> list[tuple[str, bool]]:
     if raw in (None, {}, []):
         return [("id", False)]
     if not isinstance(raw, Mapping):
-        raise QueryError("orderBy must be an object such as {\"id\": \"asc\"}")
+        raise QueryError('orderBy must be an object such as {"id": "asc"}')
     known = set(columns)
     result = []
     for column, raw_direction in raw.items():
@@ -137,7 +142,7 @@ class _Operand:
         return None
 
 
-def _plain(value: int | float) -> str:
+def _plain(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
@@ -164,8 +169,11 @@ def compile_condition(condition: Condition) -> Callable[[Mapping[str, Any]], boo
         return member
     if condition.value is None:
         # SQL: comparing with NULL matches nothing, except Laravel's "= null" / "!= null".
-        return compile_condition(Condition(column, "null" if op == "=" else "not null", None)) \
-            if op in ("=", "!=") else (lambda item: False)
+        return (
+            compile_condition(Condition(column, "null" if op == "=" else "not null", None))
+            if op in ("=", "!=")
+            else (lambda item: False)
+        )
     operand = _Operand.of(condition.value, datetime_column)
     compare = _COMPARE[op]
 
@@ -223,16 +231,16 @@ class Collection:
         low, high = _id_range(ids, bounds)
         start = (page - 1) * per_page
         if order_by == [("id", False)]:
-            return matched[low + start:min(high, low + start + per_page)], high - low
+            return matched[low + start : min(high, low + start + per_page)], high - low
         if order_by == [("id", True)]:
             top = high - start
-            return matched[max(low, top - per_page):max(top, low)][::-1], high - low
-        ordered = self._ordered(items, matched[low:high], revision=revision, conditions=conditions,
-                                order_by=order_by)
-        return ordered[start:start + per_page], len(ordered)
+            return matched[max(low, top - per_page) : max(top, low)][::-1], high - low
+        ordered = self._ordered(items, matched[low:high], revision=revision, conditions=conditions, order_by=order_by)
+        return ordered[start : start + per_page], len(ordered)
 
-    def _filtered(self, items: Sequence[dict], revision: int,
-                  conditions: list[Condition]) -> tuple[list[dict], list[int]]:
+    def _filtered(
+        self, items: Sequence[dict], revision: int, conditions: list[Condition]
+    ) -> tuple[list[dict], list[int]]:
         key = ("filter", id(items), revision, _fingerprint(conditions))
         if key not in self._cache:
             predicates = [compile_condition(c) for c in conditions]
@@ -241,8 +249,15 @@ class Collection:
         self._cache.move_to_end(key)
         return self._cache[key]
 
-    def _ordered(self, items: Sequence[dict], rows: list[dict], *, revision: int,
-                 conditions: list[Condition], order_by: list[tuple[str, bool]]) -> list[dict]:
+    def _ordered(
+        self,
+        items: Sequence[dict],
+        rows: list[dict],
+        *,
+        revision: int,
+        conditions: list[Condition],
+        order_by: list[tuple[str, bool]],
+    ) -> list[dict]:
         key = ("order", id(items), revision, _fingerprint(conditions), tuple(order_by))
         if key not in self._cache:
             for column, descending in reversed(order_by):

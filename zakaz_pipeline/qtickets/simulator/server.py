@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -38,21 +38,86 @@ API_ROOT = "/api/rest/v1"
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = {"orders": 50, "events": 10}
 ORDER_COLUMNS = (
-    "id", "uniqid", "payed", "payed_at", "client_id", "client", "site_id", "site", "payment_id",
-    "payment_type_id", "payment_card_number", "payment_url", "cancel_url", "basket_user_id",
-    "backend_user_id", "access_code_id", "discount_id", "promo_code_id", "reserved", "reserved_to",
-    "reserve_extended", "event_id", "price", "original_price", "currency_id", "utm", "custom", "fields",
-    "baskets", "refunds", "integrations", "created_at", "updated_at", "deleted_at",
+    "id",
+    "uniqid",
+    "payed",
+    "payed_at",
+    "client_id",
+    "client",
+    "site_id",
+    "site",
+    "payment_id",
+    "payment_type_id",
+    "payment_card_number",
+    "payment_url",
+    "cancel_url",
+    "basket_user_id",
+    "backend_user_id",
+    "access_code_id",
+    "discount_id",
+    "promo_code_id",
+    "reserved",
+    "reserved_to",
+    "reserve_extended",
+    "event_id",
+    "price",
+    "original_price",
+    "currency_id",
+    "utm",
+    "custom",
+    "fields",
+    "baskets",
+    "refunds",
+    "integrations",
+    "created_at",
+    "updated_at",
+    "deleted_at",
 )
 EVENT_COLUMNS = (
-    "id", "is_active", "name", "scheme_id", "currency_id", "place_name", "place_address",
-    "place_description", "city_id", "description", "site_url", "external_id", "ticket_id",
-    "mail_template_id", "age", "shows", "payments", "poster", "event_type_id", "city", "ticket",
-    "mail_template", "slug", "place_coordinates", "url", "created_at", "updated_at", "deleted_at",
+    "id",
+    "is_active",
+    "name",
+    "scheme_id",
+    "currency_id",
+    "place_name",
+    "place_address",
+    "place_description",
+    "city_id",
+    "description",
+    "site_url",
+    "external_id",
+    "ticket_id",
+    "mail_template_id",
+    "age",
+    "shows",
+    "payments",
+    "poster",
+    "event_type_id",
+    "city",
+    "ticket",
+    "mail_template",
+    "slug",
+    "place_coordinates",
+    "url",
+    "created_at",
+    "updated_at",
+    "deleted_at",
 )
 SEAT_COLUMNS = (
-    "id", "zone_id", "row", "place", "admission", "max_quantity", "free_quantity", "ordered_quantity",
-    "payed_quantity", "in_basket_quantity", "available", "disabled", "price", "currency_id",
+    "id",
+    "zone_id",
+    "row",
+    "place",
+    "admission",
+    "max_quantity",
+    "free_quantity",
+    "ordered_quantity",
+    "payed_quantity",
+    "in_basket_quantity",
+    "available",
+    "disabled",
+    "price",
+    "currency_id",
 )
 _ITEM = re.compile(r"^/(orders|events)/(\d+)$")
 _SEATS = re.compile(r"^/shows/(\d+)/seats$")
@@ -138,7 +203,7 @@ class SimulatorServer:
             self._thread.join()
         self._httpd = self._thread = None
 
-    def __enter__(self) -> SimulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -157,7 +222,7 @@ class SimulatorServer:
     def handle(self, method: str, target: str, headers: Mapping[str, str] | Message, raw_body: bytes) -> _Response:
         """Answer one request; records it whatever the outcome."""
         url = urlsplit(target)
-        path = url.path[len(API_ROOT):] if url.path.startswith(API_ROOT + "/") else url.path
+        path = url.path[len(API_ROOT) :] if url.path.startswith(API_ROOT + "/") else url.path
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         body: dict | None = None
         bad_body: ApiError | None = None
@@ -225,8 +290,14 @@ class SimulatorServer:
         per_page = min(_positive_int(params.get("perPage", DEFAULT_PER_PAGE[resource]), "perPage"), MAX_PER_PAGE)
         items = self.account.orders if resource == "orders" else self.account.events
         try:
-            data, total = collection.select(items, revision=self.account.revision, conditions=conditions,
-                                            order_by=order_by, page=page, per_page=per_page)
+            data, total = collection.select(
+                items,
+                revision=self.account.revision,
+                conditions=conditions,
+                order_by=order_by,
+                page=page,
+                per_page=per_page,
+            )
         except QueryError as error:
             raise ApiError(400, str(error)) from error
         return {"data": data, "paging": {"perPage": per_page, "currentPage": page, "total": total}}
@@ -342,8 +413,9 @@ def serve_forever(*, port: int, orders: int, events: int, seed: int, token: str)
     gc.freeze()
     server = SimulatorServer(account, token=token, port=port)
     httpd = server._bind()
-    logger.info("Qtickets simulator: %d orders, %d events at %s", len(account.orders), len(account.events),
-                server.base_url)
+    logger.info(
+        "Qtickets simulator: %d orders, %d events at %s", len(account.orders), len(account.events), server.base_url
+    )
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

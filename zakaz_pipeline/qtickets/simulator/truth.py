@@ -30,7 +30,7 @@ class DailySales:
     revenue: Decimal
 
 
-def _amount(value: int | float | None) -> Decimal:
+def _amount(value: float | None) -> Decimal:
     """JSON money to exact Decimal; floats go through ``str`` to drop binary noise."""
     return Decimal(0).quantize(_CENT) if value is None else Decimal(str(value)).quantize(_CENT)
 
@@ -116,9 +116,17 @@ def personal_values(account: SimulatedAccount) -> set[str]:
         for order in account.orders:
             client = order["client"] or {}
             details = client.get("details") or {}
-            values.update([client.get("email"), details.get("phone"), details.get("name"),
-                           details.get("surname"), order["payment_card_number"]])
+            values.update(
+                [
+                    client.get("email"),
+                    details.get("phone"),
+                    details.get("name"),
+                    details.get("surname"),
+                    order["payment_card_number"],
+                ]
+            )
             for basket in order["baskets"]:
-                values.update([basket["client_email"], basket["client_phone"],
-                               basket["client_name"], basket["client_surname"]])
+                values.update(
+                    [basket["client_email"], basket["client_phone"], basket["client_name"], basket["client_surname"]]
+                )
     return {value for value in values if value}
