@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--to", dest="last", type=_date, help="last sales day, inclusive (default today)")
     sync.add_argument("--dry-run", action="store_true", help="fetch and transform, write nothing, print counts")
     sync.set_defaults(command=_sync)
+
+    check = commands.add_parser("check", help="run every asset check against the warehouse; non-zero on ERROR")
+    check.set_defaults(command=_check)
     return parser
 
 
@@ -144,6 +147,16 @@ def _sync(args: argparse.Namespace) -> int:
     outcome = run_sync(settings, first, last)
     print(outcome.table())
     return 0 if outcome.success else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Checks read the warehouse only: no Qtickets token or PII key is needed."""
+    Settings.from_env(need_secrets=False)
+    from zakaz_pipeline.check_report import run_checks
+
+    report = run_checks()
+    print(report.table())
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

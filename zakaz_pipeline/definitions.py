@@ -12,6 +12,7 @@ from dagster import Definitions, in_process_executor, load_assets_from_modules, 
 
 from zakaz_pipeline.config import default_clickhouse_url
 from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import qtickets_sync_job
 from zakaz_pipeline.defs.resources import build_resources
 from zakaz_pipeline.defs.schedules import qtickets_every_15_minutes
@@ -22,8 +23,9 @@ def _embedded() -> bool:
 
 
 defs = Definitions(
-    assets=load_assets_from_modules([assets]),
-    jobs=[qtickets_sync_job],
+    assets=[*load_assets_from_modules([assets]), assets.meta_job_runs],
+    asset_checks=asset_checks,
+    jobs=[qtickets_sync_job, qtickets_checks_job],
     schedules=[qtickets_every_15_minutes],
     resources=build_resources(),
     executor=in_process_executor if _embedded() else multiprocess_executor,

@@ -16,6 +16,8 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetOut,
+    AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     Backoff,
     Failure,
@@ -197,14 +199,42 @@ def fact_qtickets_inventory_latest() -> SelectInto:
     return models.inventory_latest()
 
 
-@asset(
-    description="DataLens view: daily sales with event, city and the event's current inventory.",
-    deps=[fact_qtickets_sales_daily, fact_qtickets_inventory_latest],
-    group_name="bi",
+meta_job_runs = AssetSpec(
+    "meta_job_runs",
+    description="One row per Dagster run (job, status, times, days, rows, first error line); "
+    "written by the run-status sensor and the zakaz CLI.",
+    group_name="monitoring",
     kinds={"clickhouse"},
 )
-def v_qtickets_sales_dashboard(warehouse: ClickHouseResource) -> MaterializeResult:
-    """The view's DDL is a schema migration; materializing it records what it now shows."""
-    with warehouse.get_client() as client:
-        rows, last_day = client.query("SELECT count(), max(sales_date) FROM v_qtickets_sales_dashboard").result_rows[0]
-    return MaterializeResult(metadata={"rows": int(rows), "last_sales_date": str(last_day)})
+
+
+def _view_asset(name: str, description: str, deps: list[Any]) -> AssetsDefinition:
+    """A DataLens view: its DDL is a schema migration; materializing it records what it now shows."""
+
+    @asset(name=name, description=description, deps=deps, group_name="bi", kinds={"clickhouse"})
+    def _view(warehouse: ClickHouseResource) -> MaterializeResult:
+        with warehouse.get_client() as client:
+            rows = client.query(f"SELECT count() FROM {name}").result_rows[0][0]
+        return MaterializeResult(metadata={"rows": int(rows)})
+
+    return _view
+
+
+v_qtickets_sales_dashboard = _view_asset(
+    "v_qtickets_sales_dashboard",
+    "DataLens: daily sales with event, city and the event's current inventory.",
+    [fact_qtickets_sales_daily, fact_qtickets_inventory_latest],
+)
+v_sales_14d = _view_asset(
+    "v_sales_14d", "DataLens: the dashboard's daily sales of the last 14 days.", [v_qtickets_sales_dashboard]
+)
+v_sales_latest = _view_asset(
+    "v_sales_latest",
+    "DataLens: per event, sales today, yesterday, 7 days and all time, with tickets left.",
+    [fact_qtickets_sales_daily, fact_qtickets_inventory_latest],
+)
+v_qtickets_freshness = _view_asset(
+    "v_qtickets_freshness",
+    "DataLens: per source table, the age of its newest data and its last run's status.",
+    [stg_qtickets_api_orders_raw, stg_qtickets_api_inventory_raw, AssetKey("dim_events"), meta_job_runs],
+)

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from zakaz_pipeline.config import DEFAULT_ORG, MIN_PII_KEY_LENGTH, default_clickhouse_url
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, QticketsClient
+from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE
 from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
@@ -38,9 +39,31 @@ class PiiResource(ConfigurableResource):
         return self.key.encode()
 
 
+class QualityResource(ConfigurableResource):
+    """The org whose rows the asset checks read, and the thresholds they hold it to."""
+
+    org: str = Field(default=DEFAULT_ORG, description="ORG_NAME")
+    timezone: str = Field(default=DEFAULT_TIMEZONE, description="ZAKAZ_TIMEZONE: the reporting day")
+    orders_warn_hours: float = Field(default=2, description="ZAKAZ_ORDERS_WARN_HOURS: newest paid order age → WARN")
+    orders_error_hours: float = Field(default=48, description="ZAKAZ_ORDERS_ERROR_HOURS: newest paid order age → ERROR")
+    inventory_warn_hours: float = Field(default=2, description="ZAKAZ_INVENTORY_WARN_HOURS: newest snapshot age → WARN")
+    volume_max_drop: float = Field(default=0.5, description="ZAKAZ_VOLUME_MAX_DROP: day vs a week earlier → WARN")
+
+
 def _env(name: str, default: str) -> Any:
     """``EnvVar(name)`` when the variable is set, else the default value."""
     return EnvVar(name) if os.environ.get(name, "").strip() else default
+
+
+def _env_float(name: str, default: float) -> float:
+    """Thresholds are plain numbers, not secrets: read them now, with a clear error."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
 def build_resources() -> dict[str, Any]:
@@ -54,6 +77,14 @@ def build_resources() -> dict[str, Any]:
             org=org, base_url=_env("QTICKETS_BASE_URL", DEFAULT_BASE_URL), token=EnvVar("QTICKETS_TOKEN")
         ),
         "pii": PiiResource(key=EnvVar("ZAKAZ_PII_KEY")),
+        "quality": QualityResource(
+            org=org,
+            timezone=_env("ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE),
+            orders_warn_hours=_env_float("ZAKAZ_ORDERS_WARN_HOURS", 2),
+            orders_error_hours=_env_float("ZAKAZ_ORDERS_ERROR_HOURS", 48),
+            inventory_warn_hours=_env_float("ZAKAZ_INVENTORY_WARN_HOURS", 2),
+            volume_max_drop=_env_float("ZAKAZ_VOLUME_MAX_DROP", 0.5),
+        ),
         "warehouse": warehouse,
         "io_manager": ClickHouseIOManager(warehouse=warehouse, org=org),
     }

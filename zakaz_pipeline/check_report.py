@@ -1,0 +1,76 @@
+"""``zakaz check``: run every asset check as one Dagster run and print what each found.
+
+The checks run through the ``qtickets_checks`` job, so their results land in the UI next
+to the ones runs produce. A check that did not evaluate (skipped with a reason, or
+crashed) is reported as such, never as passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zakaz_pipeline.runner import CONSOLE_INFO, ensure_dagster_home
+
+SKIPPED_PREFIX = "skipped: "
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    check: str
+    asset: str
+    status: str  # PASSED, WARN, ERROR, SKIPPED, NOT RUN
+    value: str
+    threshold: str
+
+
+@dataclass
+class CheckReport:
+    run_id: str
+    lines: list[CheckLine]
+
+    @property
+    def failed(self) -> list[CheckLine]:
+        """ERROR failures, and checks that crashed instead of answering."""
+        return [line for line in self.lines if line.status in ("ERROR", "NOT RUN")]
+
+    def table(self) -> str:
+        head = ("check", "asset", "status", "value", "threshold")
+        rows = [head, *((ln.check, ln.asset, ln.status, ln.value, ln.threshold) for ln in self.lines)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        text = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+        verdict = (
+            f"{len(self.failed)} check(s) failed: {', '.join(f'{ln.asset}.{ln.check}' for ln in self.failed)}"
+            if self.failed
+            else "all ERROR checks passed"
+        )
+        return "\n".join([f"run {self.run_id}", *text, verdict])
+
+
+def run_checks() -> CheckReport:
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from zakaz_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("qtickets_checks")
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=CONSOLE_INFO)
+        skipped = {
+            entry.step_key: entry.user_message[len(SKIPPED_PREFIX) :]
+            for entry in instance.all_logs(result.run_id)
+            if entry.user_message.startswith(SKIPPED_PREFIX)
+        }
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    lines = []
+    for key in sorted(job.asset_layer.asset_graph.asset_check_keys, key=lambda k: (k.asset_key.path, k.name)):
+        asset = key.asset_key.to_user_string()
+        evaluation = evaluations.get((asset, key.name))
+        if evaluation is None:
+            reason = skipped.get(f"{asset}__{key.name}")
+            status = "SKIPPED" if reason is not None else "NOT RUN"
+            lines.append(CheckLine(key.name, asset, status, reason or "the check did not finish", ""))
+            continue
+        metadata = {name: str(value.value) for name, value in evaluation.metadata.items()}
+        status = "PASSED" if evaluation.passed else evaluation.severity.value
+        lines.append(CheckLine(key.name, asset, status, metadata.get("value", ""), metadata.get("threshold", "")))
+    return CheckReport(result.run_id, lines)

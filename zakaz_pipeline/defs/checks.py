@@ -1,0 +1,159 @@
+"""Asset checks: the warehouse's guarantees, enforced on every run and shown in the UI.
+
+Each ``Rule`` pairs an asset with a rule of ``warehouse.quality``. Blocking ERROR rules
+guard what flows on: a failed one stops the run before the facts are rebuilt from bad
+rows. Every asset also has ``columns_match_contract`` (its table or view against the
+schema contract). ``zakaz check`` runs them all through the ``qtickets_checks`` job.
+"""
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from clickhouse_connect.driver.client import Client
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetChecksDefinition,
+    AssetSelection,
+    define_asset_job,
+    multi_asset_check,
+)
+
+from zakaz_pipeline.defs.resources import QualityResource
+from zakaz_pipeline.warehouse import quality
+from zakaz_pipeline.warehouse.access import server_access_problems
+from zakaz_pipeline.warehouse.quality import Finding
+
+ORDERS = "stg_qtickets_api_orders_raw"
+INVENTORY = "stg_qtickets_api_inventory_raw"
+SALES = "fact_qtickets_sales_daily"
+INVENTORY_LATEST = "fact_qtickets_inventory_latest"
+DASHBOARD = "v_qtickets_sales_dashboard"
+CHECKED_TABLES = (
+    "dim_events", "dim_shows", ORDERS, INVENTORY, SALES, INVENTORY_LATEST, "meta_job_runs",
+    DASHBOARD, "v_sales_14d", "v_sales_latest", "v_qtickets_freshness",
+)  # fmt: skip
+
+Evaluate = Callable[[Client, QualityResource, "CheckScope"], Finding]
+
+
+@dataclass(frozen=True)
+class CheckScope:
+    database: str
+    embedded: bool
+
+
+@dataclass(frozen=True)
+class Rule:
+    asset: str
+    name: str
+    description: str
+    evaluate: Evaluate
+    blocking: bool = False
+
+
+def _bad_rows(table: str, condition: str) -> Evaluate:
+    return lambda client, q, _: quality.no_rows_where(client, table, condition, q.org)
+
+
+def _unique(table: str, key: str) -> Evaluate:
+    return lambda client, q, _: quality.no_duplicates(client, table, key, q.org)
+
+
+def _yesterday(q: QualityResource) -> dt.date:
+    return dt.datetime.now(ZoneInfo(q.timezone)).date() - dt.timedelta(days=1)
+
+
+def _access(client: Client, q: QualityResource, scope: CheckScope) -> Finding:
+    if scope.embedded:
+        return Finding(True, "", "", skipped="the embedded engine (chDB) has no users or grants to check")
+    try:
+        problems = server_access_problems(client, scope.database)
+    except Exception as exc:  # a user without SHOW USERS/SHOW GRANTS cannot audit access
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Finding(False, "cannot read users and grants", "run as admin", note=first_line[:300])
+    return Finding(not problems, "; ".join(problems) or "ok", "users and grants as in docs/DEPLOY.md")
+
+
+RULES = (
+    Rule("dim_events", "keys_present", "Every event has an id.", _bad_rows("dim_events", "event_id = 0"), True),
+    Rule("dim_events", "no_duplicate_events", "One row per event.", _unique("dim_events", "event_id"), True),
+    Rule("dim_shows", "keys_present", "Every show has an id and an event.",
+         _bad_rows("dim_shows", "show_id = 0 OR event_id = 0"), True),
+    Rule("dim_shows", "no_duplicate_shows", "One row per show.", _unique("dim_shows", "show_id"), True),
+    Rule(ORDERS, "keys_present", "Every ticket has its order, basket, event and show ids.",
+         _bad_rows(ORDERS, "order_id = 0 OR basket_id = 0 OR event_id = 0 OR show_id = 0"), True),
+    Rule(ORDERS, "no_negative_amounts", "Prices, refunds and discounts are never negative.",
+         _bad_rows(ORDERS, "price < 0 OR original_price < 0 OR refunded_amount < 0 OR discount_value < 0 "
+                           "OR service_fee_amount < 0 OR refunded_deduction_amount < 0"), True),
+    Rule(ORDERS, "no_duplicate_tickets", "Each basket (ticket) is stored once.",
+         _unique(ORDERS, "order_id, basket_id"), True),
+    Rule(ORDERS, "paid_orders_fresh", "The newest paid order is recent: WARN past 2 h, ERROR past 48 h (configurable).",
+         lambda c, q, _: quality.age_hours(c, ORDERS, "sale_ts", q.org, q.orders_warn_hours, q.orders_error_hours)),
+    Rule(ORDERS, "daily_volume", "Yesterday's paid tickets did not drop by more than half vs a week earlier.",
+         lambda c, q, _: quality.weekday_volume(c, q.org, _yesterday(q), q.volume_max_drop)),
+    Rule(INVENTORY, "tickets_left_within_total", "0 ≤ tickets_left ≤ tickets_total in every snapshot.",
+         _bad_rows(INVENTORY, "tickets_left > tickets_total"), True),
+    Rule(INVENTORY, "snapshot_fresh", "The newest inventory snapshot is under 2 h old (configurable).",
+         lambda c, q, _: quality.age_hours(c, INVENTORY, "snapshot_ts", q.org, q.inventory_warn_hours)),
+    Rule(SALES, "keys_present", "Every daily row has an event.", _bad_rows(SALES, "event_id = 0"), True),
+    Rule(SALES, "no_negative_values", "Revenue, refunds and gross are never negative.",
+         _bad_rows(SALES, "gross_revenue < 0 OR refunded_amount < 0 OR revenue < 0"), True),
+    Rule(SALES, "no_duplicate_days", "One row per day and event.", _unique(SALES, "sales_date, event_id"), True),
+    Rule(SALES, "matches_raw", "Per day, tickets, gross, refunds and revenue equal the raw tickets' sums.",
+         lambda c, q, _: quality.fact_matches_raw(c, q.org), True),
+    Rule(INVENTORY_LATEST, "tickets_left_within_total", "0 ≤ tickets_left ≤ tickets_total for every show.",
+         _bad_rows(INVENTORY_LATEST, "tickets_left > tickets_total"), True),
+    Rule(INVENTORY_LATEST, "no_duplicate_shows", "One row per show.", _unique(INVENTORY_LATEST, "show_id"), True),
+    Rule(DASHBOARD, "returns_rows", "The DataLens dashboard view returns rows.",
+         lambda c, q, _: quality.view_has_rows(c, DASHBOARD, q.org)),
+    Rule(DASHBOARD, "warehouse_access", "Server users and least-privilege grants (skipped on the embedded engine).",
+         _access),
+    *(
+        Rule(table, "columns_match_contract", f"{table} exists with the contract's columns and types.",
+             lambda c, q, _, table=table: quality.schema_matches(c, table))
+        for table in CHECKED_TABLES
+    ),
+)  # fmt: skip
+
+
+def _asset_check(rule: Rule) -> AssetChecksDefinition:
+    spec = AssetCheckSpec(rule.name, asset=rule.asset, description=rule.description, blocking=rule.blocking)
+
+    @multi_asset_check(
+        specs=[spec],
+        name=f"{rule.asset}__{rule.name}",
+        can_subset=True,
+        required_resource_keys={"warehouse", "quality"},
+    )
+    def _check(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+        warehouse = context.resources.warehouse
+        scope = CheckScope(database=warehouse.database, embedded=warehouse.target.embedded)
+        with warehouse.get_client() as client:
+            finding = rule.evaluate(client, context.resources.quality, scope)
+        if finding.skipped:
+            context.log.info("skipped: %s", finding.skipped)
+            return
+        yield AssetCheckResult(
+            asset_key=rule.asset,
+            check_name=rule.name,
+            passed=finding.passed,
+            severity=AssetCheckSeverity(finding.severity.value),
+            description=finding.note or None,
+            metadata={"value": str(finding.value), "threshold": finding.threshold},
+        )
+
+    return _check
+
+
+asset_checks = [_asset_check(rule) for rule in RULES]
+
+qtickets_checks_job = define_asset_job(
+    "qtickets_checks",
+    selection=AssetSelection.all_asset_checks(),
+    description="Every asset check against the warehouse, without fetching or writing anything.",
+)

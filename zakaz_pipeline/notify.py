@@ -1,0 +1,285 @@
+"""Alerts to people: a generic JSON webhook and/or a Telegram chat, configured from the environment.
+
+Nothing here knows Dagster; ``defs/alerts.py`` decides *when* to alert, this module only
+delivers. Retries are urllib3's (connection errors, 429 honouring Retry-After, 5xx), with
+a (connect, read) timeout on every POST, never a loop of our own.
+
+Secrets: the Telegram bot token sits in the request path and a webhook URL often carries a
+token too (Slack, Mattermost…). Neither may reach a log or an error message, so:
+
+* delivery errors are reported by destination *name* (``ALERT_WEBHOOK_URL``,
+  ``TELEGRAM_BOT_TOKEN``) with the HTTP status or exception class, never with the URL or
+  the text of a requests exception (which quotes the URL);
+* urllib3 logs the request path at DEBUG and, on a retry, at WARNING: a logging filter on
+  urllib3's loggers replaces every configured secret with ``***`` before any handler sees it.
+
+``send`` tries every destination and returns a :class:`DeliveryReport` instead of raising,
+so that the caller decides what a partial failure means (the sensors treat an alert that
+reached at least one destination as delivered, because sending it again would duplicate it
+there; see ``defs/alerts.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Self, get_args
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+log = logging.getLogger(__name__)
+
+AlertKind = Literal["run_failure", "check_failure", "failure_rate"]
+ALERT_KINDS: frozenset[str] = frozenset(get_args(AlertKind))
+
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+WEBHOOK = "ALERT_WEBHOOK_URL"
+TELEGRAM = "TELEGRAM_BOT_TOKEN"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_RETRY_AFTER = 30.0
+# Telegram refuses messages over 4096 characters.
+TELEGRAM_MAX_TEXT = 4000
+REDACTED = "***"
+# Every urllib3 logger that formats a URL or request path into its messages.
+URLLIB3_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
+
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message about one incident; ``details`` are plain JSON values for machines."""
+
+    kind: AlertKind
+    title: str
+    text: str
+    details: Mapping[str, JsonValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ALERT_KINDS:
+            raise ValueError(f"unknown alert kind {self.kind!r}: expected one of {sorted(ALERT_KINDS)}")
+
+    def as_json(self) -> dict[str, Any]:
+        """The webhook body."""
+        return {"kind": self.kind, "title": self.title, "text": self.text, "details": dict(self.details)}
+
+    def as_message(self) -> str:
+        """Plain text for a chat (no Markdown: a run id or an error line would need escaping)."""
+        lines = [self.title, "", self.text]
+        if self.details:
+            lines.append("")
+            lines.extend(f"{key}: {value}" for key, value in self.details.items())
+        message = "\n".join(lines)
+        return message if len(message) <= TELEGRAM_MAX_TEXT else message[: TELEGRAM_MAX_TEXT - 1] + "…"
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """Which destinations accepted an alert, and why the others did not (secret-free reasons)."""
+
+    delivered: tuple[str, ...] = ()
+    failed: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every configured destination accepted the alert."""
+        return not self.failed
+
+    @property
+    def reached_anyone(self) -> bool:
+        return bool(self.delivered)
+
+    def describe_failures(self) -> str:
+        return "; ".join(f"{name}: {reason}" for name, reason in self.failed.items())
+
+
+class AlertDeliveryError(RuntimeError):
+    """An alert reached no destination; the message names destinations, never their secrets."""
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class _RedactSecrets(logging.Filter):
+    """Rewrites urllib3 log records that would print a secret (the bot token is in the path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            cleaned = redact(message, sorted(self.secrets, key=len, reverse=True))
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        return True
+
+
+_redact_filter = _RedactSecrets()
+
+
+def _protect_in_logs(secrets: Iterable[str]) -> None:
+    """Register secrets with the filter; the filter is attached once to each urllib3 logger."""
+    _redact_filter.secrets.update(secret for secret in secrets if secret)
+    for name in URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if _redact_filter not in logger.filters:
+            logger.addFilter(_redact_filter)
+
+
+@dataclass
+class Notifier:
+    """Delivers alerts to every configured destination; usable as a context manager."""
+
+    webhook_url: str = field(default="", repr=False)
+    telegram_token: str = field(default="", repr=False)
+    telegram_chat_id: str = ""
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    max_retries: int = 3
+    backoff_factor: float = 0.5
+    session: requests.Session = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.webhook_url = self.webhook_url.strip()
+        self.telegram_token = self.telegram_token.strip()
+        self.telegram_chat_id = self.telegram_chat_id.strip()
+        self.telegram_api_url = (self.telegram_api_url.strip() or DEFAULT_TELEGRAM_API_URL).rstrip("/")
+        if bool(self.telegram_token) != bool(self.telegram_chat_id):
+            raise ValueError("Telegram alerts need both TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID (one of them is empty)")
+        _protect_in_logs(self._secrets)
+        self.session = _build_session(self.max_retries, self.backoff_factor)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> Self:
+        """Read ``ALERT_WEBHOOK_URL``, ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_CHAT_ID`` and
+        ``TELEGRAM_API_URL``; ``options`` set timeouts and retries."""
+        env = os.environ if env is None else env
+        return cls(
+            webhook_url=env.get("ALERT_WEBHOOK_URL", ""),
+            telegram_token=env.get("TELEGRAM_BOT_TOKEN", ""),
+            telegram_chat_id=env.get("TELEGRAM_CHAT_ID", ""),
+            telegram_api_url=env.get("TELEGRAM_API_URL", ""),
+            **options,
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.destinations)
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """Names of the configured destinations (the variables that enable them)."""
+        names = []
+        if self.webhook_url:
+            names.append(WEBHOOK)
+        if self.telegram_token:
+            names.append(TELEGRAM)
+        return tuple(names)
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(secret for secret in (self.telegram_token, self.webhook_url) if secret)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, alert: Alert) -> DeliveryReport:
+        """Try every destination, even after one fails, and report what happened.
+
+        Failures are logged at WARNING by destination name; nothing raised or logged here
+        contains the bot token or the webhook URL.
+        """
+        delivered: list[str] = []
+        failed: dict[str, str] = {}
+        for name in self.destinations:
+            reason = self._deliver(name, alert)
+            if reason is None:
+                delivered.append(name)
+            else:
+                failed[name] = reason
+                log.warning("alert %r not delivered to %s: %s", alert.title, name, reason)
+        return DeliveryReport(delivered=tuple(delivered), failed=failed)
+
+    def _deliver(self, name: str, alert: Alert) -> str | None:
+        """POST the alert to one destination; ``None`` when accepted, else a secret-free reason."""
+        if name == WEBHOOK:
+            url, body = self.webhook_url, alert.as_json()
+        else:
+            url = f"{self.telegram_api_url}/bot{self.telegram_token}/sendMessage"
+            body = {"chat_id": self.telegram_chat_id, "text": redact(alert.as_message(), self._secrets)}
+        try:
+            response = self.session.post(url, json=body, timeout=(self.connect_timeout, self.read_timeout))
+        except requests.exceptions.RetryError:
+            return f"gave up after {self.max_retries} retries"
+        except requests.exceptions.RequestException as exc:
+            # str(exc) quotes the URL (with the token): only the class name is safe.
+            return f"{exc.__class__.__name__}: the destination could not be reached"
+        if 200 <= response.status_code < 300:
+            return None
+        return redact(f"HTTP {response.status_code}: {_error_text(response)}", self._secrets)
+
+
+class _CappedRetry(Retry):
+    """Honours Retry-After up to ``MAX_RETRY_AFTER`` seconds: a sensor tick has a deadline
+    (urllib3 >= 2.5 has ``retry_after_max`` for this; the project still allows 2.2)."""
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
+def _build_session(max_retries: int, backoff_factor: float) -> requests.Session:
+    retry = _CappedRetry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        backoff_factor=backoff_factor,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"POST"}),
+        respect_retry_after_header=True,
+        # Hand back the last answer, so the report says "HTTP 503" rather than a RetryError.
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": "zakaz-pipeline-alerts"})
+    return session
+
+
+def _error_text(response: requests.Response) -> str:
+    """Telegram explains a refusal in ``description`` ("chat not found"); others get the reason phrase."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("description"):
+        return str(body["description"])[:200]
+    return response.reason or "no details"

@@ -1,0 +1,150 @@
+"""Data-quality rules evaluated inside ClickHouse; each answers a ``Finding``.
+
+They know tables and SQL, not Dagster: ``defs/checks.py`` turns them into asset checks
+(what the UI shows and runs enforce), and ``zakaz check`` runs those checks. Each rule
+reads one org's rows across all days, because a bad row in an old day is as wrong as one
+in today's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from zakaz_pipeline.warehouse.contract import describe_schema, schema_contract
+
+
+class Severity(StrEnum):
+    ERROR = "ERROR"
+    WARN = "WARN"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule saw: ``value`` against ``threshold``, and how bad a failure is."""
+
+    passed: bool
+    value: Any
+    threshold: str
+    severity: Severity = Severity.ERROR
+    note: str = ""
+    skipped: str = ""
+
+
+def no_rows_where(client: Client, table: str, condition: str, org: str) -> Finding:
+    """Rows matching ``condition`` must not exist."""
+    bad = client.query(
+        f"SELECT count() FROM {table} WHERE org = %(org)s AND ({condition})", parameters={"org": org}
+    ).result_rows[0][0]
+    return Finding(bad == 0, int(bad), "0 rows", note=f"rows where {condition}")
+
+
+def no_duplicates(client: Client, table: str, key: str, org: str) -> Finding:
+    """Each ``key`` appears once (e.g. one row per ticket)."""
+    rows, distinct = client.query(
+        f"SELECT count(), uniqExact({key}) FROM {table} WHERE org = %(org)s", parameters={"org": org}
+    ).result_rows[0]
+    extra = int(rows) - int(distinct)
+    return Finding(extra == 0, extra, "0 duplicates", note=f"rows repeating ({key})")
+
+
+def age_hours(
+    client: Client, table: str, column: str, org: str, warn_hours: float, error_hours: float | None = None
+) -> Finding:
+    """Hours since the newest ``column`` value: WARN past ``warn_hours``, ERROR past ``error_hours``."""
+    newest, rows = client.query(
+        f"SELECT max({column}), count() FROM {table} WHERE org = %(org)s", parameters={"org": org}
+    ).result_rows[0]
+    limits = f"warn > {warn_hours:g} h" + (f", error > {error_hours:g} h" if error_hours is not None else "")
+    if not rows:
+        return Finding(False, "no rows", limits, Severity.ERROR if error_hours is not None else Severity.WARN)
+    hours = round((dt.datetime.now(dt.UTC) - _utc(newest)).total_seconds() / 3600, 2)
+    if error_hours is not None and hours > error_hours:
+        return Finding(False, hours, limits, Severity.ERROR, note=f"newest {column} {_utc(newest).isoformat()}")
+    return Finding(
+        hours <= warn_hours, hours, limits, Severity.WARN, note=f"newest {column} {_utc(newest).isoformat()}"
+    )
+
+
+def weekday_volume(client: Client, org: str, day: dt.date, max_drop: float) -> Finding:
+    """Paid tickets of ``day`` against the same weekday a week earlier."""
+    week_before = day - dt.timedelta(days=7)
+    rows = client.query(
+        "SELECT sales_date, sum(quantity) FROM stg_qtickets_api_orders_raw "
+        "WHERE org = %(org)s AND sales_date IN (%(day)s, %(before)s) AND payed GROUP BY sales_date",
+        parameters={"org": org, "day": day, "before": week_before},
+    ).result_rows
+    tickets = {row[0]: int(row[1]) for row in rows}
+    now, before = tickets.get(day, 0), tickets.get(week_before, 0)
+    threshold = f"drop ≤ {max_drop:.0%} vs {week_before}"  # value: the drop in %, negative for growth
+    if before == 0:
+        return Finding(True, now, threshold, Severity.WARN, note=f"{day}: {now} tickets; none a week earlier")
+    drop = 1 - now / before
+    return Finding(
+        drop <= max_drop, f"{drop:.1%}", threshold, Severity.WARN, note=f"{day}: {now} tickets, {week_before}: {before}"
+    )
+
+
+# Sold tickets per day recomputed from raw by the README's definition, independently of the fact's SQL.
+FACT_VS_RAW_SQL = """
+SELECT count()
+FROM
+(
+    SELECT sales_date, sum(tickets_sold) AS tickets, sum(gross_revenue) AS gross, sum(refunded_amount) AS refunded,
+           sum(revenue) AS revenue
+    FROM fact_qtickets_sales_daily WHERE org = %(org)s GROUP BY sales_date
+) AS f
+FULL OUTER JOIN
+(
+    SELECT sales_date,
+           sumIf(quantity, refunded_at IS NULL) AS tickets,
+           sum(price) AS gross,
+           sum(refunded_amount) AS refunded,
+           sum(price) - sum(refunded_amount) AS revenue
+    FROM stg_qtickets_api_orders_raw
+    WHERE org = %(org)s AND payed AND order_deleted_at IS NULL AND basket_deleted_at IS NULL
+    GROUP BY sales_date
+) AS r USING (sales_date)
+WHERE f.tickets != r.tickets OR f.gross != r.gross OR f.refunded != r.refunded OR f.revenue != r.revenue
+SETTINGS join_use_nulls = 1
+"""
+
+
+def fact_matches_raw(client: Client, org: str) -> Finding:
+    """Days whose fact totals (tickets, gross, refunds, revenue) differ from the raw tickets."""
+    days = client.query(FACT_VS_RAW_SQL, parameters={"org": org}).result_rows[0][0]
+    return Finding(days == 0, int(days), "0 days differ", note="days where the fact's sums differ from raw")
+
+
+def view_has_rows(client: Client, view: str, org: str) -> Finding:
+    rows = client.query(f"SELECT count() FROM {view} WHERE org = %(org)s", parameters={"org": org}).result_rows[0][0]
+    return Finding(rows > 0, int(rows), "> 0 rows")
+
+
+def schema_matches(client: Client, table: str) -> Finding:
+    """The table or view has exactly the contract's columns and types."""
+    expected = schema_contract()[table]
+    actual = describe_schema(client).get(table)
+    if actual is None:
+        return Finding(False, "missing", "exists with the contract's columns")
+    problems = _column_differences(expected, actual)
+    return Finding(not problems, "; ".join(problems) or "ok", f"{len(expected)} columns as in the contract")
+
+
+def _column_differences(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    problems = [f"missing {name}" for name in expected if name not in actual]
+    problems += [f"unexpected {name}" for name in actual if name not in expected]
+    problems += [
+        f"{name} is {actual[name]}, expected {kind}"
+        for name, kind in expected.items()
+        if name in actual and actual[name] != kind
+    ]
+    return problems
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
