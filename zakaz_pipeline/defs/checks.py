@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetChecksDefinition,
     AssetSelection,
     define_asset_job,
     multi_asset_check,
@@ -73,7 +74,7 @@ def _access(client: Client, q: QualityResource, scope: CheckScope) -> Finding:
         return Finding(True, "", "", skipped="the embedded engine (chDB) has no users or grants to check")
     try:
         problems = server_access_problems(client, scope.database)
-    except Exception as exc:  # a user without SHOW USERS/SHOW GRANTS cannot audit access
+    except DatabaseError as exc:  # a user without SHOW USERS/SHOW GRANTS cannot audit access
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return Finding(False, "cannot read users and grants", "run as admin", note=first_line[:300])
     return Finding(not problems, "; ".join(problems) or "ok", "users and grants as in docs/DEPLOY.md")
