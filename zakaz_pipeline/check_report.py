@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zakaz_pipeline.runner import CONSOLE_INFO, ensure_dagster_home
+from zakaz_pipeline.config import Settings
+from zakaz_pipeline.runner import CONSOLE_INFO, ensure_dagster_home, record_in_warehouse
 
 SKIPPED_PREFIX = "skipped: "
 
@@ -46,7 +47,7 @@ class CheckReport:
         return "\n".join([f"run {self.run_id}", *text, verdict])
 
 
-def run_checks() -> CheckReport:
+def run_checks(settings: Settings) -> CheckReport:
     ensure_dagster_home()
     from dagster import DagsterInstance
 
@@ -60,6 +61,7 @@ def run_checks() -> CheckReport:
             for entry in instance.all_logs(result.run_id)
             if entry.user_message.startswith(SKIPPED_PREFIX)
         }
+        record_in_warehouse(instance, result.run_id, settings)
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
     lines = []
     for key in sorted(job.asset_layer.asset_graph.asset_check_keys, key=lambda k: (k.asset_key.path, k.name)):

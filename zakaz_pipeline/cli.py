@@ -151,10 +151,10 @@ def _sync(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """Checks read the warehouse only: no Qtickets token or PII key is needed."""
-    Settings.from_env(need_secrets=False)
+    settings = Settings.from_env(need_secrets=False)
     from zakaz_pipeline.check_report import run_checks
 
-    report = run_checks()
+    report = run_checks(settings)
     print(report.table())
     return 1 if report.failed else 0
 

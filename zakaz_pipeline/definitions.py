@@ -14,6 +14,7 @@ from zakaz_pipeline.config import default_clickhouse_url
 from zakaz_pipeline.defs import assets
 from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import qtickets_sync_job
+from zakaz_pipeline.defs.monitoring import meta_job_runs_sensors
 from zakaz_pipeline.defs.resources import build_resources
 from zakaz_pipeline.defs.schedules import qtickets_every_15_minutes
 
@@ -27,6 +28,7 @@ defs = Definitions(
     asset_checks=asset_checks,
     jobs=[qtickets_sync_job, qtickets_checks_job],
     schedules=[qtickets_every_15_minutes],
+    sensors=[*meta_job_runs_sensors],
     resources=build_resources(),
     executor=in_process_executor if _embedded() else multiprocess_executor,
 )

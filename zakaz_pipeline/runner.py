@@ -7,8 +7,12 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 
 SUMMARY_SQL = """
@@ -72,6 +76,7 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
         result = defs.resolve_job_def("qtickets_sync").execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, run_config=CONSOLE_INFO
         )
+        record_in_warehouse(instance, result.run_id, settings)
     outcome = SyncOutcome(
         result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last
     )
@@ -82,6 +87,15 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
         return outcome
     outcome.summary = warehouse_summary(settings)
     return outcome
+
+
+def record_in_warehouse(instance: DagsterInstance, run_id: str, settings: Settings) -> None:
+    """What the run-status sensors do for daemon runs, done for the CLI's own runs."""
+    from zakaz_pipeline.defs.monitoring import record_run
+    from zakaz_pipeline.warehouse.resource import ClickHouseResource
+
+    warehouse = ClickHouseResource(url=settings.clickhouse_url, database=settings.clickhouse_database)
+    record_run(instance, warehouse, run_id, settings.org)
 
 
 def warehouse_summary(settings: Settings) -> dict[str, object]:

@@ -1,0 +1,134 @@
+"""Run monitoring for BI: every finished run becomes a row of ``meta_job_runs``.
+
+Run-status sensors write the runs the daemon sees; the ``zakaz`` CLI records its own
+in-process runs through the same ``record_run``. A run recorded twice collapses in the
+table (ReplacingMergeTree by run id), so the two paths never double a run.
+"""
+
+import datetime as dt
+from typing import Any
+
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunStatusSensorContext,
+    SkipReason,
+    run_status_sensor,
+)
+
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.defs.resources import QualityResource
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
+from zakaz_pipeline.warehouse.writes import append_rows
+
+META_TABLE = "meta_job_runs"
+ROW_METADATA = ("rows_written", "rows_appended")
+PAGE = 10_000
+
+
+def run_row(instance: DagsterInstance, run_id: str, org: str) -> dict[str, list[Any]]:
+    """The ``meta_job_runs`` row of a finished run, from Dagster's own records."""
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
+        raise ValueError(f"run {run_id} is not in this Dagster instance")
+    run = record.dagster_run
+    events = _events(instance, run_id)
+    assets = sorted(
+        {
+            event.dagster_event.asset_key.to_user_string()
+            for event in events
+            if event.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        }
+    )
+    row = {
+        "org": org,
+        "run_id": run_id,
+        "job": run.job_name,
+        "status": run.status.value,
+        "started_at": _utc(record.start_time),
+        "finished_at": _utc(record.end_time),
+        "partitions": _partitions(run.tags),
+        "assets": assets,
+        "rows_written": sum(_rows(event) for event in events),
+        "message": _first_error_line(events) if run.status == DagsterRunStatus.FAILURE else "",
+    }
+    return {name: [value] for name, value in row.items()}
+
+
+def record_run(instance: DagsterInstance, warehouse: ClickHouseResource, run_id: str, org: str) -> None:
+    row = run_row(instance, run_id, org)
+    with warehouse.get_client() as client:
+        append_rows(client, META_TABLE, [row])
+
+
+def _events(instance: DagsterInstance, run_id: str) -> list[Any]:
+    wanted = {
+        DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        DagsterEventType.ASSET_MATERIALIZATION,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.RUN_FAILURE,
+    }
+    found, cursor = [], None
+    while True:
+        page = instance.get_records_for_run(run_id, cursor=cursor, of_type=wanted, limit=PAGE)
+        found += [record.event_log_entry for record in page.records]
+        if not page.has_more:
+            return found
+        cursor = page.cursor
+
+
+def _rows(entry: Any) -> int:
+    event = entry.dagster_event
+    if event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
+        return 0
+    metadata = event.event_specific_data.materialization.metadata
+    return sum(int(metadata[name].value) for name in ROW_METADATA if name in metadata)
+
+
+def _first_error_line(events: list[Any]) -> str:
+    """The first failed step's error (else the run's), first line only: enough to triage,
+    and a traceback never reaches the BI table."""
+    for event_type in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE):
+        for entry in events:
+            event = entry.dagster_event
+            if event.event_type != event_type:
+                continue
+            error = getattr(event.event_specific_data, "error", None)
+            text = (error.message if error else event.message or "").strip()
+            if text:
+                return text.splitlines()[0][:500]
+    return "the run failed"
+
+
+def _partitions(tags: dict[str, str]) -> str:
+    if RANGE_START_TAG in tags:
+        first, last = tags[RANGE_START_TAG], tags.get(RANGE_END_TAG, "")
+        return first if first == last else f"{first}…{last}"
+    return tags.get("dagster/partition", "")
+
+
+def _utc(timestamp: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None) if timestamp else None
+
+
+def _meta_sensor(status: DagsterRunStatus):  # noqa: ANN202 - a sensor definition
+    @run_status_sensor(
+        run_status=status,
+        name=f"meta_job_runs_on_{status.value.lower()}",
+        description=f"Writes every {status.value.lower()} run to meta_job_runs for the DataLens freshness view.",
+        monitor_all_code_locations=False,
+        default_status=DefaultSensorStatus.RUNNING,
+    )
+    def _record(context: RunStatusSensorContext, warehouse: ClickHouseResource, quality: QualityResource) -> SkipReason:
+        run_id = context.dagster_run.run_id
+        record_run(context.instance, warehouse, run_id, quality.org)
+        return SkipReason(f"recorded run {run_id} in {META_TABLE}")
+
+    return _record
+
+
+meta_job_runs_sensors = [
+    _meta_sensor(status) for status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+]
