@@ -113,7 +113,7 @@ def _utc(timestamp: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None) if timestamp else None
 
 
-def _meta_sensor(status: DagsterRunStatus):  # noqa: ANN202 - a sensor definition
+def _meta_sensor(status: DagsterRunStatus):
     @run_status_sensor(
         run_status=status,
         name=f"meta_job_runs_on_{status.value.lower()}",
