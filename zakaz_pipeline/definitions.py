@@ -12,8 +12,10 @@ from dagster import Definitions, in_process_executor, load_assets_from_modules, 
 
 from zakaz_pipeline.config import default_clickhouse_url
 from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.alerts import alert_sensors
 from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import qtickets_sync_job
+from zakaz_pipeline.defs.late_changes import qtickets_late_changes, qtickets_late_changes_job
 from zakaz_pipeline.defs.monitoring import meta_job_runs_sensors
 from zakaz_pipeline.defs.resources import build_resources
 from zakaz_pipeline.defs.schedules import qtickets_every_15_minutes
@@ -26,9 +28,9 @@ def _embedded() -> bool:
 defs = Definitions(
     assets=[*load_assets_from_modules([assets]), assets.meta_job_runs],
     asset_checks=asset_checks,
-    jobs=[qtickets_sync_job, qtickets_checks_job],
+    jobs=[qtickets_sync_job, qtickets_late_changes_job, qtickets_checks_job],
     schedules=[qtickets_every_15_minutes],
-    sensors=[*meta_job_runs_sensors],
+    sensors=[qtickets_late_changes, *meta_job_runs_sensors, *alert_sensors],
     resources=build_resources(),
     executor=in_process_executor if _embedded() else multiprocess_executor,
 )

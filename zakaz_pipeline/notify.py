@@ -245,8 +245,8 @@ class Notifier:
 
 
 class _CappedRetry(Retry):
-    """Honours Retry-After up to ``MAX_RETRY_AFTER`` seconds: a sensor tick has a deadline
-    (urllib3 >= 2.5 has ``retry_after_max`` for this; the project still allows 2.2)."""
+    """Honours Retry-After up to ``MAX_RETRY_AFTER`` seconds, because a sensor tick has a
+    deadline; newer urllib3 has ``retry_after_max`` for this, older 2.x releases we allow do not."""
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         seconds = super().get_retry_after(response)

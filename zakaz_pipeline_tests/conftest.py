@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from dagster import DagsterInstance
 
 # Partitions are part of the definitions, read from the environment when they load:
 # fix them before any test imports them.
@@ -76,3 +77,9 @@ def sample_orders() -> list[dict]:
 @pytest.fixture(scope="session")
 def sample_events() -> list[dict]:
     return load_sample("events_page.json")["data"]
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral

@@ -7,18 +7,23 @@ Both sensors run by default but do nothing until a destination is configured
 * ``run_failure_alert_sensor``: Dagster keeps its cursor and moves past a run even when the
   sensor raises, so an alert that no destination accepted (after urllib3's retries) is not
   retried; it raises, and the tick shows the error in the UI.
-* ``check_and_failure_rate_alert_sensor`` keeps its own JSON cursor (:class:`AlertCursor`):
-  the storage id of the last asset-check evaluation handled, the checks currently in
-  incident, and the day a failure-rate alert went out. A check incident is keyed by the
-  check (``asset/key:check_name``), not by partition: it opens with an ERROR-severity
-  failure (one alert) and closes when the check passes again; WARN failures neither open
-  nor close one. When an alert reaches no destination the cursor stops *before* that
-  evaluation, so the next tick retries it; an alert that reached at least one destination
-  counts as sent, so no destination ever gets the same incident twice.
+* ``check_and_failure_rate_alert_sensor`` keeps its own JSON cursor (:class:`AlertCursor`).
+  A check incident is keyed by the check (``asset/key:check_name``), not by partition: it
+  opens with an ERROR-severity failure (one alert) and closes when the check passes again;
+  WARN failures neither open nor close one. The checks in incident are in the cursor.
+  When an alert reaches no destination the cursor stops *before* that evaluation, so the
+  next tick retries it; an alert that reached at least one destination counts as sent, so
+  no destination ever gets the same incident twice. The failure-rate alert goes out once
+  per local day (``ZAKAZ_TIMEZONE``, the partitions' time zone); the cursor keeps the day.
 
-Check evaluations are read with ``DagsterInstance.get_event_records``: in Dagster 1.13 it
-is the only instance-wide query for them (``fetch_*`` cover materializations, observations
-and run status only); it is deprecated for 2.0, which will need a replacement here.
+Reading evaluations: the sensor follows *finished runs* (run success/failure/cancel
+events, ``DagsterInstance.fetch_run_status_changes``, cursor = the storage id of the last
+run-end event handled) and reads each run's check evaluations. It does not page through
+``ASSET_CHECK_EVALUATION`` events by storage id: on the default SQLite storage (what
+``dagster dev`` and our ``instance.yaml`` use) those events live in per-run shards whose
+ids are neither global nor filterable (``get_event_records`` refuses such a cursor), while
+run-end events are mirrored into the index shard on every storage. The cost: a check is
+seen when its run ends, and evaluations reported outside a run are not alerted.
 """
 
 from __future__ import annotations
@@ -41,9 +46,9 @@ from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     EventLogRecord,
-    EventRecordsFilter,
     RunFailureSensorContext,
     RunsFilter,
+    RunStatusChangeRecordsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -58,9 +63,10 @@ from zakaz_pipeline.notify import Alert, AlertDeliveryError, JsonValue, Notifier
 log = logging.getLogger(__name__)
 
 FAILURE_RATE_THRESHOLD = 0.05
-CHECK_EVALUATIONS_PER_TICK = 500
-# Without a cursor (first tick, or a cursor that could not be read) only recent
-# evaluations are looked at: the first tick must not replay the instance's whole history.
+RUNS_PER_TICK = 100
+RUN_END_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
+# Without a cursor (first tick, or a cursor that could not be read) only recently finished
+# runs are looked at: the first tick must not replay the instance's whole history.
 FIRST_TICK_LOOKBACK = dt.timedelta(days=1)
 FINISHED_STATUSES = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 PARTITION_TAG = "dagster/partition"
@@ -130,7 +136,11 @@ def run_failure_alert(job_name: str, run_id: str, error_line: str, tags: Mapping
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """One asset-check evaluation, as the incident logic sees it."""
+    """One asset-check evaluation, as the incident logic sees it.
+
+    ``storage_id`` orders evaluations within their run (on SQLite it is per-run, not global);
+    ``check`` is the incident key, ``asset/key:check_name``.
+    """
 
     storage_id: int
     check: str
@@ -188,10 +198,24 @@ def local_midnight(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 
 @dataclass(frozen=True)
-class AlertCursor:
-    """The check/failure-rate sensor's state, stored as JSON in the sensor cursor."""
+class FinishedRun:
+    """A run-end event: where the sensor's position in the event log is kept."""
 
-    after_storage_id: int | None = None
+    end_storage_id: int
+    run_id: str
+
+
+@dataclass(frozen=True)
+class AlertCursor:
+    """The check/failure-rate sensor's state, stored as JSON in the sensor cursor.
+
+    ``after_run_end``: storage id of the last run-end event whose evaluations are all handled.
+    ``resume``: (run id, storage id of its last handled evaluation) when delivery stopped
+    inside that run, so the retry neither repeats nor skips an evaluation.
+    """
+
+    after_run_end: int | None = None
+    resume: tuple[str, int] | None = None
     failing_checks: frozenset[str] = frozenset()
     rate_alerted_day: str | None = None
 
@@ -202,19 +226,22 @@ class AlertCursor:
             return cls()
         try:
             data = json.loads(raw)
+            resume = data.get("resume")
             return cls(
-                after_storage_id=None if data.get("after") is None else int(data["after"]),
+                after_run_end=None if data.get("after_run_end") is None else int(data["after_run_end"]),
+                resume=None if resume is None else (str(resume[0]), int(resume[1])),
                 failing_checks=frozenset(str(check) for check in data.get("failing", [])),
                 rate_alerted_day=data.get("rate_alerted_day"),
             )
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, IndexError):
             log.warning("unreadable alert sensor cursor, starting afresh: %.200s", raw)
             return cls()
 
     def dump(self) -> str:
         return json.dumps(
             {
-                "after": self.after_storage_id,
+                "after_run_end": self.after_run_end,
+                "resume": list(self.resume) if self.resume else None,
                 "failing": sorted(self.failing_checks),
                 "rate_alerted_day": self.rate_alerted_day,
             },
@@ -222,21 +249,35 @@ class AlertCursor:
         )
 
 
-def handle_check_outcomes(
-    cursor: AlertCursor, outcomes: Sequence[CheckOutcome], deliver: Callable[[Alert], bool]
-) -> AlertCursor:
-    """Walk evaluations in storage order, alerting once per new incident.
+def handle_run_outcomes(
+    cursor: AlertCursor, run: FinishedRun, outcomes: Sequence[CheckOutcome], deliver: Callable[[Alert], bool]
+) -> tuple[AlertCursor, bool]:
+    """Walk one finished run's evaluations in order, alerting once per new incident.
 
-    Stops before the first evaluation whose alert ``deliver`` could not send, so that the
-    next tick starts from it again.
+    Returns the new cursor and whether the run is done; ``False`` means an alert could not
+    be delivered, and the cursor points just before that evaluation.
     """
-    failing, after = cursor.failing_checks, cursor.after_storage_id
+    failing = cursor.failing_checks
+    handled = cursor.resume[1] if cursor.resume and cursor.resume[0] == run.run_id else None
     for outcome in outcomes:
+        if handled is not None and outcome.storage_id <= handled:
+            continue
         next_failing, opens = next_incidents(failing, outcome)
         if opens and not deliver(check_failure_alert(outcome)):
-            break
-        failing, after = next_failing, outcome.storage_id
-    return replace(cursor, failing_checks=failing, after_storage_id=after)
+            resume = (run.run_id, handled) if handled is not None else None
+            return replace(cursor, failing_checks=failing, resume=resume), False
+        failing, handled = next_failing, outcome.storage_id
+    return replace(cursor, failing_checks=failing, after_run_end=run.end_storage_id, resume=None), True
+
+
+def merge_run_ends(streams: Sequence[Sequence[FinishedRun]], limit: int) -> list[FinishedRun]:
+    """Merge per-event-type lists (each ascending, at most ``limit`` long) into one ascending list.
+
+    A list cut at ``limit`` may miss later runs of its type: the merge stops at its last id.
+    """
+    horizon = min((stream[-1].end_storage_id for stream in streams if len(stream) >= limit), default=None)
+    merged = sorted((run for stream in streams for run in stream), key=lambda run: run.end_storage_id)
+    return [run for run in merged if horizon is None or run.end_storage_id <= horizon]
 
 
 # ---------------------------------------------------------------- reading the instance
@@ -258,17 +299,35 @@ def check_outcome(record: EventLogRecord, secrets: Iterable[str] = ()) -> CheckO
     )
 
 
-def new_check_outcomes(
-    instance: DagsterInstance, after_storage_id: int | None, now: dt.datetime, secrets: Iterable[str] = ()
-) -> list[CheckOutcome]:
-    if after_storage_id is None:
-        records_filter = EventRecordsFilter(
-            DagsterEventType.ASSET_CHECK_EVALUATION, after_timestamp=(now - FIRST_TICK_LOOKBACK).timestamp()
-        )
-    else:
-        records_filter = EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after_storage_id)
-    records = instance.get_event_records(records_filter, limit=CHECK_EVALUATIONS_PER_TICK, ascending=True)
+def finished_runs(instance: DagsterInstance, after_run_end: int | None, now: dt.datetime) -> list[FinishedRun]:
+    """Runs that ended after the cursor, in event-log order; at most ``RUNS_PER_TICK`` of each end."""
+    streams = []
+    for event_type in RUN_END_EVENTS:
+        if after_run_end is None:
+            records_filter = RunStatusChangeRecordsFilter(
+                event_type, after_timestamp=(now - FIRST_TICK_LOOKBACK).timestamp()
+            )
+        else:
+            records_filter = RunStatusChangeRecordsFilter(event_type, after_storage_id=after_run_end)
+        result = instance.fetch_run_status_changes(records_filter, limit=RUNS_PER_TICK, ascending=True)
+        streams.append([FinishedRun(record.storage_id, record.run_id) for record in result.records])
+    return merge_run_ends(streams, RUNS_PER_TICK)
+
+
+def run_check_outcomes(instance: DagsterInstance, run_id: str, secrets: Iterable[str] = ()) -> list[CheckOutcome]:
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
     return [outcome for record in records if (outcome := check_outcome(record, secrets)) is not None]
+
+
+def alert_on_check_failures(
+    instance: DagsterInstance, cursor: AlertCursor, now: dt.datetime, deliver: Callable[[Alert], bool]
+) -> AlertCursor:
+    secrets = env_secrets(os.environ)
+    for run in finished_runs(instance, cursor.after_run_end, now):
+        cursor, done = handle_run_outcomes(cursor, run, run_check_outcomes(instance, run.run_id, secrets), deliver)
+        if not done:
+            break
+    return cursor
 
 
 def runs_today(instance: DagsterInstance, now: dt.datetime, tz: ZoneInfo) -> tuple[int, int]:
@@ -345,9 +404,7 @@ def check_and_failure_rate_alert_sensor(context: SensorEvaluationContext) -> Sen
             return SkipReason(NOT_CONFIGURED)
         deliver = _deliverer(notifier, context.log)
         now = dt.datetime.now(dt.UTC)
-        cursor = AlertCursor.parse(context.cursor)
-        outcomes = new_check_outcomes(context.instance, cursor.after_storage_id, now, env_secrets(os.environ))
-        cursor = handle_check_outcomes(cursor, outcomes, deliver)
+        cursor = alert_on_check_failures(context.instance, AlertCursor.parse(context.cursor), now, deliver)
         cursor = alert_on_failure_rate(context.instance, cursor, now, deliver)
     return SensorResult(cursor=cursor.dump())
 

@@ -62,12 +62,11 @@ def age_hours(
     limits = f"warn > {warn_hours:g} h" + (f", error > {error_hours:g} h" if error_hours is not None else "")
     if not rows:
         return Finding(False, "no rows", limits, Severity.ERROR if error_hours is not None else Severity.WARN)
-    hours = round((dt.datetime.now(dt.UTC) - _utc(newest)).total_seconds() / 3600, 2)
+    hours = (dt.datetime.now(dt.UTC) - _utc(newest)).total_seconds() / 3600
+    note = f"newest {column} {_utc(newest).isoformat()}"
     if error_hours is not None and hours > error_hours:
-        return Finding(False, hours, limits, Severity.ERROR, note=f"newest {column} {_utc(newest).isoformat()}")
-    return Finding(
-        hours <= warn_hours, hours, limits, Severity.WARN, note=f"newest {column} {_utc(newest).isoformat()}"
-    )
+        return Finding(False, round(hours, 2), limits, Severity.ERROR, note=note)
+    return Finding(hours <= warn_hours, round(hours, 2), limits, Severity.WARN, note=note)
 
 
 def weekday_volume(client: Client, org: str, day: dt.date, max_drop: float) -> Finding:

@@ -1,0 +1,128 @@
+"""Late changes: orders change long after the day they were sold (late payments,
+cancellations, refunds weeks later). This sensor follows orders' ``updated_at`` and
+re-runs exactly the sales days those orders belong to, so old days stay right without
+re-reading the whole history.
+
+The cursor is the newest ``updated_at`` seen (the API's clock, not ours). Each tick asks
+for orders updated since the cursor minus an overlap, so a change committed a little
+late at the boundary is not missed; orders already handled at the same ``updated_at``
+are remembered in the cursor and not requested twice.
+"""
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from zakaz_pipeline.defs.assets import qtickets_api, stg_qtickets_api_orders_raw
+from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.partitions import HISTORY_START, TIMEZONE, daily_partitions
+from zakaz_pipeline.defs.resources import QticketsResource
+from zakaz_pipeline.defs.schedules import DEFAULT_STATUS
+from zakaz_pipeline.qtickets.client import where
+from zakaz_pipeline.qtickets.rules import parse_ts
+
+OVERLAP = dt.timedelta(minutes=10)
+FIRST_LOOKBACK = dt.timedelta(days=1)
+
+LATE_CHANGE_SELECTION = AssetSelection.assets(stg_qtickets_api_orders_raw).downstream()
+
+qtickets_late_changes_job = define_asset_job(
+    "qtickets_late_changes",
+    selection=LATE_CHANGE_SELECTION,
+    partitions_def=daily_partitions,
+    description="Re-reads the paid orders of the sales days that changed, and rebuilds their facts and views.",
+)
+
+
+@dataclass
+class Cursor:
+    watermark: dt.datetime | None = None
+    seen: dict[int, str] = field(default_factory=dict)  # order id → updated_at handled near the watermark
+
+    @classmethod
+    def parse(cls, raw: str | None) -> "Cursor":
+        if not raw:
+            return cls()
+        data = json.loads(raw)
+        watermark = dt.datetime.fromisoformat(data["watermark"]) if data.get("watermark") else None
+        return cls(watermark, {int(key): value for key, value in data.get("seen", {}).items()})
+
+    def dump(self) -> str:
+        watermark = self.watermark.isoformat() if self.watermark else None
+        return json.dumps({"watermark": watermark, "seen": {str(k): v for k, v in self.seen.items()}})
+
+    def since(self, now: dt.datetime) -> dt.datetime:
+        return self.watermark - OVERLAP if self.watermark else now - FIRST_LOOKBACK
+
+
+def changed_days(orders: Iterable[dict[str, Any]], cursor: Cursor, tz: ZoneInfo) -> tuple[set[dt.date], Cursor]:
+    """The sales days of paid orders changed since the cursor, and the cursor after them."""
+    days: set[dt.date] = set()
+    stamps: dict[int, str] = {}
+    for order in orders:
+        updated = order.get("updated_at")
+        if not updated or cursor.seen.get(order["id"]) == updated:
+            continue
+        stamps[order["id"]] = updated
+        if order.get("payed_at"):
+            days.add(parse_ts(order["payed_at"]).astimezone(tz).date())
+    moments = [parse_ts(stamp) for stamp in stamps.values()]
+    if cursor.watermark:
+        moments.append(cursor.watermark)
+    if not moments:
+        return days, cursor
+    watermark = max(moments)
+    recent = {**cursor.seen, **stamps}
+    seen = {order_id: stamp for order_id, stamp in recent.items() if parse_ts(stamp) >= watermark - OVERLAP}
+    return days, Cursor(watermark, seen)
+
+
+def day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days as inclusive ranges: one run per range covers exactly those days."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(days):
+        if ranges and day == ranges[-1][1] + dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+@sensor(
+    job=qtickets_late_changes_job,
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus(DEFAULT_STATUS.value),
+    description="Re-runs the sales days of orders changed after their day (refunds, cancellations, late payments).",
+)
+def qtickets_late_changes(context: SensorEvaluationContext, qtickets: QticketsResource) -> SensorResult | SkipReason:
+    cursor = Cursor.parse(context.cursor)
+    since = cursor.since(dt.datetime.now(dt.UTC))
+    with qtickets_api(qtickets) as client:
+        orders = [order for page in client.iter_orders([where("updated_at", ">=", since)]) for order in page]
+    days, after = changed_days(orders, cursor, ZoneInfo(TIMEZONE))
+    last_day = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    days = {day for day in days if HISTORY_START <= day <= last_day}
+    if not days:
+        context.update_cursor(after.dump())
+        return SkipReason(f"{len(orders)} orders updated since {since.isoformat()}; no sales day to re-run")
+    mark = after.watermark.isoformat() if after.watermark else ""
+    requests = [
+        RunRequest(run_key=f"late:{first}:{last}:{mark}", tags=partition_range_tags(first, last))
+        for first, last in day_ranges(days)
+    ]
+    context.log.info("orders changed on %d sales day(s): %s", len(days), ", ".join(map(str, sorted(days))))
+    return SensorResult(run_requests=requests, cursor=after.dump())

@@ -1,0 +1,72 @@
+"""Running the asset graph in a test: real resources on the simulator and chDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from dagster import AssetsDefinition, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
+
+from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.checks import asset_checks
+from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
+from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN
+
+ORG = "test-org"
+TZ = "Europe/Moscow"
+ALL_ASSETS = [a for a in vars(assets).values() if isinstance(a, AssetsDefinition)]
+
+
+def pipeline_resources(server: SimulatorServer, warehouse: ClickHouseResource, **quality: Any) -> dict[str, Any]:
+    return {
+        "qtickets": QticketsResource(org=ORG, base_url=server.base_url, token=TOKEN, per_page=100),
+        "pii": PiiResource(key=PII_KEY),
+        "warehouse": warehouse,
+        "io_manager": ClickHouseIOManager(warehouse=warehouse, org=ORG),
+        "quality": QualityResource(org=ORG, timezone=TZ, **quality),
+    }
+
+
+def run(
+    server: SimulatorServer,
+    warehouse: ClickHouseResource,
+    instance: DagsterInstance,
+    first: dt.date,
+    last: dt.date,
+    selection: Any = None,
+    *,
+    checks: bool = False,
+) -> ExecuteInProcessResult:
+    """Materialize ``selection`` (default: every asset) for the days ``first``..``last``;
+    with ``checks`` their asset checks run too, as they do in deployed runs."""
+    if checks and selection is None:
+        selection = AssetSelection.all() | AssetSelection.all_asset_checks()
+    result = materialize(
+        [*ALL_ASSETS, *(asset_checks if checks else [])],
+        selection=selection,
+        resources=pipeline_resources(server, warehouse),
+        instance=instance,
+        tags=partition_range_tags(first, last),
+    )
+    assert result.success
+    return result
+
+
+def run_checks(server: SimulatorServer, warehouse: ClickHouseResource, instance: DagsterInstance, **quality: Any):
+    """Every asset check, without materializing anything: what ``zakaz check`` runs."""
+    return materialize(
+        [*ALL_ASSETS, *asset_checks],
+        selection=AssetSelection.all_asset_checks(),
+        resources=pipeline_resources(server, warehouse, **quality),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def history(account: SimulatedAccount) -> tuple[dt.date, dt.date]:
+    return account.first_payment_date(TZ), account.now.date()

@@ -1,0 +1,168 @@
+"""Asset checks on a real synced warehouse: they pass on good data, and each fails, with
+the right severity, on the bad data it exists to catch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from dagster import AssetCheckSeverity, AssetSelection, materialize
+
+from zakaz_pipeline.defs.checks import RULES, asset_checks
+from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.warehouse import quality
+from zakaz_pipeline.warehouse.access import USERS, access_problems, reader_tables
+from zakaz_pipeline.warehouse.contract import describe_schema, schema_contract
+from zakaz_pipeline.warehouse.schema import ensure_schema
+from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, history, pipeline_resources, run, run_checks
+
+ORDERS = "stg_qtickets_api_orders_raw"
+
+
+@pytest.fixture(scope="module")
+def account() -> SimulatedAccount:
+    return SimulatedAccount.generate(seed=21, orders=500, events=6, history_days=HISTORY_DAYS)
+
+
+@pytest.fixture(scope="module")
+def server(account: SimulatedAccount) -> Iterator[SimulatorServer]:
+    with SimulatorServer(account, token=TOKEN) as running:
+        yield running
+
+
+@pytest.fixture
+def synced(server, account, warehouse, instance):
+    """A warehouse after a full-history run that ran every check on the way."""
+    first, last = history(account)
+    result = run(server, warehouse, instance, first, last, checks=True)
+    return result
+
+
+def outcomes(result) -> dict[str, tuple[bool, AssetCheckSeverity, dict]]:
+    return {
+        f"{e.asset_key.to_user_string()}.{e.check_name}": (
+            e.passed,
+            e.severity,
+            {k: v.value for k, v in e.metadata.items()},
+        )
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def test_every_check_runs_with_the_sync_and_passes_on_good_data(synced) -> None:
+    found = outcomes(synced)
+    expected = {f"{rule.asset}.{rule.name}" for rule in RULES} - {"v_qtickets_sales_dashboard.warehouse_access"}
+    assert set(found) == expected, "every check but the server-only access check evaluates in the run"
+    failed_errors = [name for name, (passed, severity, _) in found.items() if not passed and severity.value == "ERROR"]
+    assert failed_errors == []
+    assert found[f"{ORDERS}.no_duplicate_tickets"][2]["value"] == "0"
+
+
+def test_every_asset_has_a_schema_check_and_blocking_guards_before_the_facts() -> None:
+    by_asset: dict[str, set[str]] = {}
+    for rule in RULES:
+        by_asset.setdefault(rule.asset, set()).add(rule.name)
+    assert all("columns_match_contract" in names for names in by_asset.values())
+    blocking = {f"{r.asset}.{r.name}" for r in RULES if r.blocking}
+    assert {f"{ORDERS}.no_duplicate_tickets", f"{ORDERS}.no_negative_amounts", f"{ORDERS}.keys_present"} <= blocking
+
+
+def test_bad_rows_fail_the_checks_that_guard_against_them(synced, server, warehouse, instance) -> None:
+    with warehouse.get_client() as client:
+        client.command(f"INSERT INTO {ORDERS} SELECT * FROM {ORDERS} WHERE org = '{ORG}' LIMIT 1")
+        client.command(
+            f"INSERT INTO {ORDERS} SELECT * REPLACE (toDecimal64(-1, 2) AS price, basket_id + 10000000 AS basket_id) "
+            f"FROM {ORDERS} WHERE org = '{ORG}' LIMIT 1"
+        )
+        client.command(
+            "INSERT INTO stg_qtickets_api_inventory_raw SELECT org, snapshot_ts, event_id, show_id, 1, 5 "
+            "FROM stg_qtickets_api_inventory_raw LIMIT 1"
+        )
+        client.command("ALTER TABLE dim_events DROP COLUMN place_address")
+    found = outcomes(run_checks(server, warehouse, instance))
+    for name in (
+        f"{ORDERS}.no_duplicate_tickets",
+        f"{ORDERS}.no_negative_amounts",
+        "fact_qtickets_sales_daily.matches_raw",
+        "stg_qtickets_api_inventory_raw.tickets_left_within_total",
+        "dim_events.columns_match_contract",
+    ):
+        passed, severity, _ = found[name]
+        assert not passed and severity == AssetCheckSeverity.ERROR, name
+    assert found[f"{ORDERS}.no_duplicate_tickets"][2]["value"] == "1"
+    assert "missing place_address" in found["dim_events.columns_match_contract"][2]["value"]
+    assert found["dim_shows.columns_match_contract"][0]
+
+
+def test_a_failing_blocking_check_stops_the_facts(synced, server, account, warehouse, instance) -> None:
+    with warehouse.get_client() as client:
+        client.command(f"INSERT INTO {ORDERS} SELECT * FROM {ORDERS} WHERE org = '{ORG}' LIMIT 1")
+    day = account.now.date()
+    result = materialize(
+        [*ALL_ASSETS, *asset_checks],
+        selection=AssetSelection.all() | AssetSelection.all_asset_checks(),
+        resources=pipeline_resources(server, warehouse),
+        instance=instance,
+        tags=partition_range_tags(day, day),
+        raise_on_error=False,
+    )
+    assert not result.success
+    written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert ORDERS in written
+    assert "fact_qtickets_sales_daily" not in written
+
+
+def test_freshness_warns_then_errors_by_age(synced, server, warehouse, instance) -> None:
+    fresh = outcomes(run_checks(server, warehouse, instance, orders_warn_hours=1000, orders_error_hours=2000))
+    assert fresh[f"{ORDERS}.paid_orders_fresh"][0]
+    warn = outcomes(run_checks(server, warehouse, instance, orders_warn_hours=0.0001, orders_error_hours=2000))
+    assert warn[f"{ORDERS}.paid_orders_fresh"][:2] == (False, AssetCheckSeverity.WARN)
+    error = outcomes(run_checks(server, warehouse, instance, orders_warn_hours=0.0001, orders_error_hours=0.0002))
+    assert error[f"{ORDERS}.paid_orders_fresh"][:2] == (False, AssetCheckSeverity.ERROR)
+    stale = outcomes(run_checks(server, warehouse, instance, inventory_warn_hours=0.0001))
+    assert stale["stg_qtickets_api_inventory_raw.snapshot_fresh"][:2] == (False, AssetCheckSeverity.WARN)
+
+
+@pytest.mark.parametrize(("tickets_now", "passed"), [(4, False), (5, True), (12, True)])
+def test_volume_warns_on_a_drop_over_half_vs_the_same_weekday(client, tickets_now, passed) -> None:
+    ensure_schema(client)
+    day = dt.date(2026, 3, 10)
+    rows = [(day - dt.timedelta(days=7), 10), (day, tickets_now), (day - dt.timedelta(days=1), 100)]
+    client.insert(
+        ORDERS,
+        [[ORG] * 3, [d for d, _ in rows], [1, 2, 3], [1, 2, 3], [q for _, q in rows], [True] * 3],
+        column_names=["org", "sales_date", "order_id", "basket_id", "quantity", "payed"],
+        column_oriented=True,
+    )
+    finding = quality.weekday_volume(client, ORG, day, max_drop=0.5)
+    assert finding.passed is passed
+    assert finding.severity == quality.Severity.WARN
+
+
+def test_schema_contract_is_what_the_migrations_build(client) -> None:
+    ensure_schema(client)
+    assert describe_schema(client) == schema_contract()
+
+
+def test_access_rules_flag_missing_users_and_excess_privileges() -> None:
+    db = "zakaz"
+    good = {
+        "datalens_reader": [{"access_type": "SELECT", "database": db, "table": t} for t in reader_tables()],
+        "etl_writer": [{"access_type": a, "database": db, "table": None} for a in ("SELECT", "INSERT", "ALTER")],
+        "backup_user": [{"access_type": "BACKUP", "database": db, "table": None}],
+    }
+    assert access_problems(db, USERS, good) == []
+    raw = {"access_type": "SELECT", "database": db, "table": ORDERS}
+    bad = good | {
+        "datalens_reader": [*good["datalens_reader"][1:], raw],
+        "etl_writer": [*good["etl_writer"], {"access_type": "CREATE USER", "database": None, "table": None}],
+    }
+    problems = access_problems(db, [u for u in USERS if u != "backup_user"], bad)
+    assert "user backup_user is missing" in problems
+    assert f"datalens_reader cannot SELECT {reader_tables()[0]}" in problems
+    assert f"datalens_reader has SELECT on {db}.{ORDERS}" in problems
+    assert any(p.startswith("etl_writer has CREATE USER") for p in problems)
