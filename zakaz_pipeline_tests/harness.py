@@ -22,9 +22,13 @@ TZ = "Europe/Moscow"
 ALL_ASSETS = [a for a in vars(assets).values() if isinstance(a, AssetsDefinition)]
 
 
+def qtickets_resource(server: SimulatorServer, token: str = TOKEN) -> QticketsResource:
+    return QticketsResource(org=ORG, base_url=server.base_url, token=token, per_page=100)
+
+
 def pipeline_resources(server: SimulatorServer, warehouse: ClickHouseResource, **quality: Any) -> dict[str, Any]:
     return {
-        "qtickets": QticketsResource(org=ORG, base_url=server.base_url, token=TOKEN, per_page=100),
+        "qtickets": qtickets_resource(server),
         "pii": PiiResource(key=PII_KEY),
         "warehouse": warehouse,
         "io_manager": ClickHouseIOManager(warehouse=warehouse, org=ORG),
