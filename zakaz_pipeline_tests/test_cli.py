@@ -64,6 +64,22 @@ def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_pa
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
 
 
+def test_check_passes_on_a_synced_warehouse_and_fails_on_a_bad_row(env, tmp_path) -> None:
+    assert zakaz("sync", env=env).returncode == 0
+    passing = zakaz("check", env=env)
+    assert passing.returncode == 0, passing.stdout[-3000:] + passing.stderr[-3000:]
+    assert "all ERROR checks passed" in passing.stdout
+    assert "warehouse_access" in passing.stdout and "SKIPPED" in passing.stdout
+    with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
+        client.command("INSERT INTO stg_qtickets_api_orders_raw SELECT * FROM stg_qtickets_api_orders_raw LIMIT 1")
+        runs = dict(client.query("SELECT job, status FROM meta_job_runs FINAL").result_rows)
+    assert runs == {"qtickets_sync": "SUCCESS", "qtickets_checks": "SUCCESS"}
+    failing = zakaz("check", env=env)
+    assert failing.returncode == 1
+    assert "stg_qtickets_api_orders_raw.no_duplicate_tickets" in failing.stdout
+    assert "fact_qtickets_sales_daily.matches_raw" in failing.stdout
+
+
 def test_sync_of_the_real_sample_answers_reconciles(env, tmp_path) -> None:
     """Any server speaking the documented API will do: here one answering with the real,
     anonymized Qtickets pages (2021 sales, their odd shapes included)."""

@@ -17,6 +17,7 @@ from zakaz_pipeline.defs.partitions import HISTORY_START, daily_partitions
 EXPECTED_ASSETS = {
     "dim_events", "dim_shows", "stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw",
     "fact_qtickets_sales_daily", "fact_qtickets_inventory_latest", "v_qtickets_sales_dashboard",
+    "v_sales_14d", "v_sales_latest", "v_qtickets_freshness", "meta_job_runs",
 }  # fmt: skip
 
 
@@ -51,3 +52,17 @@ def test_dagster_definitions_validate_passes_without_secrets() -> None:
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_asset_carries_checks_and_the_automation_is_wired() -> None:
+    graph = defs.resolve_asset_graph()
+    checked = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    assert checked == EXPECTED_ASSETS
+    sensors = {sensor.name for sensor in defs.sensors}
+    assert {"qtickets_late_changes", "meta_job_runs_on_success", "meta_job_runs_on_failure"} <= sensors
+    assert {"run_failure_alert_sensor", "check_and_failure_rate_alert_sensor"} <= sensors
+    late = defs.resolve_job_def("qtickets_late_changes")
+    assert {key.to_user_string() for key in late.asset_layer.executable_asset_keys} == {
+        "stg_qtickets_api_orders_raw", "fact_qtickets_sales_daily", "v_qtickets_sales_dashboard",
+        "v_sales_14d", "v_sales_latest", "v_qtickets_freshness",
+    }  # fmt: skip
