@@ -51,7 +51,7 @@ def run_row(instance: DagsterInstance, run_id: str, org: str) -> dict[str, list[
         "finished_at": _utc(record.end_time),
         "partitions": _partitions(run.tags),
         "assets": assets,
-        "rows_written": sum(_rows(event) for event in events),
+        "rows_written": _rows_written(events),
         "message": _first_error_line(events) if run.status == DagsterRunStatus.FAILURE else "",
     }
     return {name: [value] for name, value in row.items()}
@@ -79,12 +79,19 @@ def _events(instance: DagsterInstance, run_id: str) -> list[Any]:
         cursor = page.cursor
 
 
-def _rows(entry: Any) -> int:
-    event = entry.dagster_event
-    if event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
-        return 0
-    metadata = event.event_specific_data.materialization.metadata
-    return sum(int(metadata[name].value) for name in ROW_METADATA if name in metadata)
+def _rows_written(events: list[Any]) -> int:
+    """Rows per asset, summed. A run over many days records one materialization per day,
+    each carrying the write's total, so an asset counts once (its largest figure)."""
+    per_asset: dict[str, int] = {}
+    for entry in events:
+        event = entry.dagster_event
+        if event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
+            continue
+        metadata = event.event_specific_data.materialization.metadata
+        rows = sum(int(metadata[name].value) for name in ROW_METADATA if name in metadata)
+        key = event.asset_key.to_user_string()
+        per_asset[key] = max(per_asset.get(key, 0), rows)
+    return sum(per_asset.values())
 
 
 def _first_error_line(events: list[Any]) -> str:
