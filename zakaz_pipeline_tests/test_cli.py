@@ -124,6 +124,7 @@ def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None
         ({"QTICKETS_TOKEN": ""}, [], "QTICKETS_TOKEN"),
         ({"ZAKAZ_PII_KEY": "short"}, [], "ZAKAZ_PII_KEY"),
         ({"QTICKETS_BASE_URL": "ftp://nowhere"}, [], "QTICKETS_BASE_URL"),
+        ({"ZAKAZ_ORDERS_WARN_HOURS": "two"}, [], "ZAKAZ_ORDERS_WARN_HOURS"),
         ({}, ["--from", "2026-02-10", "--to", "2026-02-01"], "after --to"),
         ({}, ["--from", "2020-12-31"], "before QTICKETS_HISTORY_START"),
     ],

@@ -14,6 +14,7 @@ from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     RunStatusSensorContext,
+    RunStatusSensorDefinition,
     SkipReason,
     run_status_sensor,
 )
@@ -120,7 +121,7 @@ def _utc(timestamp: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None) if timestamp else None
 
 
-def _meta_sensor(status: DagsterRunStatus):
+def _meta_sensor(status: DagsterRunStatus) -> RunStatusSensorDefinition:
     @run_status_sensor(
         run_status=status,
         name=f"meta_job_runs_on_{status.value.lower()}",

@@ -7,7 +7,7 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from zakaz_pipeline.config import DEFAULT_ORG, MIN_PII_KEY_LENGTH, default_clickhouse_url
+from zakaz_pipeline.config import DEFAULT_ORG, MIN_PII_KEY_LENGTH, ConfigError, default_clickhouse_url
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, QticketsClient
 from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE
@@ -63,7 +63,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
 def build_resources() -> dict[str, Any]:
