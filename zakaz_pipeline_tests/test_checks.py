@@ -14,7 +14,7 @@ from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse import quality
-from zakaz_pipeline.warehouse.access import USERS, access_problems, reader_tables
+from zakaz_pipeline.warehouse.access import EFFECTIVE_GRANTS_SQL, USERS, access_problems, reader_tables
 from zakaz_pipeline.warehouse.contract import describe_schema, schema_contract
 from zakaz_pipeline.warehouse.schema import ensure_schema
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
@@ -166,3 +166,18 @@ def test_access_rules_flag_missing_users_and_excess_privileges() -> None:
     assert f"datalens_reader cannot SELECT {reader_tables()[0]}" in problems
     assert f"datalens_reader has SELECT on {db}.{ORDERS}" in problems
     assert any(p.startswith("etl_writer has CREATE USER") for p in problems)
+
+
+def test_access_audit_sql_parses_and_names_real_system_columns(client) -> None:
+    """The embedded engine cannot run the audit (no access management), but its parser and
+    system tables are the server's: the query is valid and every column it reads exists."""
+    assert client.query("SELECT formatQuery(%(sql)s)", parameters={"sql": EFFECTIVE_GRANTS_SQL}).result_rows
+    columns = client.query(
+        "SELECT table, name FROM system.columns WHERE database = 'system' AND table IN ('users', 'role_grants', 'grants')"
+    ).result_rows
+    available = {(table, name) for table, name in columns}
+    needed = {("users", "name"), ("role_grants", "user_name"), ("role_grants", "granted_role_name")}
+    needed |= {
+        ("grants", c) for c in ("user_name", "role_name", "access_type", "database", "table", "is_partial_revoke")
+    }
+    assert needed <= available

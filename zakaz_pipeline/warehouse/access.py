@@ -19,6 +19,22 @@ ACCESS_MANAGEMENT = ("ACCESS MANAGEMENT", "CREATE USER", "ALTER USER", "DROP USE
 
 Grant = Mapping[str, object]  # a row of system.grants: access_type, database, table
 
+# Each user's grants, given directly or through the roles granted to it.
+EFFECTIVE_GRANTS_SQL = """
+SELECT u.user, g.access_type, g.database, g.table
+FROM
+(
+    SELECT name AS user, name AS grantee FROM system.users
+    UNION ALL
+    SELECT user_name, granted_role_name FROM system.role_grants WHERE user_name IS NOT NULL
+) AS u
+INNER JOIN
+(
+    SELECT ifNull(user_name, role_name) AS grantee, access_type, database, table
+    FROM system.grants WHERE NOT is_partial_revoke
+) AS g ON g.grantee = u.grantee
+"""
+
 
 def reader_tables() -> list[str]:
     """What DataLens may read: the views, dimensions and facts — never ticket-level raw rows."""
@@ -50,22 +66,7 @@ def access_problems(database: str, users: Iterable[str], grants: Mapping[str, li
 
 def server_access_problems(client: Client, database: str) -> list[str]:
     users = [row[0] for row in client.query("SELECT name FROM system.users").result_rows]
-    rows = client.query(
-        """
-        SELECT u.user, g.access_type, g.database, g.table
-        FROM
-        (
-            SELECT name AS user, name AS grantee FROM system.users
-            UNION ALL
-            SELECT user_name, granted_role_name FROM system.role_grants WHERE user_name IS NOT NULL
-        ) AS u
-        INNER JOIN
-        (
-            SELECT ifNull(user_name, role_name) AS grantee, access_type, database, table
-            FROM system.grants WHERE NOT is_partial_revoke
-        ) AS g ON g.grantee = u.grantee
-        """
-    ).result_rows
+    rows = client.query(EFFECTIVE_GRANTS_SQL).result_rows
     grants: dict[str, list[Grant]] = {}
     for user, access_type, db, table in rows:
         grants.setdefault(user, []).append({"access_type": access_type, "database": db, "table": table})
