@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="fetch and transform, write nothing, print counts")
     sync.set_defaults(command=_sync)
 
+    bootstrap = commands.add_parser(
+        "bootstrap", help="create the database, tables, views, roles, users and grants (as admin); idempotent"
+    )
+    bootstrap.add_argument("--rotate-passwords", action="store_true", help="also reset existing users' passwords")
+    bootstrap.set_defaults(command=_bootstrap)
+
     check = commands.add_parser("check", help="run every asset check against the warehouse; non-zero on ERROR")
     check.set_defaults(command=_check)
     return parser
@@ -147,6 +153,25 @@ def _sync(args: argparse.Namespace) -> int:
     outcome = run_sync(settings, first, last)
     print(outcome.table())
     return 0 if outcome.success else 1
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    """Admin credentials come from CLICKHOUSE_ADMIN_URL (else CLICKHOUSE_URL); users' passwords
+    from CLICKHOUSE_ETL_PASSWORD, CLICKHOUSE_DATALENS_PASSWORD, CLICKHOUSE_BACKUP_PASSWORD (or *_FILE)."""
+    from zakaz_pipeline.warehouse.bootstrap import BootstrapError, bootstrap
+    from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
+
+    settings = Settings.from_env(need_secrets=False)
+    url = os.environ.get("CLICKHOUSE_ADMIN_URL", "").strip() or settings.clickhouse_url
+    cluster = os.environ.get("CLICKHOUSE_CLUSTER", "").strip()
+    try:
+        target = parse_target(url, settings.clickhouse_database)
+        lines = bootstrap(target, cluster=cluster, rotate_passwords=args.rotate_passwords)
+    except (BootstrapError, WarehouseConfigError) as exc:
+        raise ConfigError(str(exc).replace("CLICKHOUSE_URL", "CLICKHOUSE_ADMIN_URL / CLICKHOUSE_URL")) from None
+    print(f"bootstrap of {target.describe()}" + (f" on cluster {cluster}" if cluster else ""))
+    print("\n".join(f"  {line}" for line in lines))
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:

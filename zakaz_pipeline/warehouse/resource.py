@@ -20,6 +20,7 @@ class ClickHouseResource(ConfigurableResource):
 
     url: str = Field(description="CLICKHOUSE_URL: chdb:///path or http(s)://user:password@host:port")
     database: str = Field(default=DEFAULT_DATABASE, description="CLICKHOUSE_DATABASE")
+    cluster: str = Field(default="", description="CLICKHOUSE_CLUSTER: DDL ON CLUSTER with Replicated engines")
 
     @property
     def target(self) -> WarehouseTarget:
@@ -40,6 +41,6 @@ class ClickHouseResource(ConfigurableResource):
             key = (target.describe(), target.database)
             with _schema_guard:
                 if key not in _schema_ready:
-                    ensure_schema(client)
+                    ensure_schema(client, self.cluster)
                     _schema_ready.add(key)
             yield client

@@ -9,6 +9,7 @@ applied again. A change to the schema is a new file, never an edit of an applied
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -54,20 +55,41 @@ def split_statements(sql: str) -> tuple[str, ...]:
     return tuple(chunk.strip().rstrip(";").strip() for chunk in chunks if chunk.strip().rstrip(";").strip())
 
 
+CREATE_CLAUSE = re.compile(r"^(CREATE (?:TABLE|DATABASE) IF NOT EXISTS \w+|CREATE OR REPLACE VIEW \w+)")
+MERGE_TREE = re.compile(r"ENGINE = (Replacing|Summing|Aggregating|Collapsing)?MergeTree\b")
+
+
+def on_cluster(statement: str, cluster: str) -> str:
+    """The statement for every node of ``cluster``: ``ON CLUSTER`` and a Replicated engine.
+
+    A seller who outgrows one server sets ``CLICKHOUSE_CLUSTER`` and the same migrations
+    build replicated tables; the server's ``{shard}``/``{replica}`` macros and default
+    replica path name each replica.
+    """
+    if not cluster:
+        return statement
+    rendered, found = CREATE_CLAUSE.subn(rf"\1 ON CLUSTER '{cluster}'", statement.strip(), count=1)
+    if not found:
+        raise ValueError(f"cannot run on a cluster, not a CREATE … IF NOT EXISTS / OR REPLACE: {statement[:80]}")
+    return MERGE_TREE.sub(r"ENGINE = Replicated\1MergeTree", rendered)
+
+
 def current_version() -> int:
     return migrations()[-1].version
 
 
-def ensure_schema(client: Client) -> list[str]:
+def ensure_schema(client: Client, cluster: str = "") -> list[str]:
     """Apply the migrations the connected database lacks; return their names."""
-    client.command(HISTORY_DDL)
+    if cluster:
+        client.command(on_cluster(f"CREATE DATABASE IF NOT EXISTS {client.database}", cluster))
+    client.command(on_cluster(HISTORY_DDL, cluster))
     applied = {row[0] for row in client.query("SELECT version FROM zakaz_schema_history").result_rows}
     done = []
     for migration in migrations():
         if migration.version in applied:
             continue
         for statement in migration.statements:
-            client.command(statement)
+            client.command(on_cluster(statement, cluster))
         client.insert(
             "zakaz_schema_history",
             [[migration.version], [migration.name]],
