@@ -461,7 +461,9 @@ def test_clickhouse_users_admin_from_env_and_default_local_only():
     assert admin.find("password").get("from_env") == "CLICKHOUSE_ADMIN_PASSWORD"
     assert not (admin.find("password").text or "").strip(), "no password written in the file"
     assert admin.findtext("access_management") == "1"
-    assert admin.findtext("named_collection_control") == "1"
+    grants = [query.text for query in admin.findall("grants/query")]
+    assert "GRANT ALL ON zakaz.* WITH GRANT OPTION" in grants
+    assert not [g for g in grants if g.startswith("GRANT ALL ON *.*")], "admin's DDL is limited to zakaz"
     assert "::/0" not in [ip.text for ip in admin.findall("networks/ip")]
     default = users.find("default")
     assert {ip.text for ip in default.findall("networks/ip")} <= {"127.0.0.1", "::1"}
@@ -471,6 +473,13 @@ def test_clickhouse_users_admin_from_env_and_default_local_only():
     assert env["CLICKHOUSE_ADMIN_PASSWORD"].startswith("${CLICKHOUSE_ADMIN_PASSWORD:?")
     assert env["CLICKHOUSE_SKIP_USER_SETUP"] == "1"
     assert set(users) == {users.find("admin"), users.find("default")}, "other users are created by zakaz bootstrap"
+
+
+def test_clickhouse_admin_grants_parse(client):
+    """The server reads these at start; a typo would stop it, so ClickHouse's parser checks them."""
+    admin = ET.parse(CH_USERS).getroot().find("users/admin")
+    for query in admin.findall("grants/query"):
+        assert client.query("SELECT formatQuery(%(q)s)", parameters={"q": query.text}).result_rows[0][0]
 
 
 # --- CI ------------------------------------------------------------------------------------
