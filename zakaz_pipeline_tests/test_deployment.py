@@ -476,10 +476,15 @@ def test_clickhouse_users_admin_from_env_and_default_local_only():
 
 
 def test_clickhouse_admin_grants_parse(client):
-    """The server reads these at start; a typo would stop it, so ClickHouse's parser checks them."""
+    """The server reads these at start; a typo would stop it, so ClickHouse's parser checks them
+    (users.xml leaves out the grantee, which a standalone GRANT needs)."""
     admin = ET.parse(CH_USERS).getroot().find("users/admin")
-    for query in admin.findall("grants/query"):
-        assert client.query("SELECT formatQuery(%(q)s)", parameters={"q": query.text}).result_rows[0][0]
+    queries = [
+        re.sub(r"( WITH GRANT OPTION)?$", r" TO admin\1", q.text, count=1) for q in admin.findall("grants/query")
+    ]
+    assert queries
+    for query in queries:
+        assert client.query("SELECT formatQuery(%(q)s)", parameters={"q": query}).result_rows[0][0]
 
 
 # --- CI ------------------------------------------------------------------------------------
