@@ -27,6 +27,7 @@ SELECT
     (SELECT count() FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale),
     (SELECT sum(tickets_left) FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale)
 """
+EVENT_BATCH_SIZE = 1000
 CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 SUMMARY_LABELS = (
     "events", "shows", "orders", "tickets sold", "gross revenue", "refunded",
@@ -56,6 +57,9 @@ class SyncOutcome:
 def ensure_dagster_home() -> Path:
     """Runs are recorded in DAGSTER_HOME; default to ``.zakaz/dagster_home`` with our instance settings."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str((LOCAL_STATE_DIR / "dagster_home").resolve())))
+    # A run over many days records a materialization per day and asset: let Dagster hand
+    # them to its storage in batches (measured: a 2-year sync 37 s → 27 s on SQLite).
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():

@@ -145,6 +145,14 @@ def test_wrong_token_fails_the_run_with_advice_and_no_secret(env) -> None:
     assert "revoked-token-value" not in result.stdout + result.stderr
 
 
+def test_wrong_api_address_fails_at_once_without_retries(env, small_server) -> None:
+    started = time.monotonic()
+    result = zakaz("sync", env=env | {"QTICKETS_BASE_URL": small_server.base_url + "/no-such-api"})
+    assert result.returncode == 1
+    assert "HTTP 404" in result.stdout and "QTICKETS_BASE_URL" in result.stdout
+    assert time.monotonic() - started < 60, "a refused request is not retried (the step retry waits 10 s+)"
+
+
 def test_demo_runs_end_to_end(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "ZAKAZ_", "DAGSTER_"))}
     result = zakaz("demo", "--path", str(tmp_path / "demo"), "--orders", "400", "--events", "6", env=env)

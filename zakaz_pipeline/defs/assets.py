@@ -31,7 +31,7 @@ from dagster import (
 
 from zakaz_pipeline.defs.partitions import TIMEZONE, daily_partitions
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource
-from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient
+from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsRequestError
 from zakaz_pipeline.qtickets.rows import (
     INVENTORY_COLUMNS,
     Columns,
@@ -53,11 +53,11 @@ DAILY = {"partition_expr": "sales_date"}
 
 @contextlib.contextmanager
 def qtickets_api(qtickets: QticketsResource) -> Iterator[QticketsClient]:
-    """A refused token will not heal on retry: fail the step at once, without retries."""
+    """A refused token or request will not heal on retry: fail the step at once, without retries."""
     try:
         with qtickets.get_client() as client:
             yield client
-    except QticketsAuthError as exc:
+    except (QticketsAuthError, QticketsRequestError) as exc:
         raise Failure(str(exc), allow_retries=False) from None
 
 

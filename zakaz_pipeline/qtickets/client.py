@@ -35,6 +35,10 @@ class QticketsAuthError(QticketsError):
     """The token was refused; raised with a message that never contains the token."""
 
 
+class QticketsRequestError(QticketsError):
+    """The API refused the request itself (4xx other than 429): a retry would be refused too."""
+
+
 Condition = Mapping[str, Any]
 
 
@@ -196,6 +200,10 @@ def _raise_for_status(path: str, response: requests.Response) -> None:
             f"Qtickets refused the token (HTTP {response.status_code}: {detail}). "
             "Check QTICKETS_TOKEN: it must be a valid API token of this seller account, "
             "and QTICKETS_BASE_URL must be the account's API address."
+        )
+    if 400 <= response.status_code < 500:
+        raise QticketsRequestError(
+            f"GET {path}: HTTP {response.status_code}: {detail} (is QTICKETS_BASE_URL the account's API address?)"
         )
     raise QticketsError(f"GET {path}: HTTP {response.status_code}: {detail}")
 

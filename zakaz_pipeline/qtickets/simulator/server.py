@@ -175,6 +175,7 @@ class SimulatorServer:
         self._state_lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._collections = {"orders": Collection(ORDER_COLUMNS), "events": Collection(EVENT_COLUMNS)}
+        self._encoded = _EncodedItems()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -270,8 +271,8 @@ class SimulatorServer:
         params = {**query, **(body or {})}
         with self.account.lock:
             if path in ("/orders", "/events"):
-                payload = self._list(path[1:], params, query)
-            elif match := _ITEM.match(path):
+                return _Response(200, self._list(path[1:], params, query))
+            if match := _ITEM.match(path):
                 payload = {"data": self._item(match.group(1), int(match.group(2)))}
             elif match := _SEATS.match(path):
                 payload = {"data": self._seats(int(match.group(1)), params, query)}
@@ -279,7 +280,7 @@ class SimulatorServer:
                 raise ApiError(404, "Not found")
             return _Response(200, orjson.dumps(payload))
 
-    def _list(self, resource: str, params: dict[str, Any], query: dict[str, str]) -> dict:
+    def _list(self, resource: str, params: dict[str, Any], query: dict[str, str]) -> bytes:
         collection = self._collections[resource]
         try:
             conditions = parse_conditions(_param(params, query, "where"), collection.columns)
@@ -300,7 +301,11 @@ class SimulatorServer:
             )
         except QueryError as error:
             raise ApiError(400, str(error)) from error
-        return {"data": data, "paging": {"perPage": per_page, "currentPage": page, "total": total}}
+        paging = {"perPage": per_page, "currentPage": page, "total": total}
+        # Byte for byte what orjson.dumps({"data": data, "paging": paging}) gives, with each
+        # item encoded once per account revision: a scan of 10⁶ orders is then mostly joins.
+        encoded = self._encoded.of(data, self.account.revision)
+        return b'{"data":[' + b",".join(encoded) + b'],"paging":' + orjson.dumps(paging) + b"}"
 
     def _item(self, resource: str, item_id: int) -> dict:
         try:
@@ -334,6 +339,28 @@ class SimulatorServer:
         if show_id % 3 == 0:
             return [view(seat) for seat in matching]
         return {seat["id"]: view(seat) for seat in matching}
+
+
+class _EncodedItems:
+    """The JSON of each listed item, kept while the account's revision is unchanged
+    (every mutation bumps it, so nothing stale is ever served). Entries hold the item
+    itself so that an id() reused by a new object can never match."""
+
+    def __init__(self) -> None:
+        self._revision: int | None = None
+        self._items: dict[int, tuple[dict, bytes]] = {}
+
+    def of(self, items: list[dict], revision: int) -> list[bytes]:
+        if revision != self._revision:
+            self._items.clear()
+            self._revision = revision
+        cache, out = self._items, []
+        for item in items:
+            entry = cache.get(id(item))
+            if entry is None or entry[0] is not item:
+                entry = cache[id(item)] = (item, orjson.dumps(item))
+            out.append(entry[1])
+        return out
 
 
 def _json_body(raw: bytes) -> dict | None:
@@ -385,6 +412,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Thin adapter from http.server to ``SimulatorServer.handle``."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle's algorithm a small body then
+    # waits for the client's delayed ACK, 40 ms per small answer (seats, single items).
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def _serve(self) -> None:
