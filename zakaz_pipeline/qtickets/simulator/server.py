@@ -304,8 +304,8 @@ class SimulatorServer:
         paging = {"perPage": per_page, "currentPage": page, "total": total}
         # Byte for byte what orjson.dumps({"data": data, "paging": paging}) gives, with each
         # item encoded once per account revision: a scan of 10⁶ orders is then mostly joins.
-        encoded = self._encoded.of(data, self.account.revision)
-        return b'{"data":[' + b",".join(encoded) + b'],"paging":' + orjson.dumps(paging) + b"}"
+        items_json = self._encoded.join(data, self.account.revision)
+        return b'{"data":[' + items_json + b'],"paging":' + orjson.dumps(paging) + b"}"
 
     def _item(self, resource: str, item_id: int) -> dict:
         try:
@@ -343,24 +343,29 @@ class SimulatorServer:
 
 class _EncodedItems:
     """The JSON of each listed item, kept while the account's revision is unchanged
-    (every mutation bumps it, so nothing stale is ever served). Entries hold the item
-    itself so that an id() reused by a new object can never match."""
+    (every mutation bumps it, so nothing stale is ever served). The encodings sit end to
+    end in one buffer: kept as separate ``bytes`` they would cost about 2.5 times their
+    size in allocator slack. Entries hold the item itself so that an id() reused by a new
+    object can never match. Callers hold the account's lock."""
 
     def __init__(self) -> None:
         self._revision: int | None = None
-        self._items: dict[int, tuple[dict, bytes]] = {}
+        self._buffer = bytearray()
+        self._spans: dict[int, tuple[dict, int, int]] = {}
 
-    def of(self, items: list[dict], revision: int) -> list[bytes]:
+    def join(self, items: list[dict], revision: int) -> bytes:
+        """``b",".join`` of the items' JSON."""
         if revision != self._revision:
-            self._items.clear()
-            self._revision = revision
-        cache, out = self._items, []
+            self._buffer, self._spans, self._revision = bytearray(), {}, revision
+        spans, buffer = self._spans, self._buffer
         for item in items:
-            entry = cache.get(id(item))
-            if entry is None or entry[0] is not item:
-                entry = cache[id(item)] = (item, orjson.dumps(item))
-            out.append(entry[1])
-        return out
+            span = spans.get(id(item))
+            if span is None or span[0] is not item:
+                start = len(buffer)
+                buffer += orjson.dumps(item)
+                spans[id(item)] = (item, start, len(buffer))
+        with memoryview(buffer) as view:
+            return b",".join([view[spans[id(item)][1] : spans[id(item)][2]] for item in items])
 
 
 def _json_body(raw: bytes) -> dict | None:
