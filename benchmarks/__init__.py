@@ -1,0 +1,1 @@
+"""Performance harness for zakaz: ``python -m benchmarks`` (see benchmarks/README.md)."""

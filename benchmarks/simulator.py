@@ -1,0 +1,89 @@
+"""A benchmark dataset served from its own process, so that its memory and CPU never
+count toward the pipeline's.
+
+``python -m benchmarks.simulator --orders N --events M --history-days D`` generates the
+account once (``zakaz simulator`` always generates 120 days of history; a seller with
+123k orders has about two years), serves it on a free port and prints one JSON line
+describing it (base URL, first sale day, sizes, generation time). It serves until its
+standard input closes, so it can never outlive the harness that started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import threading
+import time
+
+import orjson
+
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+
+TIMEZONE = "Europe/Moscow"
+
+
+def describe(account: SimulatedAccount) -> dict[str, object]:
+    paid = [order for order in account.orders if order["payed_at"]]
+    shows = [show for event in account.events for show in event["shows"]]
+    seated = {show_id for show_id, seats in account.seats.items() if any(not s["admission"] for s in seats)}
+    return {
+        "orders": len(account.orders),
+        "paid_orders": len(paid),
+        "tickets": sum(len(order["baskets"]) for order in account.orders),
+        "paid_tickets": sum(len(order["baskets"]) for order in paid),
+        "events": len(account.events),
+        "shows": len(shows),
+        "seated_shows": len(seated),
+        "seats": sum(len(seats) for seats in account.seats.values()),
+        "first_sale_day": account.first_payment_date(TIMEZONE).isoformat(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, required=True)
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--history-days", type=int, default=730)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    account = SimulatedAccount.generate(
+        seed=args.seed, orders=args.orders, events=args.events, history_days=args.history_days
+    )
+    generate_seconds = time.perf_counter() - started
+    facts = describe(account)
+    gc.freeze()  # the account lives as long as the process: keep the collector off it
+    server = SimulatorServer(account, token=args.token, port=args.port)
+    server.requests = _Discard()  # a benchmark sends ~10⁵ requests: do not keep a log of them
+    server.start()
+    ready = {
+        "base_url": server.base_url,
+        "generate_seconds": round(generate_seconds, 2),
+        "history_days": args.history_days,
+        "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        **facts,
+    }
+    sys.stdout.write(orjson.dumps(ready).decode() + "\n")
+    sys.stdout.flush()
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    stop.wait()
+    server.stop()
+    return 0
+
+
+class _Discard(list):
+    """A request log that keeps nothing."""
+
+    def append(self, item: object) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
