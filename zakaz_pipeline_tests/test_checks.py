@@ -73,10 +73,11 @@ def test_every_asset_has_a_schema_check_and_blocking_guards_before_the_facts() -
 
 def test_bad_rows_fail_the_checks_that_guard_against_them(synced, server, warehouse, instance) -> None:
     with warehouse.get_client() as client:
-        client.command(f"INSERT INTO {ORDERS} SELECT * FROM {ORDERS} WHERE org = '{ORG}' LIMIT 1")
+        counted = f"org = '{ORG}' AND {quality.COUNTED_IN_FACTS} AND refunded_at IS NULL"
+        client.command(f"INSERT INTO {ORDERS} SELECT * FROM {ORDERS} WHERE {counted} LIMIT 1")
         client.command(
             f"INSERT INTO {ORDERS} SELECT * REPLACE (toDecimal64(-1, 2) AS price, basket_id + 10000000 AS basket_id) "
-            f"FROM {ORDERS} WHERE org = '{ORG}' LIMIT 1"
+            f"FROM {ORDERS} WHERE {counted} LIMIT 1"
         )
         client.command(
             "INSERT INTO stg_qtickets_api_inventory_raw SELECT org, snapshot_ts, event_id, show_id, 1, 5 "

@@ -88,8 +88,11 @@ def weekday_volume(client: Client, org: str, day: dt.date, max_drop: float) -> F
     )
 
 
+COUNTED_IN_FACTS = "payed AND order_deleted_at IS NULL AND basket_deleted_at IS NULL"
+"""Raw tickets that the daily sales fact sums: paid, neither order nor ticket deleted."""
+
 # Sold tickets per day recomputed from raw by the README's definition, independently of the fact's SQL.
-FACT_VS_RAW_SQL = """
+FACT_VS_RAW_SQL = f"""
 SELECT count()
 FROM
 (
@@ -105,7 +108,7 @@ FULL OUTER JOIN
            sum(refunded_amount) AS refunded,
            sum(price) - sum(refunded_amount) AS revenue
     FROM stg_qtickets_api_orders_raw
-    WHERE org = %(org)s AND payed AND order_deleted_at IS NULL AND basket_deleted_at IS NULL
+    WHERE org = %(org)s AND {COUNTED_IN_FACTS}
     GROUP BY sales_date
 ) AS r USING (sales_date)
 WHERE f.tickets != r.tickets OR f.gross != r.gross OR f.refunded != r.refunded OR f.revenue != r.revenue
