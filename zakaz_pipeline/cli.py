@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zakaz_pipeline.config import LOCAL_STATE_DIR, ConfigError, Settings
+from zakaz_pipeline.preflight import check_reachable
 
 log = logging.getLogger("zakaz")
 
@@ -143,6 +144,7 @@ def _sync(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--from {first} is before QTICKETS_HISTORY_START={settings.history_start}, the first sales day"
         )
+    check_reachable(settings)
     if args.dry_run:
         from zakaz_pipeline.dry_run import dry_run
 

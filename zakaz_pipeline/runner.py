@@ -86,9 +86,11 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
         result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last
     )
     if not result.success:
+        from zakaz_pipeline.defs.alerts import first_line, root_error
+
         failures = result.get_step_failure_events()
-        message = failures[0].step_failure_data.error.message if failures else "the run failed"
-        outcome.error = message.strip().splitlines()[0] if message.strip() else "the run failed"
+        error = failures[0].step_failure_data.error if failures else None
+        outcome.error = (first_line(root_error(error).message) if error else "") or "the run failed"
         return outcome
     outcome.summary = warehouse_summary(settings)
     return outcome

@@ -18,6 +18,8 @@ from dagster import DagsterInstance
 HISTORY_DAYS = 120
 os.environ["ZAKAZ_TIMEZONE"] = "Europe/Moscow"
 os.environ["QTICKETS_HISTORY_START"] = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 10)).isoformat()
+# Step retries (after the API's own retries, or a warehouse outage) wait 10 s and more by default.
+os.environ["ZAKAZ_STEP_RETRY_DELAY"] = "0.2"
 
 from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer

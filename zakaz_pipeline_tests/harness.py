@@ -8,6 +8,7 @@ from typing import Any
 from dagster import AssetsDefinition, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
 from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.alerts import root_error
 from zakaz_pipeline.defs.checks import asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
@@ -48,17 +49,39 @@ def run(
 ) -> ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset) for the days ``first``..``last``;
     with ``checks`` their asset checks run too, as they do in deployed runs."""
+    result = attempt(server, warehouse, instance, first, last, selection, checks=checks)
+    assert result.success, failure_messages(result)
+    return result
+
+
+def attempt(
+    server: SimulatorServer,
+    warehouse: ClickHouseResource,
+    instance: DagsterInstance,
+    first: dt.date,
+    last: dt.date,
+    selection: Any = None,
+    *,
+    checks: bool = False,
+    token: str = TOKEN,
+) -> ExecuteInProcessResult:
+    """``run`` that may fail: the result tells how."""
     if checks and selection is None:
         selection = AssetSelection.all() | AssetSelection.all_asset_checks()
-    result = materialize(
+    resources = pipeline_resources(server, warehouse) | {"qtickets": qtickets_resource(server, token)}
+    return materialize(
         [*ALL_ASSETS, *(asset_checks if checks else [])],
         selection=selection,
-        resources=pipeline_resources(server, warehouse),
+        resources=resources,
         instance=instance,
         tags=partition_range_tags(first, last),
+        raise_on_error=False,
     )
-    assert result.success
-    return result
+
+
+def failure_messages(result: ExecuteInProcessResult) -> list[str]:
+    """The root cause of each failed step, as the CLI and ``meta_job_runs`` report it."""
+    return [root_error(event.step_failure_data.error).message for event in result.get_step_failure_events()]
 
 
 def run_checks(server: SimulatorServer, warehouse: ClickHouseResource, instance: DagsterInstance, **quality: Any):

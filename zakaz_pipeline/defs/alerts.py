@@ -97,6 +97,9 @@ def env_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(secret for secret in secrets if secret)
 
 
+ROOT_ERROR_WRAPPERS = ("DagsterExecution", "RetryRequested")
+
+
 def first_line(text: str | None, secrets: Iterable[str] = ()) -> str:
     """The first non-empty line, without secrets, at most ``MAX_LINE`` characters."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
@@ -105,8 +108,9 @@ def first_line(text: str | None, secrets: Iterable[str] = ()) -> str:
 
 
 def root_error(error: ErrorInfo) -> ErrorInfo:
-    """Dagster wraps the asset's exception in ``DagsterExecution*Error``: the cause is what to show."""
-    while error.cause is not None and (error.cls_name or "").startswith("DagsterExecution"):
+    """Dagster wraps the asset's exception in ``DagsterExecution*Error``, and after step
+    retries reports "Exceeded max_retries" (``RetryRequestedFromPolicy``): the cause is what to show."""
+    while error.cause is not None and (error.cls_name or "").startswith(ROOT_ERROR_WRAPPERS):
         error = error.cause
     return error
 

@@ -8,6 +8,7 @@ reads the API once for the whole range by payment time.
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +47,14 @@ from zakaz_pipeline.warehouse import models
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.writes import Batches, SelectInto
 
-API_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
+# A step that failed on something retrying may heal (the API's retries exhausted, the
+# warehouse restarting) runs again after 10 s, 20 s, 40 s (full jitter).
+API_RETRY = RetryPolicy(
+    max_retries=3,
+    delay=float(os.environ.get("ZAKAZ_STEP_RETRY_DELAY", "10")),
+    backoff=Backoff.EXPONENTIAL,
+    jitter=Jitter.FULL,
+)
 ROWS_PER_INSERT = 50_000
 DAILY = {"partition_expr": "sales_date"}
 

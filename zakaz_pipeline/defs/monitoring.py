@@ -19,6 +19,7 @@ from dagster import (
     run_status_sensor,
 )
 
+from zakaz_pipeline.defs.alerts import first_line, root_error
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
 from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
@@ -104,9 +105,9 @@ def _first_error_line(events: list[Any]) -> str:
             if event.event_type != event_type:
                 continue
             error = getattr(event.event_specific_data, "error", None)
-            text = (error.message if error else event.message or "").strip()
+            text = first_line(root_error(error).message if error else event.message)
             if text:
-                return text.splitlines()[0][:500]
+                return text[:500]
     return "the run failed"
 
 

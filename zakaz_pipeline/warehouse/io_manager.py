@@ -12,11 +12,13 @@ time window becomes the slice's days), and ``write_mode`` is ``"replace"`` (defa
 atomic slice replace, see ``writes``) or ``"append"`` (snapshots).
 """
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.writes import Columns, SelectInto, Slice, append_rows, read_slice, replace_slice
@@ -34,16 +36,33 @@ class ClickHouseIOManager(ConfigurableIOManager):
         table = context.asset_key.path[-1]
         metadata = context.definition_metadata or {}
         source = _as_source(obj)
-        with self.warehouse.get_client() as client:
-            if metadata.get("write_mode") == "append":
-                if isinstance(source, SelectInto):
-                    raise TypeError(f"{table}: append takes rows, not a SelectInto")
-                rows = append_rows(client, table, source)
-                context.add_output_metadata({"table": table, "rows_appended": rows})
-                return
-            target = self._slice(table, metadata, context)
-            rows = replace_slice(client, target, source)
+        if metadata.get("write_mode") == "append":
+            if isinstance(source, SelectInto):
+                raise TypeError(f"{table}: append takes rows, not a SelectInto")
+            with self._writing(table):
+                with self.warehouse.get_client() as client:
+                    rows = append_rows(client, table, source)
+            context.add_output_metadata({"table": table, "rows_appended": rows})
+            return
+        target = self._slice(table, metadata, context)
+        with self._writing(target.describe()):
+            with self.warehouse.get_client() as client:
+                rows = replace_slice(client, target, source)
         context.add_output_metadata({"table": table, "rows_written": rows, "slice": target.describe()})
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """A warehouse that fails mid-write (server stopped, disk full, path unwritable) fails
+        the step with what happened and what it means; the slice swap is atomic per day, so
+        the table keeps its previous rows for every day not yet swapped."""
+        try:
+            yield
+        except ClickHouseError as exc:
+            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise Failure(
+                f"writing {what} to {self.warehouse.target.describe()} failed: {type(exc).__name__}: {first_line}. "
+                "Days not yet swapped keep their previous rows; the next run rewrites them."
+            ) from None
 
     def load_input(self, context: InputContext) -> dict[str, list[Any]]:
         upstream = context.upstream_output

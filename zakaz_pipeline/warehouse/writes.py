@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from zakaz_pipeline.warehouse.connection import IDENTIFIER
 
@@ -106,7 +107,16 @@ def replace_slice(client: Client, target: Slice, source: Iterable[Columns] | Sel
         log.info("replaced %s with %d rows", target.describe(), rows)
         return rows
     finally:
+        _drop_stage(client, stage)
+
+
+def _drop_stage(client: Client, stage: str) -> None:
+    """Best effort: when the warehouse is gone the write's own error is the one to report;
+    a staging table left behind is dropped by a later run (``schema.STALE_STAGING_HOURS``)."""
+    try:
         client.command(f"DROP TABLE IF EXISTS {stage}")
+    except ClickHouseError as exc:
+        log.warning("could not drop staging table %s (%s); a later run drops it", stage, type(exc).__name__)
 
 
 def append_rows(client: Client, table: str, source: Iterable[Columns]) -> int:

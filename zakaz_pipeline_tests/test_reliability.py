@@ -1,0 +1,113 @@
+"""Faults in the warehouse and bad input: a run ends exactly right or fails cleanly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
+from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests import harness
+from zakaz_pipeline_tests.harness import ORG, TZ, attempt, history, run
+from zakaz_pipeline_tests.outages import OutageWarehouse, outage_after, statements_refused, statements_spent
+from zakaz_pipeline_tests.reconcile import differences
+
+FULL = os.environ.get("ZAKAZ_RELIABILITY_FULL") == "1"
+DAILY_TABLES = ("stg_qtickets_api_orders_raw", "fact_qtickets_sales_daily")
+DayDigests = dict[tuple[str, dt.date], tuple[int, int]]
+
+
+@pytest.fixture
+def account() -> SimulatedAccount:
+    return SimulatedAccount.generate(seed=23, orders=500, events=6, history_days=HISTORY_DAYS)
+
+
+@pytest.fixture
+def server(account: SimulatedAccount) -> Iterator[SimulatorServer]:
+    with SimulatorServer(account, token=TOKEN) as running:
+        yield running
+
+
+def day_digests(warehouse: ClickHouseResource) -> DayDigests:
+    """(table, day) → (rows, hash of every row but its load time): equal digests, equal days."""
+    digests: DayDigests = {}
+    with warehouse.get_client() as client:
+        for table in DAILY_TABLES:
+            rows = client.query(
+                f"SELECT sales_date, count(), sum(sipHash64(*)) FROM (SELECT * EXCEPT loaded_at FROM {table} "
+                "WHERE org = %(org)s) GROUP BY sales_date",
+                parameters={"org": ORG},
+            ).result_rows
+            digests.update({(table, day): (count, digest) for day, count, digest in rows})
+    return digests
+
+
+def refund_and_cancel(account: SimulatedAccount, rng: random.Random, changes: int) -> None:
+    """Late changes to tickets sold on random past days."""
+    live = [
+        (order["id"], basket["id"])
+        for order in account.orders
+        if order["payed"] and order["deleted_at"] is None
+        for basket in order["baskets"]
+        if basket["deleted_at"] is None and basket["refunded_at"] is None
+    ]
+    for order_id, basket_id in rng.sample(live, changes):
+        if rng.random() < 0.5:
+            account.refund_basket(order_id, basket_id)
+        else:
+            account.cancel_basket(order_id, basket_id)
+
+
+def cut_points(total: int) -> list[int]:
+    """Where the warehouse goes away: a spread sample in CI, every few statements in the full run."""
+    if FULL:
+        return list(range(1, total, max(1, total // 40)))
+    return sorted({1, total // 4, total // 2, 3 * total // 4, total - 2})
+
+
+def test_warehouse_outage_mid_run_fails_cleanly_and_the_next_run_heals(
+    server, account, warehouse, chdb_path, instance
+) -> None:
+    first, last = history(account)
+    run(server, warehouse, instance, first, last)
+    before = day_digests(warehouse)
+    refund_and_cancel(account, random.Random(7), changes=25)
+
+    granted = 10**9
+    counting = outage_after(granted)
+    reference = OutageWarehouse(url=f"chdb://{chdb_path}", database=f"r_{uuid.uuid4().hex[:10]}", outage=counting)
+    run(server, reference, instance, first, last)
+    after = day_digests(reference)
+    total = statements_spent(counting, granted)
+    assert before != after, "the late changes should change some days"
+
+    for cut in cut_points(total):
+        switch = outage_after(cut)
+        cut_off = OutageWarehouse(url=warehouse.url, database=warehouse.database, outage=switch)
+        result = attempt(server, cut_off, instance, first, last)
+        assert result.success == (statements_refused(switch) == 0), f"cut after {cut} of {total} statements"
+        if result.success:
+            continue
+        messages = harness.failure_messages(result)
+        assert any("Connection refused" in m for m in messages), messages
+        writes = [m for m in messages if "writing " in m]
+        assert all("the next run rewrites them" in m for m in writes), writes
+        now = day_digests(warehouse)
+        torn = [key for key in now.keys() | after.keys() if now.get(key) not in (before.get(key), after.get(key))]
+        assert not torn, f"cut after {cut}: days neither old nor new: {torn[:5]}"
+
+    run(server, warehouse, instance, first, last)
+    assert day_digests(warehouse) == after
+    with warehouse.get_client() as client:
+        assert differences(client, account, ORG, TZ).exact
+        leftovers = client.query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_stage_')"
+        ).result_rows[0][0]
+    assert leftovers <= len(cut_points(total)), "staging tables of cut runs only, dropped later by age"
