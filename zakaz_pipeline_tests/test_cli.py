@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,16 @@ from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+CLOSED_PORT = _closed_port()
 
 
 def zakaz(*args: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
@@ -127,6 +138,9 @@ def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None
         ({"ZAKAZ_ORDERS_WARN_HOURS": "two"}, [], "ZAKAZ_ORDERS_WARN_HOURS"),
         ({}, ["--from", "2026-02-10", "--to", "2026-02-01"], "after --to"),
         ({}, ["--from", "2020-12-31"], "before QTICKETS_HISTORY_START"),
+        ({"QTICKETS_BASE_URL": f"http://127.0.0.1:{CLOSED_PORT}/api/rest/v1"}, [], "QTICKETS_BASE_URL: cannot connect"),
+        ({"QTICKETS_BASE_URL": "https://no-such-host.invalid/api/rest/v1"}, [], "QTICKETS_BASE_URL: cannot connect"),
+        ({"CLICKHOUSE_URL": f"http://etl:hunter2secret@127.0.0.1:{CLOSED_PORT}"}, [], "CLICKHOUSE_URL: cannot connect"),
     ],
 )
 def test_bad_configuration_fails_before_fetching(env, small_server, change, args, message) -> None:
@@ -138,11 +152,63 @@ def test_bad_configuration_fails_before_fetching(env, small_server, change, args
     assert len(small_server.requests) == before
 
 
-def test_wrong_token_fails_the_run_with_advice_and_no_secret(env) -> None:
+def test_wrong_token_fails_fast_is_recorded_and_writes_nothing(env) -> None:
     result = zakaz("sync", env=env | {"QTICKETS_TOKEN": "revoked-token-value"})
     assert result.returncode == 1
     assert "QTICKETS_TOKEN" in result.stdout
     assert "revoked-token-value" not in result.stdout + result.stderr
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        (failed,) = instance.get_runs()
+        stats = instance.get_run_stats(failed.run_id)
+        event_log = "".join(entry.message + repr(entry.dagster_event) for entry in instance.all_logs(failed.run_id))
+    assert failed.status == DagsterRunStatus.FAILURE
+    assert stats.end_time - stats.start_time < 5, "a refused token is not retried"
+    assert "QTICKETS_TOKEN" in event_log and "revoked-token-value" not in event_log
+    with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
+        recorded = client.query("SELECT status, message FROM meta_job_runs FINAL").result_rows
+        written = client.query(
+            "SELECT sum(total_rows) FROM system.tables WHERE database = 'zakaz' AND name != 'meta_job_runs' "
+            "AND name != 'zakaz_schema_history' AND engine LIKE '%MergeTree'"
+        ).result_rows[0][0]
+    ((status, message),) = recorded
+    assert status == "FAILURE" and "QTICKETS_TOKEN" in message and "revoked-token-value" not in message
+    assert written == 0
+
+
+def test_secrets_never_reach_output_event_log_or_warehouse(env, tmp_path) -> None:
+    """A successful sync, then a refused one: neither the token nor the PII key appears in
+    anything they leave behind (the event log keeps every debug event)."""
+    ok = zakaz("sync", env=env)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    refused = zakaz("sync", env=env | {"QTICKETS_TOKEN": TOKEN + "-revoked"})
+    assert refused.returncode == 1
+    secrets = (TOKEN, PII_KEY)
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        event_log = "".join(
+            entry.message + repr(entry.dagster_event) for run in runs for entry in instance.all_logs(run.run_id)
+        )
+        run_configs = repr([(run.run_config, run.tags) for run in runs])
+    files = "".join(
+        path.read_text(errors="replace") for path in (tmp_path / "dagster_home").rglob("*") if path.is_file()
+        and path.suffix in (".log", ".txt", ".out", ".err", ".yaml", ".json")
+    )  # fmt: skip
+    with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
+        stored = _every_string_value(client)
+    for secret in secrets:
+        for name, text in {"stdout/stderr": ok.stdout + ok.stderr + refused.stdout + refused.stderr,
+                           "event log": event_log, "run config": run_configs, "dagster home": files,
+                           "warehouse": stored}.items():  # fmt: skip
+            assert secret not in text, f"a secret appears in the {name}"
+
+
+def _every_string_value(client) -> str:
+    tables = client.query(
+        "SELECT table, name FROM system.columns WHERE database = 'zakaz' AND type LIKE '%String%'"
+    ).result_rows
+    return "\n".join(
+        str(client.query(f"SELECT groupArray({column}) FROM {table}").result_rows[0][0]) for table, column in tables
+    )
 
 
 def test_wrong_api_address_fails_at_once_without_retries(env, small_server) -> None:

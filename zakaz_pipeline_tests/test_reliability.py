@@ -14,8 +14,7 @@ from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
-from zakaz_pipeline_tests import harness
-from zakaz_pipeline_tests.harness import ORG, TZ, attempt, history, run
+from zakaz_pipeline_tests.harness import ORG, TZ, attempt, failure_messages, history, run
 from zakaz_pipeline_tests.outages import OutageWarehouse, outage_after, statements_refused, statements_spent
 from zakaz_pipeline_tests.reconcile import differences
 
@@ -95,7 +94,7 @@ def test_warehouse_outage_mid_run_fails_cleanly_and_the_next_run_heals(
         assert result.success == (statements_refused(switch) == 0), f"cut after {cut} of {total} statements"
         if result.success:
             continue
-        messages = harness.failure_messages(result)
+        messages = failure_messages(result)
         assert any("Connection refused" in m for m in messages), messages
         writes = [m for m in messages if "writing " in m]
         assert all("the next run rewrites them" in m for m in writes), writes
