@@ -19,6 +19,7 @@ from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
+from zakaz_pipeline_tests.reconcile import differences
 
 
 def _closed_port() -> int:
@@ -243,3 +244,22 @@ def test_sync_waits_for_a_process_holding_the_embedded_warehouse(env, tmp_path) 
     assert sync.returncode == 0, err[-3000:]
     assert "waiting for the embedded warehouse" in err
     assert time.monotonic() - started >= 10 and "SUCCESS" in out
+
+
+def test_three_syncs_started_at_once_end_with_a_correct_warehouse(env, small_account) -> None:
+    """The seed's stress test: on the embedded warehouse the runs take turns on its lock."""
+    syncs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "zakaz_pipeline.cli", "sync"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    outputs = [sync.communicate(timeout=300) for sync in syncs]
+    assert [sync.returncode for sync in syncs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    assert all("SUCCESS" in out for out, _ in outputs)
+    assert not any("Timeout" in err or "Traceback" in err for _, err in outputs)
+    with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
+        assert differences(client, small_account, "cli", "Europe/Moscow").exact
+        statuses = client.query("SELECT status, count() FROM meta_job_runs FINAL GROUP BY status").result_rows
+    assert statuses == [("SUCCESS", 3)]

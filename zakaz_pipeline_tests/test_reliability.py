@@ -7,8 +7,10 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from dagster import DagsterInstance
 
 from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
@@ -110,3 +112,22 @@ def test_warehouse_outage_mid_run_fails_cleanly_and_the_next_run_heals(
             "SELECT count() FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_stage_')"
         ).result_rows[0][0]
     assert leftovers <= len(cut_points(total)), "staging tables of cut runs only, dropped later by age"
+
+
+def test_three_runs_at_once_on_one_warehouse_end_exactly_right(server, account, warehouse) -> None:
+    """Server mode has no lock: three runs write the same days at once, each staging in a
+    table of its own and swapping whole partitions. (Run in threads on one engine here,
+    the SQL a ClickHouse server gets from three processes.)"""
+    first, last = history(account)
+
+    def one_run(_: int) -> bool:
+        with DagsterInstance.ephemeral() as own:
+            return attempt(server, warehouse, own, first, last, checks=True).success
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(pool.map(one_run, range(3)))
+    assert outcomes == [True, True, True]
+    with warehouse.get_client() as client:
+        assert differences(client, account, ORG, TZ).exact
+        snapshots = client.query("SELECT count(DISTINCT snapshot_ts) FROM stg_qtickets_api_inventory_raw").result_rows
+    assert 1 <= snapshots[0][0] <= 3

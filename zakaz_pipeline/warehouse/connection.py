@@ -112,7 +112,8 @@ class _EmbeddedLock:
                 self._held[path] = (lock, count + 1)
                 return
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(f"{path}.lock")
+            # Not thread-local: the thread that releases the last hold may not be the one that took it.
+            lock = FileLock(f"{path}.lock", thread_local=False)
             try:
                 lock.acquire(timeout=1)
             except Timeout:
