@@ -248,13 +248,9 @@ def test_sync_waits_for_a_process_holding_the_embedded_warehouse(env, tmp_path) 
 
 def test_three_syncs_started_at_once_end_with_a_correct_warehouse(env, small_account) -> None:
     """The seed's stress test: on the embedded warehouse the runs take turns on its lock."""
-    syncs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "zakaz_pipeline.cli", "sync"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(3)
-    ]
+    command = [sys.executable, "-m", "zakaz_pipeline.cli", "sync"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "stdin": subprocess.DEVNULL}
+    syncs = [subprocess.Popen(command, text=True, env=env, **pipes) for _ in range(3)]
     outputs = [sync.communicate(timeout=300) for sync in syncs]
     assert [sync.returncode for sync in syncs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
     assert all("SUCCESS" in out for out, _ in outputs)

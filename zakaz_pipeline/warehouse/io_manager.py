@@ -39,15 +39,13 @@ class ClickHouseIOManager(ConfigurableIOManager):
         if metadata.get("write_mode") == "append":
             if isinstance(source, SelectInto):
                 raise TypeError(f"{table}: append takes rows, not a SelectInto")
-            with self._writing(table):
-                with self.warehouse.get_client() as client:
-                    rows = append_rows(client, table, source)
+            with self._writing(table), self.warehouse.get_client() as client:
+                rows = append_rows(client, table, source)
             context.add_output_metadata({"table": table, "rows_appended": rows})
             return
         target = self._slice(table, metadata, context)
-        with self._writing(target.describe()):
-            with self.warehouse.get_client() as client:
-                rows = replace_slice(client, target, source)
+        with self._writing(target.describe()), self.warehouse.get_client() as client:
+            rows = replace_slice(client, target, source)
         context.add_output_metadata({"table": table, "rows_written": rows, "slice": target.describe()})
 
     @contextlib.contextmanager
