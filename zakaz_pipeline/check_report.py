@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zakaz_pipeline.config import Settings
-from zakaz_pipeline.runner import CONSOLE_INFO, ensure_dagster_home, record_in_warehouse
+from zakaz_pipeline.runner import CONSOLE_INFO, open_instance, record_in_warehouse
 
 SKIPPED_PREFIX = "skipped: "
 
@@ -48,13 +48,10 @@ class CheckReport:
 
 
 def run_checks(settings: Settings) -> CheckReport:
-    ensure_dagster_home()
-    from dagster import DagsterInstance
-
     from zakaz_pipeline.definitions import defs
 
     job = defs.resolve_job_def("qtickets_checks")
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=CONSOLE_INFO)
         skipped = {
             entry.step_key: entry.user_message[len(SKIPPED_PREFIX) :]

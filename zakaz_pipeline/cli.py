@@ -16,9 +16,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zakaz_pipeline.config import LOCAL_STATE_DIR, ConfigError, Settings
 from zakaz_pipeline.preflight import check_reachable
+
+if TYPE_CHECKING:
+    from zakaz_pipeline.qtickets.simulator.faults import FaultPlan
 
 log = logging.getLogger("zakaz")
 
@@ -52,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("simulator", help="serve a fake Qtickets API with synthetic data")
     sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument(
+        "--faults",
+        type=_fault_plan,
+        default=os.environ.get("QTICKETS_SIMULATOR_FAULTS") or None,
+        metavar="SPEC",
+        help="inject seeded faults, e.g. seed=7,rate=0.2,kinds=429+5xx+slow+reset+truncate+badjson+drift+extra,"
+        "revoke_after=40,slow_seconds=1.5 (default QTICKETS_SIMULATOR_FAULTS)",
+    )
     _add_dataset_arguments(sim)
     sim.set_defaults(command=_simulator)
 
@@ -92,11 +104,23 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _fault_plan(spec: str) -> FaultPlan:
+    """argparse shows an ArgumentTypeError's own words; a ValueError it would hide."""
+    from zakaz_pipeline.qtickets.simulator.faults import FaultPlan
+
+    try:
+        return FaultPlan.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _simulator(args: argparse.Namespace) -> int:
     from zakaz_pipeline.qtickets.simulator.server import serve_forever
 
     token = os.environ.get("QTICKETS_TOKEN", "").strip() or DEMO_TOKEN
-    serve_forever(port=args.port, orders=args.orders, events=args.events, seed=args.seed, token=token)
+    serve_forever(
+        port=args.port, orders=args.orders, events=args.events, seed=args.seed, token=token, faults=args.faults
+    )
     return 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL
+from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
 from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseConfigError, parse_target
 
@@ -35,6 +35,20 @@ def default_clickhouse_url() -> str:
 def env_value(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip()
     return value or default
+
+
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number setting (thresholds, timeouts): not a secret, so the bad value is shown."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r} must be above 0")
+    return value
 
 
 def timezone_from(name: str) -> ZoneInfo:
@@ -61,6 +75,7 @@ class Settings:
     history_start: dt.date
     token: str = field(repr=False)
     pii_key: str = field(repr=False)
+    read_timeout: float = DEFAULT_READ_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_secrets: bool = True) -> Settings:
@@ -79,6 +94,7 @@ class Settings:
         history_start = env_value(env, "QTICKETS_HISTORY_START", DEFAULT_HISTORY_START)
         checks = (
             lambda: _check_base_url(values["base_url"]),
+            lambda: env_float(env, "QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
             lambda: parse_target(values["clickhouse_url"], values["clickhouse_database"]),
             lambda: timezone_from(values["timezone"]),
             lambda: history_start_from(history_start),
@@ -92,7 +108,11 @@ class Settings:
             problems += _secret_problems(values["token"], values["pii_key"])
         if problems:
             raise ConfigError("configuration problems:\n  - " + "\n  - ".join(problems))
-        return cls(history_start=history_start_from(history_start), **values)
+        return cls(
+            history_start=history_start_from(history_start),
+            read_timeout=env_float(env, "QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            **values,
+        )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -27,7 +27,7 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
     tz = settings.tz
     start = dt.datetime.combine(first, dt.time(), tz)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
-    with QticketsClient(base_url=settings.base_url, token=settings.token) as client:
+    with QticketsClient(base_url=settings.base_url, token=settings.token, read_timeout=settings.read_timeout) as client:
         events = [event for page in client.iter_events() for event in page]
         event_rows, show_rows = event_columns(events, org=settings.org)
         orders = tickets = 0

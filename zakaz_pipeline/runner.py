@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filelock import FileLock
+
 from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings
 
 if TYPE_CHECKING:
@@ -68,16 +70,25 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
-    """One run of the sync job over ``first``..``last`` (one API scan for the range)."""
-    ensure_dagster_home()
+def open_instance() -> DagsterInstance:
+    """The instance in DAGSTER_HOME, its storages created under a lock: processes started
+    together on a fresh home would otherwise race to create the same SQLite tables."""
     from dagster import DagsterInstance
 
+    home = ensure_dagster_home()
+    with FileLock(home / ".zakaz-init.lock", thread_local=False):
+        instance = DagsterInstance.get()
+        instance.get_runs(limit=1)
+    return instance
+
+
+def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
+    """One run of the sync job over ``first``..``last`` (one API scan for the range)."""
     from zakaz_pipeline.definitions import defs
     from zakaz_pipeline.defs.jobs import partition_range_tags
 
     tags = partition_range_tags(first, last)
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         result = defs.resolve_job_def("qtickets_sync").execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, run_config=CONSOLE_INFO
         )

@@ -23,8 +23,8 @@ TZ = "Europe/Moscow"
 ALL_ASSETS = [a for a in vars(assets).values() if isinstance(a, AssetsDefinition)]
 
 
-def qtickets_resource(server: SimulatorServer, token: str = TOKEN) -> QticketsResource:
-    return QticketsResource(org=ORG, base_url=server.base_url, token=token, per_page=100)
+def qtickets_resource(server: SimulatorServer, token: str = TOKEN, read_timeout: float = 60.0) -> QticketsResource:
+    return QticketsResource(org=ORG, base_url=server.base_url, token=token, per_page=100, read_timeout=read_timeout)
 
 
 def pipeline_resources(server: SimulatorServer, warehouse: ClickHouseResource, **quality: Any) -> dict[str, Any]:
@@ -64,11 +64,14 @@ def attempt(
     *,
     checks: bool = False,
     token: str = TOKEN,
+    read_timeout: float = 60.0,
+    log_level: str = "DEBUG",
 ) -> ExecuteInProcessResult:
-    """``run`` that may fail: the result tells how."""
+    """``run`` that may fail: the result tells how. ``log_level`` is the console's; the
+    event log keeps every event."""
     if checks and selection is None:
         selection = AssetSelection.all() | AssetSelection.all_asset_checks()
-    resources = pipeline_resources(server, warehouse) | {"qtickets": qtickets_resource(server, token)}
+    resources = pipeline_resources(server, warehouse) | {"qtickets": qtickets_resource(server, token, read_timeout)}
     return materialize(
         [*ALL_ASSETS, *(asset_checks if checks else [])],
         selection=selection,
@@ -76,6 +79,7 @@ def attempt(
         instance=instance,
         tags=partition_range_tags(first, last),
         raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
 
 

@@ -137,6 +137,7 @@ def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None
         ({"ZAKAZ_PII_KEY": "short"}, [], "ZAKAZ_PII_KEY"),
         ({"QTICKETS_BASE_URL": "ftp://nowhere"}, [], "QTICKETS_BASE_URL"),
         ({"ZAKAZ_ORDERS_WARN_HOURS": "two"}, [], "ZAKAZ_ORDERS_WARN_HOURS"),
+        ({"QTICKETS_READ_TIMEOUT": "0"}, [], "QTICKETS_READ_TIMEOUT"),
         ({}, ["--from", "2026-02-10", "--to", "2026-02-01"], "after --to"),
         ({}, ["--from", "2020-12-31"], "before QTICKETS_HISTORY_START"),
         ({"QTICKETS_BASE_URL": f"http://127.0.0.1:{CLOSED_PORT}/api/rest/v1"}, [], "QTICKETS_BASE_URL: cannot connect"),

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsError
+from zakaz_pipeline.config import ConfigError
+from zakaz_pipeline.defs.resources import QticketsResource, build_resources
+from zakaz_pipeline.qtickets.client import DEFAULT_READ_TIMEOUT, QticketsAuthError, QticketsClient, QticketsError
 from zakaz_pipeline.qtickets.rules import parse_ts
 from zakaz_pipeline_tests.conftest import TOKEN
 
@@ -104,3 +106,15 @@ def test_seats_come_flat_from_dict_and_list_answers(small_server, small_account)
         for show_id in (as_list, as_dict):
             seats = client.show_seats(show_id)
             assert sorted(seat["id"] for seat in seats) == sorted(seat["id"] for seat in small_account.seats[show_id])
+
+
+def test_read_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QTICKETS_READ_TIMEOUT", raising=False)
+    assert build_resources()["qtickets"].read_timeout == DEFAULT_READ_TIMEOUT == 60
+    monkeypatch.setenv("QTICKETS_READ_TIMEOUT", "2.5")
+    assert build_resources()["qtickets"].read_timeout == 2.5
+    with QticketsResource(token=TOKEN, read_timeout=2.5).get_client() as client:
+        assert client.read_timeout == 2.5
+    monkeypatch.setenv("QTICKETS_READ_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="QTICKETS_READ_TIMEOUT"):
+        build_resources()

@@ -30,6 +30,7 @@ from dagster import (
     multi_asset,
 )
 
+from zakaz_pipeline.config import env_float
 from zakaz_pipeline.defs.partitions import TIMEZONE, daily_partitions
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource
 from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsRequestError
@@ -51,7 +52,7 @@ from zakaz_pipeline.warehouse.writes import Batches, SelectInto
 # warehouse restarting) runs again after 10 s, 20 s, 40 s (full jitter).
 API_RETRY = RetryPolicy(
     max_retries=3,
-    delay=float(os.environ.get("ZAKAZ_STEP_RETRY_DELAY", "10")),
+    delay=env_float(os.environ, "ZAKAZ_STEP_RETRY_DELAY", 10.0),
     backoff=Backoff.EXPONENTIAL,
     jitter=Jitter.FULL,
 )

@@ -7,8 +7,8 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from zakaz_pipeline.config import DEFAULT_ORG, MIN_PII_KEY_LENGTH, ConfigError, default_clickhouse_url
-from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, QticketsClient
+from zakaz_pipeline.config import DEFAULT_ORG, MIN_PII_KEY_LENGTH, default_clickhouse_url, env_float
+from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT, QticketsClient
 from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE
 from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
@@ -22,9 +22,14 @@ class QticketsResource(ConfigurableResource):
     base_url: str = Field(default=DEFAULT_BASE_URL, description="QTICKETS_BASE_URL")
     token: str = Field(description="QTICKETS_TOKEN (secret)")
     per_page: int = Field(default=500, description="items asked for per list page")
+    read_timeout: float = Field(
+        default=DEFAULT_READ_TIMEOUT, description="QTICKETS_READ_TIMEOUT: seconds to wait for an answer before a retry"
+    )
 
     def get_client(self) -> QticketsClient:
-        return QticketsClient(base_url=self.base_url, token=self.token, per_page=self.per_page)
+        return QticketsClient(
+            base_url=self.base_url, token=self.token, per_page=self.per_page, read_timeout=self.read_timeout
+        )
 
 
 class PiiResource(ConfigurableResource):
@@ -56,14 +61,8 @@ def _env(name: str, default: str) -> Any:
 
 
 def _env_float(name: str, default: float) -> float:
-    """Thresholds are plain numbers, not secrets: read them now, with a clear error."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    """Thresholds and timeouts are plain numbers, not secrets: read them now, with a clear error."""
+    return env_float(os.environ, name, default)
 
 
 def build_resources() -> dict[str, Any]:
@@ -75,7 +74,10 @@ def build_resources() -> dict[str, Any]:
     org = _env("ORG_NAME", DEFAULT_ORG)
     return {
         "qtickets": QticketsResource(
-            org=org, base_url=_env("QTICKETS_BASE_URL", DEFAULT_BASE_URL), token=EnvVar("QTICKETS_TOKEN")
+            org=org,
+            base_url=_env("QTICKETS_BASE_URL", DEFAULT_BASE_URL),
+            token=EnvVar("QTICKETS_TOKEN"),
+            read_timeout=_env_float("QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
         ),
         "pii": PiiResource(key=EnvVar("ZAKAZ_PII_KEY")),
         "quality": QualityResource(

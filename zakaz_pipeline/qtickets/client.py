@@ -1,10 +1,20 @@
 """HTTP client for the Qtickets seller REST API.
 
-Retries are urllib3's (429 honouring Retry-After, 5xx, connection errors, read timeouts),
-never a loop of our own. List endpoints are read with keyset paging: every request asks
-for page 1 of ``id > <last id seen>`` ordered by id. Unlike page numbers, this cannot
-repeat or skip an order when orders are created or changed while a scan is paging, and
-it costs the server the same for the last page as for the first.
+Retries are urllib3's (429 honouring Retry-After, 5xx, connection errors and resets, read
+timeouts, truncated bodies), never a loop of our own. The transport is a plain urllib3
+``PoolManager`` reading each body in full (``preload_content=True``), because then the
+body is read inside urllib3's retry handling and a connection that breaks mid-body is
+retried like one that breaks before the headers; ``requests`` reads bodies after its
+retries are over. A 200 whose body is not JSON (a proxy's HTML page) raises
+``QticketsTransientError`` for the step's retry policy: the client does not loop.
+
+The token travels only in the ``Authorization`` header: urllib3 logs URLs, never
+headers, and no message of ours contains it.
+
+List endpoints are read with keyset paging: every request asks for page 1 of
+``id > <last id seen>`` ordered by id. Unlike page numbers, this cannot repeat or skip an
+order when orders are created or changed while a scan is paging, and it costs the server
+the same for the last page as for the first.
 """
 
 from __future__ import annotations
@@ -16,13 +26,22 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import orjson
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+)
 from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://qtickets.ru/api/rest/v1"
+DEFAULT_READ_TIMEOUT = 60.0
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 SEAT_FIELDS = ("id", "zone_id", "admission", "max_quantity", "free_quantity", "disabled")
 
@@ -37,6 +56,11 @@ class QticketsAuthError(QticketsError):
 
 class QticketsRequestError(QticketsError):
     """The API refused the request itself (4xx other than 429): a retry would be refused too."""
+
+
+class QticketsTransientError(QticketsError):
+    """An answer that a later attempt will likely not repeat (a 200 that is not JSON,
+    such as a proxy's page): worth re-running the step, not worth a loop in the client."""
 
 
 Condition = Mapping[str, Any]
@@ -66,10 +90,10 @@ class QticketsClient:
     token: str = field(repr=False)
     per_page: int = 500
     connect_timeout: float = 5.0
-    read_timeout: float = 60.0
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     max_retries: int = 6
     backoff_factor: float = 0.5
-    session: requests.Session = field(init=False, repr=False)
+    pool: urllib3.PoolManager = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.token:
@@ -77,10 +101,10 @@ class QticketsClient:
                 "QTICKETS_TOKEN is empty: set it to the seller's API token (Qtickets: Settings → API) before syncing."
             )
         self.base_url = self.base_url.rstrip("/")
-        self.session = _build_session(self.token, self.max_retries, self.backoff_factor)
+        self.pool = _build_pool(self.token, self.max_retries, self.backoff_factor)
 
     def close(self) -> None:
-        self.session.close()
+        self.pool.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -92,22 +116,39 @@ class QticketsClient:
         """GET ``path`` with an optional JSON body and return the decoded answer."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         try:
-            response = self.session.get(
+            response = self.pool.request(
+                "GET",
                 url,
-                data=orjson.dumps(body) if body is not None else None,
-                timeout=(self.connect_timeout, self.read_timeout),
+                body=orjson.dumps(body) if body is not None else None,
+                timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout),
+                preload_content=True,
             )
-        except requests.exceptions.RetryError as exc:
+        except MaxRetryError as exc:
             raise QticketsError(
-                f"GET {path}: gave up after {self.max_retries} retries ({exc.__class__.__name__})"
+                f"GET {path}: gave up after {self.max_retries} retries ({self._failure(exc.reason)})"
             ) from None
-        except requests.exceptions.RequestException as exc:
-            raise QticketsError(f"GET {path}: {exc.__class__.__name__}: cannot reach {self.base_url}") from None
+        except HTTPError as exc:
+            raise QticketsError(f"GET {path}: {self._failure(exc)}") from None
         _raise_for_status(path, response)
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise QticketsError(f"GET {path}: the answer is not valid JSON ({exc})") from None
+            return orjson.loads(response.data)
+        except orjson.JSONDecodeError:
+            raise QticketsTransientError(
+                f"GET {path}: the answer was not valid JSON ({_content_type(response)}, {len(response.data)} bytes); "
+                "a proxy or an overloaded API answers so, a later attempt usually succeeds"
+            ) from None
+
+    def _failure(self, reason: Exception | None) -> str:
+        """What went wrong, in words, without urllib3's text (which repeats the whole URL)."""
+        if isinstance(reason, ResponseError):
+            return str(reason)  # "too many 503 error responses"
+        if isinstance(reason, NewConnectionError | ConnectTimeoutError):
+            return f"{type(reason).__name__}: cannot reach {self.base_url}"
+        if isinstance(reason, ReadTimeoutError):
+            return f"no answer within the read timeout of {self.read_timeout:g} s"
+        if isinstance(reason, ProtocolError):
+            return "the connection broke: reset, or closed before the whole answer arrived"
+        return f"{type(reason).__name__} talking to {self.base_url}"
 
     def iter_pages(
         self, path: str, conditions: Sequence[Condition] = (), *, per_page: int | None = None
@@ -163,7 +204,7 @@ class QticketsClient:
         raise QticketsError(f"GET shows/{show_id}/seats: unexpected answer shape ({type(data).__name__})")
 
 
-def _build_session(token: str, max_retries: int, backoff_factor: float) -> requests.Session:
+def _build_pool(token: str, max_retries: int, backoff_factor: float) -> urllib3.PoolManager:
     retry = Retry(
         total=max_retries,
         connect=max_retries,
@@ -176,46 +217,45 @@ def _build_session(token: str, max_retries: int, backoff_factor: float) -> reque
         respect_retry_after_header=True,
         raise_on_status=True,
     )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=8)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers.update(
-        {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "User-Agent": "zakaz-pipeline",
-        }
-    )
-    return session
+    headers = {
+        # gzip as requests asked for it: JSON pages shrink about tenfold on the wire.
+        **urllib3.make_headers(accept_encoding="gzip,deflate", user_agent="zakaz-pipeline"),
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    return urllib3.PoolManager(maxsize=8, retries=retry, headers=headers)
 
 
-def _raise_for_status(path: str, response: requests.Response) -> None:
-    if response.status_code == 200:
+def _raise_for_status(path: str, response: urllib3.BaseHTTPResponse) -> None:
+    if response.status == 200:
         return
     detail = _error_text(response)
-    if response.status_code in (401, 403):
+    if response.status in (401, 403):
         raise QticketsAuthError(
-            f"Qtickets refused the token (HTTP {response.status_code}: {detail}). "
+            f"Qtickets refused the token (HTTP {response.status}: {detail}). "
             "Check QTICKETS_TOKEN: it must be a valid API token of this seller account, "
             "and QTICKETS_BASE_URL must be the account's API address."
         )
-    if 400 <= response.status_code < 500:
+    if 400 <= response.status < 500:
         raise QticketsRequestError(
-            f"GET {path}: HTTP {response.status_code}: {detail} (is QTICKETS_BASE_URL the account's API address?)"
+            f"GET {path}: HTTP {response.status}: {detail} (is QTICKETS_BASE_URL the account's API address?)"
         )
-    raise QticketsError(f"GET {path}: HTTP {response.status_code}: {detail}")
+    raise QticketsError(f"GET {path}: HTTP {response.status}: {detail}")
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: urllib3.BaseHTTPResponse) -> str:
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(response.data)
     except orjson.JSONDecodeError:
         return response.reason or "no details"
     if isinstance(body, dict) and body.get("error"):
         return str(body["error"])[:200]
     return response.reason or "no details"
+
+
+def _content_type(response: urllib3.BaseHTTPResponse) -> str:
+    return response.headers.get("Content-Type") or "no Content-Type"
 
 
 def _list_answer(path: str, answer: Any) -> tuple[list[dict[str, Any]], int | None]:

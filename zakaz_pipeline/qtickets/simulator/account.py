@@ -23,6 +23,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from zakaz_pipeline.qtickets.rules import show_is_on_sale
+
 MOSCOW = ZoneInfo("Europe/Moscow")
 # Qtickets renders every timestamp with the Moscow offset; a fixed offset also makes
 # equal-format strings sort like the instants they name, which the server relies on.
@@ -303,6 +305,41 @@ class SimulatedAccount:
                 basket["pdf_url"], basket["passbook_url"] = _ticket_urls(order["uniqid"], basket["barcode"])
             self._touch(order, order["baskets"], stamp)
 
+    def place_order(self, rng: random.Random) -> dict:
+        """A new paid one-ticket order for a free seat of a show on sale, taken at ``now``
+        as a live shop keeps selling while a scan pages; like every new order it gets the
+        highest id. ``rng`` picks the seat and the order's details. ValueError when there
+        is no order to continue from or no free seat on sale."""
+        with self.lock:
+            if not self.orders:
+                raise ValueError("the account has no order to continue the ids from")
+            free = [
+                (event, show, seat)
+                for event in self.events
+                for show in event["shows"]
+                if show_is_on_sale(event, show, self.now)
+                for seat in self.seats[show["id"]]
+                if not seat["disabled"] and seat["free_quantity"] > 0
+            ]
+            if not free:
+                raise ValueError("no show on sale has a free seat")
+            event, show, seat = rng.choice(free)
+            last = self.orders[-1]
+            factory = _OrderFactory(
+                rng,
+                self.now,
+                [_client_of(rng.choice(self.orders))],
+                order_id=last["id"],
+                basket_id=max(basket["id"] for basket in last["baskets"]),
+            )
+            order = factory.paid_order(event, show, seat)
+            self.orders.append(order)
+            self._orders_by_id[order["id"]] = order
+            for basket in order["baskets"]:
+                self._tickets_by_show.setdefault(basket["show_id"], []).append((order, basket))
+            self._touch(order, [], order["updated_at"])
+            return order
+
     def advance(self, to: dt.datetime) -> None:
         """Move the account's clock forward (shows go off sale, "today" changes)."""
         if to.tzinfo is None:
@@ -550,7 +587,7 @@ class _Generator:
                 level = 2 if zone == "BALCONY" else (0 if row <= 3 else 1)
                 for place in range(1, places + 1):
                     disabled = (zone == "PARTERRE" and row == closed_row) or rng.random() < 0.03
-                    name = f"{_SEATED_ZONE_TITLES[zone]}, ряд {row}, место {place}"
+                    name = _seated_name(zone, row, place)
                     hall.append(
                         _SeatPlan(f"{zone}-{row};{place}", zone, str(row), str(place), name, False, 1, disabled, level)
                     )
@@ -723,7 +760,7 @@ class _Generator:
             slot.enabled = [s["id"] for s in slot.seats if not s["disabled"]]
             slot.free_seats = [s["id"] for s in slot.seats if not s["disabled"] and not s["admission"]]
             slot.left = {s["id"]: s["max_quantity"] for s in slot.seats if s["admission"]}
-        factory = _OrderFactory(self.rng, self.now, count)
+        factory = _OrderFactory(self.rng, self.now, _client_pool(self.rng, max(1, count // 3)))
         times = self._order_times(slots, count)
         sweep = _SaleSweep(slots)
         built = []
@@ -788,48 +825,75 @@ class _SaleSweep:
         return self.current
 
 
-class _OrderFactory:
-    """Turns a creation moment into one API-shaped order, with its fate and seats."""
-
-    def __init__(self, rng: random.Random, now: dt.datetime, count: int) -> None:
-        self.rng = rng
-        self.now = now
-        self.clients = self._clients(max(1, count // 3))
-        self.order_id = 1600000
-        self.basket_id = 12000000
-
-    def _clients(self, size: int) -> list[_Client]:
-        """A pool of buyers; a few are second accounts of another buyer whose e-mail
-        differs only in letter case, as happens in real data."""
-        rng = self.rng
-        pool: list[_Client] = []
-        for i in range(size):
-            if pool and rng.random() < 0.03:
-                twin = pool[rng.randrange(len(pool))]
-                local, domain = twin.email.split("@")
-                pool.append(
-                    _Client(
-                        1020000 + 13 * i,
-                        f"{local.capitalize()}@{domain.capitalize()}",
-                        790000 + 7 * i,
-                        twin.name,
-                        twin.surname,
-                        twin.phone,
-                    )
-                )
-                continue
-            name, surname = rng.choice(_MALE if rng.random() < 0.5 else _FEMALE)
+def _client_pool(rng: random.Random, size: int) -> list[_Client]:
+    """A pool of buyers; a few are second accounts of another buyer whose e-mail differs
+    only in letter case, as happens in real data."""
+    pool: list[_Client] = []
+    for i in range(size):
+        if pool and rng.random() < 0.03:
+            twin = pool[rng.randrange(len(pool))]
+            local, domain = twin.email.split("@")
             pool.append(
                 _Client(
                     1020000 + 13 * i,
-                    f"buyer{i + 1}@example.com",
+                    f"{local.capitalize()}@{domain.capitalize()}",
                     790000 + 7 * i,
-                    name,
-                    None if rng.random() < 0.08 else surname,
-                    f"+7900{i + 1:07d}",
+                    twin.name,
+                    twin.surname,
+                    twin.phone,
                 )
             )
-        return pool
+            continue
+        name, surname = rng.choice(_MALE if rng.random() < 0.5 else _FEMALE)
+        pool.append(
+            _Client(
+                1020000 + 13 * i,
+                f"buyer{i + 1}@example.com",
+                790000 + 7 * i,
+                name,
+                None if rng.random() < 0.08 else surname,
+                f"+7900{i + 1:07d}",
+            )
+        )
+    return pool
+
+
+def _client_of(order: dict) -> _Client:
+    """The buyer of an existing order, to buy again."""
+    client = order["client"]
+    details = client["details"]
+    return _Client(client["id"], client["email"], details["id"], details["name"], details["surname"], details["phone"])
+
+
+def _seated_name(zone: str, row: int | str, place: int | str) -> str:
+    return f"{_SEATED_ZONE_TITLES[zone]}, ряд {row}, место {place}"
+
+
+def _seat_name(seat: dict) -> str:
+    """A seat's ticket name, as generation gave it: the zone's title for admission."""
+    if seat["admission"]:
+        return next(title for zone, title, _ in _ADMISSION_ZONES if zone == seat["zone_id"])
+    return _seated_name(seat["zone_id"], seat["row"], seat["place"])
+
+
+class _OrderFactory:
+    """Turns a creation moment into one API-shaped order, with its fate and seats."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        now: dt.datetime,
+        clients: list[_Client],
+        *,
+        order_id: int = 1600000,
+        basket_id: int = 12000000,
+    ) -> None:
+        """``order_id`` and ``basket_id`` are the last ids taken: new ones grow from them."""
+        self.rng = rng
+        self.now = now
+        self.clients = clients
+        self.order_id = order_id
+        self.basket_id = basket_id
 
     def _pick_client(self) -> _Client:
         # Skewed towards the start of the pool: a few loyal buyers, many one-timers.
@@ -854,6 +918,23 @@ class _OrderFactory:
             live = [i for i in range(quantity) if fate.live(i)]
         seat_ids = self._take_seats(slot, quantity, set(live))
         return self._order_dict(created, slot, seat_ids, fate)
+
+    def paid_order(self, event: dict, show: dict, seat: dict) -> dict:
+        """One ticket for ``seat``, bought and paid at ``now``."""
+        slot = _Slot(
+            event=event,
+            show=show,
+            opens=self.now,
+            closes=self.now,
+            starts=dt.datetime.fromisoformat(show["start_date"]),
+            finishes=dt.datetime.fromisoformat(show["finish_date"]),
+            admission=seat["admission"],
+            popularity=1.0,
+            seats=[seat],
+            names={seat["id"]: _seat_name(seat)},
+            prices={seat["id"]: seat["price"]},
+        )
+        return self._order_dict(self.now, slot, [seat["id"]], _Fate("normal", payed_at=self.now))
 
     # ------------------------------------------------------------------ fate
 

@@ -2,18 +2,26 @@
 
 Tests and the ``zakaz simulator`` command talk to it exactly as to Qtickets: bearer
 token, JSON bodies on GET, ``where`` / ``orderBy`` / paging, seats as a dict or a list,
-error bodies ``{"error", "status"}``. ``fail_next`` injects 429/5xx answers so that the
-client's retry logic is exercised over a real socket, not through mocks.
+error bodies ``{"error", "status"}``. Faults are injected over a real socket, not through
+mocks: ``fail_next`` answers the next requests with a status, and a seeded ``FaultPlan``
+(``faults.py``) adds rate limits, 5xx bursts, slow answers, resets, truncated and
+non-JSON bodies, a changing account, new fields and a revoked token, reproducibly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import json
 import logging
+import random
 import re
+import socket
+import struct
+import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message
@@ -24,6 +32,15 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.faults import (
+    PROXY_PAGE,
+    REQUEST_KINDS,
+    Fault,
+    FaultInjector,
+    FaultPlan,
+    drift,
+    vary_shapes,
+)
 from zakaz_pipeline.qtickets.simulator.querying import (
     Collection,
     QueryError,
@@ -125,13 +142,15 @@ _SEATS = re.compile(r"^/shows/(\d+)/seats$")
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request as the server saw it; ``path`` is relative to ``/api/rest/v1``."""
+    """One request as the server saw it; ``path`` is relative to ``/api/rest/v1``.
+    ``fault`` is the kind a fault plan injected (or ``revoke``), in arrival order."""
 
     method: str
     path: str
     query: dict[str, str]
     body: dict | None
     status: int
+    fault: str | None = None
 
 
 @dataclass
@@ -144,9 +163,15 @@ class _Failure:
 
 @dataclass(frozen=True)
 class _Response:
+    """An answer; ``delay`` and ``transport`` (``reset`` or ``truncate``) are faults the
+    handler carries out on the socket."""
+
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
+    delay: float = 0.0
+    transport: str | None = None
 
 
 class ApiError(Exception):
@@ -165,7 +190,15 @@ def _error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ())
 class SimulatorServer:
     """Serves one ``SimulatedAccount`` on a local port from a daemon thread."""
 
-    def __init__(self, account: SimulatedAccount, *, token: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        account: SimulatedAccount,
+        *,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
         self.account = account
         self.token = token
         self.host = host
@@ -174,6 +207,7 @@ class SimulatorServer:
         self.requests: list[RequestRecord] = []
         self._state_lock = threading.Lock()
         self._failures: list[_Failure] = []
+        self._injector = FaultInjector(faults) if faults else None
         self._collections = {"orders": Collection(ORDER_COLUMNS), "events": Collection(EVENT_COLUMNS)}
         self._encoded = _EncodedItems()
         self._httpd: ThreadingHTTPServer | None = None
@@ -218,6 +252,26 @@ class SimulatorServer:
         with self._state_lock:
             self._failures.append(_Failure(status, count, retry_after, path_prefix))
 
+    def set_faults(self, plan: FaultPlan | None) -> None:
+        """Inject ``plan``'s faults from the next request on, decided by a fresh
+        ``Random(plan.seed)``; None injects none. Counts, the request count towards
+        ``revoke_after`` and a revoked token all start over."""
+        with self._state_lock:
+            self._injector = FaultInjector(plan) if plan else None
+
+    def restore_token(self) -> None:
+        """Accept the token again after the plan's ``revoke_after`` revoked it."""
+        with self._state_lock:
+            if self._injector is not None:
+                self._injector.restore_token()
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        """Faulty answers so far under the current plan, by kind (a 5xx burst counts
+        each of its answers; a revoked token each 401 as ``revoke``)."""
+        with self._state_lock:
+            return dict(self._injector.counts) if self._injector is not None else {}
+
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, method: str, target: str, headers: Mapping[str, str] | Message, raw_body: bytes) -> _Response:
@@ -231,18 +285,48 @@ class SimulatorServer:
             body = _json_body(raw_body)
         except ApiError as error:
             bad_body = error
+        fault: Fault | None = None
+        response = self._injected_failure(path, url.path)
+        if response is None:
+            fault = self._next_fault(method, path, url.path)
+            response = self._answer(method, path, url.path, query, headers, body, bad_body, fault)
+        with self._state_lock:
+            self.requests.append(
+                RequestRecord(method, path, query, body, response.status, fault.kind if fault else None)
+            )
+        logger.debug("%s %s -> %s%s", method, target, response.status, f" ({fault.kind})" if fault else "")
+        return response
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        full_path: str,
+        query: dict[str, str],
+        headers: Mapping[str, str] | Message,
+        body: dict | None,
+        bad_body: ApiError | None,
+        fault: Fault | None,
+    ) -> _Response:
+        if fault is not None and fault.status is not None:
+            return _refusal(fault)
         try:
-            response = self._injected_failure(path, url.path) or self._authorized(headers)
+            response = self._authorized(headers)
             if response is None:
                 if bad_body is not None:
                     raise bad_body
-                response = self._route(method, path, url.path, query, body)
+                if fault is not None and fault.kind == "drift":
+                    logger.debug("drift: %s", drift(self.account, random.Random(fault.seed)))
+                response = self._route(method, path, full_path, query, body)
         except ApiError as error:
             response = _error(error.status, error.message)
+        return response if fault is None else _faulted(response, fault)
+
+    def _next_fault(self, method: str, path: str, full_path: str) -> Fault | None:
         with self._state_lock:
-            self.requests.append(RequestRecord(method, path, query, body, response.status))
-        logger.debug("%s %s -> %s", method, target, response.status)
-        return response
+            if self._injector is None:
+                return None
+            return self._injector.decide(_applicable_kinds(method, path, full_path))
 
     def _injected_failure(self, path: str, full_path: str) -> _Response | None:
         with self._state_lock:
@@ -341,6 +425,43 @@ class SimulatorServer:
         return {seat["id"]: view(seat) for seat in matching}
 
 
+def _applicable_kinds(method: str, path: str, full_path: str) -> frozenset[str]:
+    """The fault kinds that make sense for a request: none but a revoked token outside
+    the API or for methods other than GET; ``extra`` where objects are answered; ``drift``
+    only before an order list, the scan that a changing account can fool."""
+    if method != "GET" or not full_path.startswith(API_ROOT + "/"):
+        return frozenset()
+    kinds = set(REQUEST_KINDS)
+    if path in ("/orders", "/events") or _ITEM.match(path) or _SEATS.match(path):
+        kinds.add("extra")
+    if path == "/orders":
+        kinds.add("drift")
+    return frozenset(kinds)
+
+
+def _refusal(fault: Fault) -> _Response:
+    """The answer given instead of the API's: rate limit, server error, revoked token."""
+    if fault.kind == "429":
+        return _error(429, "Too Many Requests", (("Retry-After", str(fault.plan.retry_after)),))
+    if fault.kind == "revoke":
+        return _error(401, "Token revoked")
+    return _error(fault.status or 500, "Simulated server error")
+
+
+def _faulted(response: _Response, fault: Fault) -> _Response:
+    """The API's answer as ``fault`` changes it."""
+    if fault.kind == "extra" and response.status == 200:
+        varied = vary_shapes(orjson.loads(response.body), random.Random(fault.seed))
+        return dataclasses.replace(response, body=orjson.dumps(varied))
+    if fault.kind == "badjson":
+        return _Response(200, PROXY_PAGE, content_type="text/html; charset=utf-8")
+    if fault.kind == "slow":
+        return dataclasses.replace(response, delay=fault.plan.slow_seconds)
+    if fault.kind in ("reset", "truncate"):
+        return dataclasses.replace(response, transport=fault.kind)
+    return response
+
+
 class _EncodedItems:
     """The JSON of each listed item, kept while the account's revision is unchanged
     (every mutation bumps it, so nothing stale is ever served). The encodings sit end to
@@ -412,6 +533,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.simulator = simulator
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (after its read timeout, say) is not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s hung up", client_address)
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     """Thin adapter from http.server to ``SimulatorServer.handle``."""
@@ -426,14 +554,32 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         response = self.server.simulator.handle(self.command, self.path, self.headers, raw)
+        if response.delay:
+            time.sleep(response.delay)
+        if response.transport == "reset":
+            self._reset()
+            return
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers:
             self.send_header(name, value)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if response.transport == "truncate":
+            self.wfile.write(response.body[: len(response.body) // 2])
+            self.close_connection = True
+        else:
             self.wfile.write(response.body)
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0: the kernel sends RST, so the client sees a reset
+        connection rather than an orderly end."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.rfile.close()  # the socket closes only when no file object holds it
+        self.connection.close()
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -441,16 +587,20 @@ class _Handler(BaseHTTPRequestHandler):
         """Silenced: ``handle`` logs every request at debug level instead of stderr."""
 
 
-def serve_forever(*, port: int, orders: int, events: int, seed: int, token: str) -> None:
+def serve_forever(
+    *, port: int, orders: int, events: int, seed: int, token: str, faults: FaultPlan | None = None
+) -> None:
     """Generate an account and serve it until interrupted (the ``zakaz simulator`` command)."""
     account = SimulatedAccount.generate(seed=seed, orders=orders, events=events)
     # The account lives as long as the process: keep the collector from rescanning it.
     gc.freeze()
-    server = SimulatorServer(account, token=token, port=port)
+    server = SimulatorServer(account, token=token, port=port, faults=faults)
     httpd = server._bind()
     logger.info(
         "Qtickets simulator: %d orders, %d events at %s", len(account.orders), len(account.events), server.base_url
     )
+    if faults is not None:
+        logger.info("Qtickets simulator injects faults: %s", faults.spec())
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

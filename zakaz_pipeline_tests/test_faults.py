@@ -1,0 +1,374 @@
+"""A seeded, misbehaving API over real HTTP, and a client that survives it.
+
+Every test runs ``QticketsClient`` against a ``SimulatorServer`` with a ``FaultPlan``;
+nothing is mocked. Timeouts are small (read 0.5 s, slow answers 1 s, backoff 10 ms) so
+that the file runs in seconds. Tests that let the account drift build their own account:
+the session's ``small_account`` is shared and must stay as generated.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from zakaz_pipeline.cli import _parser
+from zakaz_pipeline.qtickets.client import (
+    QticketsAuthError,
+    QticketsClient,
+    QticketsError,
+    QticketsTransientError,
+    where,
+)
+from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, ticket_columns
+from zakaz_pipeline.qtickets.simulator import truth
+from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount, ticket_is_live
+from zakaz_pipeline.qtickets.simulator.faults import KINDS, FaultPlan, drift
+from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
+
+TZ = ZoneInfo("Europe/Moscow")
+READ_TIMEOUT = 0.5
+SLOW_SECONDS = 1.0
+RETRIABLE = ("429", "5xx", "slow", "reset", "truncate")
+LIVE = [where("deleted_at", "null")]
+# Seeds chosen once so that the plan shows what the test is about; any seed replays exactly.
+MIXED_SEED = 4  # every retriable kind occurs in the scan
+DRIFT_SEED = 5  # a cancellation lands behind a page-number scan
+
+
+def plan(kinds: tuple[str, ...] | list[str], *, seed: int = 3, rate: float = 0.3, **options: Any) -> FaultPlan:
+    return FaultPlan(seed=seed, rate=rate, kinds=frozenset(kinds), slow_seconds=SLOW_SECONDS, **options)
+
+
+def client_for(server: SimulatorServer, **options: Any) -> QticketsClient:
+    settings = {"per_page": 100, "read_timeout": READ_TIMEOUT, "backoff_factor": 0.01, "max_retries": 8} | options
+    return QticketsClient(base_url=server.base_url, token=TOKEN, **settings)
+
+
+def scan(client: QticketsClient, shows: tuple[int, ...]) -> dict[str, Any]:
+    """What a sync reads: every order, every event, the seats of some shows."""
+    return {
+        "orders": [order for page in client.iter_orders() for order in page],
+        "events": [event for page in client.iter_events() for event in page],
+        "seats": {show_id: client.show_seats(show_id) for show_id in shows},
+    }
+
+
+def fresh_account() -> SimulatedAccount:
+    """An account of its own for a test that changes it; the same every call."""
+    return SimulatedAccount.generate(seed=5, orders=400, events=6, history_days=HISTORY_DAYS)
+
+
+def live_ids(account: SimulatedAccount) -> set[int]:
+    return {order["id"] for order in account.orders if order["deleted_at"] is None}
+
+
+@pytest.fixture(scope="module")
+def shows(small_account: SimulatedAccount) -> tuple[int, ...]:
+    """One show whose seats come as a list, one whose seats come as a dict."""
+    ids = [show["id"] for event in small_account.events for show in event["shows"]]
+    return next(s for s in ids if s % 3 == 0), next(s for s in ids if s % 3)
+
+
+@pytest.fixture(scope="module")
+def faulty(small_account: SimulatedAccount) -> Iterator[SimulatorServer]:
+    """The shared account behind a server of its own; each test sets its plan."""
+    with SimulatorServer(small_account, token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def clean(faulty: SimulatorServer, shows: tuple[int, ...]) -> dict[str, Any]:
+    faulty.set_faults(None)
+    with client_for(faulty) as client:
+        return scan(client, shows)
+
+
+# --------------------------------------------------------------------------- surviving faults
+
+
+@pytest.mark.parametrize("kind", RETRIABLE)
+def test_each_retriable_fault_leaves_the_result_exact(
+    kind: str, faulty: SimulatorServer, clean: dict, shows: tuple[int, ...]
+) -> None:
+    faulty.set_faults(plan([kind]))
+    started = time.monotonic()
+    with client_for(faulty) as client:
+        result = scan(client, shows)
+    elapsed = time.monotonic() - started
+    counts = faulty.fault_counts
+    assert result == clean
+    assert set(counts) == {kind} and counts[kind] > 0
+    if kind == "429":
+        assert elapsed >= counts[kind] * 1.0, "Retry-After: 1 was not honoured"
+    if kind == "slow":
+        assert elapsed >= counts[kind] * READ_TIMEOUT, "the client did not wait for its read timeout"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("429", "too many 429 error responses"),
+        ("5xx", r"too many 50\d error responses"),
+        ("slow", "no answer within the read timeout of 0.5 s"),
+        ("reset", "the connection broke"),
+        ("truncate", "the connection broke"),
+    ],
+)
+def test_urllib3_itself_retries_every_fault_then_gives_up_clearly(
+    kind: str, reason: str, faulty: SimulatorServer
+) -> None:
+    """Every answer faulty: a client allowed two retries makes exactly three attempts. A
+    truncated body counts as one of urllib3's own attempts: it is read inside its retry
+    handling (``preload_content=True``), not after it."""
+    faulty.set_faults(plan([kind], rate=1.0, retry_after=0))
+    before = len(faulty.requests)
+    with (
+        client_for(faulty, max_retries=2) as client,
+        pytest.raises(QticketsError, match=f"GET events: gave up after 2 retries \\({reason}") as info,
+    ):
+        next(client.iter_events())
+    assert [r.fault for r in faulty.requests[before:]] == [kind] * 3
+    assert TOKEN not in str(info.value)
+
+
+def test_a_mixed_plan_is_survived_and_the_token_is_never_logged(
+    faulty: SimulatorServer, clean: dict, shows: tuple[int, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    faulty.set_faults(plan(RETRIABLE, seed=MIXED_SEED))
+    with caplog.at_level(logging.DEBUG), client_for(faulty, per_page=50, max_retries=10) as client:
+        result = scan(client, shows)
+    counts = faulty.fault_counts
+    assert result == clean
+    assert set(counts) == set(RETRIABLE), counts
+    assert "Retrying" in caplog.text and TOKEN not in caplog.text
+
+
+def test_the_same_seed_replays_the_same_faults_and_another_seed_does_not() -> None:
+    """Drift and extra included: the account ends the same too. No slow answers, so no
+    read timeout can add a request that the plan did not cause."""
+    kinds = ("429", "5xx", "reset", "truncate", "drift", "extra")
+
+    def run(seed: int) -> tuple[list[tuple[str, int, str | None]], bytes]:
+        account = fresh_account()
+        with (
+            SimulatorServer(account, token=TOKEN, faults=plan(kinds, seed=seed, retry_after=0)) as server,
+            QticketsClient(server.base_url, TOKEN, per_page=50, backoff_factor=0.01, max_retries=10) as client,
+        ):
+            for _ in client.iter_orders():
+                pass
+            for _ in client.iter_events():
+                pass
+            trace = [(r.path, r.status, r.fault) for r in server.requests]
+        return trace, orjson.dumps(account.orders)
+
+    first, again, other = run(21), run(21), run(22)
+    assert first == again
+    assert other[0] != first[0]
+    assert {fault for _, _, fault in first[0]} >= {"drift", "extra", None}
+
+
+def test_faults_go_only_where_they_make_sense() -> None:
+    account = fresh_account()
+    show_id = account.events[-1]["shows"][0]["id"]
+    with (
+        SimulatorServer(account, token=TOKEN, faults=plan(["drift"], rate=1.0)) as server,
+        QticketsClient(server.base_url, TOKEN) as client,
+    ):
+        revision = account.revision
+        client.get(f"orders/{account.orders[0]['id']}")
+        client.get("events")
+        client.show_seats(show_id)
+        assert account.revision == revision and not server.fault_counts
+        client.get("orders", {"perPage": 1})
+        assert account.revision > revision and server.fault_counts == {"drift": 1}
+        client.get("orders", {"perPage": 1})
+        assert [r.fault for r in server.requests] == [None, None, None, "drift", "drift"]
+
+
+# --------------------------------------------------------------------------- drift
+
+
+def test_keyset_scan_sees_each_order_once_while_the_account_drifts() -> None:
+    account = fresh_account()
+    generated = len(account.orders)
+    with (
+        SimulatorServer(account, token=TOKEN, faults=plan(["drift"], seed=DRIFT_SEED, rate=1.0)) as server,
+        QticketsClient(server.base_url, TOKEN, per_page=40) as client,
+    ):
+        ids = [order["id"] for page in client.iter_orders() for order in page]
+        drifts = server.fault_counts["drift"]
+    assert ids == [order["id"] for order in account.orders]
+    assert len(account.orders) > generated, "no order was placed during the scan"
+    assert drifts >= len(ids) // 40
+
+
+@pytest.mark.parametrize("paging", ["keyset", "page numbers"])
+def test_page_numbers_skip_or_repeat_orders_under_drift_where_keyset_does_not(paging: str) -> None:
+    """Live orders only: a cancellation behind the scan shifts every later order one
+    place up, and a page-number scan steps over one of them."""
+    account = fresh_account()
+    live_before = live_ids(account)
+    with (
+        SimulatorServer(account, token=TOKEN, faults=plan(["drift"], seed=DRIFT_SEED, rate=1.0)) as server,
+        QticketsClient(server.base_url, TOKEN, per_page=40) as client,
+    ):
+        ids = [o["id"] for page in client.iter_orders(LIVE) for o in page] if paging == "keyset" else _by_page(client)
+    repeated = len(ids) - len(set(ids))
+    skipped = (live_before & live_ids(account)) - set(ids)
+    if paging == "keyset":
+        assert repeated == 0 and not skipped and ids == sorted(ids)
+    else:
+        assert repeated or skipped
+
+
+def _by_page(client: QticketsClient) -> list[int]:
+    """The naive scan: page 1, 2, 3 … of the same query until an empty page."""
+    ids: list[int] = []
+    for page in range(1, 1000):
+        answer = client.get("orders", {"where": LIVE, "orderBy": {"id": "asc"}, "page": page, "perPage": 40})
+        if not answer["data"]:
+            return ids
+        ids += [order["id"] for order in answer["data"]]
+    raise AssertionError("the page-number scan never ended")
+
+
+def test_a_placed_order_is_a_sale_in_the_ground_truth() -> None:
+    account = fresh_account()
+    sales, stock = truth.daily_sales(account), truth.show_inventory(account)
+    order = account.place_order(random.Random(4))
+    (basket,) = order["baskets"]
+    key = (account.now.date(), order["event_id"])
+    after = truth.daily_sales(account)[key]
+    before = sales.get(key) or truth.DailySales(0, 0, Decimal(0), Decimal(0), Decimal(0))
+    assert order["id"] > account.orders[-2]["id"] and order["payed"] and order["payed_at"] == order["created_at"]
+    assert set(order) == set(account.orders[0]) and set(basket) == set(account.orders[0]["baskets"][0])
+    assert (after.orders, after.tickets_sold) == (before.orders + 1, before.tickets_sold + 1)
+    assert after.gross_revenue - before.gross_revenue == Decimal(str(basket["price"]))
+    total, left = stock[basket["show_id"]]
+    assert truth.show_inventory(account)[basket["show_id"]] == (total, left - 1)
+
+
+def test_every_kind_of_drift_keeps_the_account_consistent() -> None:
+    """Each change goes through the account's own methods, so seats still follow the
+    live tickets and the ground truth is reckoned from what the API serves."""
+    account = fresh_account()
+    rng = random.Random(6)
+    changes = Counter(" ".join(drift(account, rng).split()[:2]) for _ in range(60))
+    assert set(changes) == {"new paid", "refunded ticket", "cancelled ticket", "cancelled order", "paid pending"}
+    for show_id, seats in account.seats.items():
+        held = Counter(
+            basket["seat_id"]
+            for order in account.orders
+            for basket in order["baskets"]
+            if basket["show_id"] == show_id and ticket_is_live(order, basket)
+        )
+        assert all(seat["free_quantity"] == seat["max_quantity"] - held[seat["id"]] for seat in seats)
+
+
+# --------------------------------------------------------------------------- failing faults
+
+
+def test_a_revoked_token_fails_the_scan_with_an_auth_error_until_restored(faulty: SimulatorServer, clean: dict) -> None:
+    faulty.set_faults(FaultPlan(seed=1, revoke_after=3))
+    before = len(faulty.requests)
+    with client_for(faulty) as client, pytest.raises(QticketsAuthError, match="QTICKETS_TOKEN") as info:
+        for _ in client.iter_orders():
+            pass
+    assert TOKEN not in str(info.value)
+    assert [(r.status, r.fault) for r in faulty.requests[before:]] == [(200, None)] * 3 + [(401, "revoke")]
+    faulty.restore_token()
+    with client_for(faulty) as client:
+        assert [o for page in client.iter_orders() for o in page] == clean["orders"]
+
+
+def test_a_page_that_is_not_json_is_a_transient_error_for_the_step_to_retry(faulty: SimulatorServer) -> None:
+    faulty.set_faults(plan(["badjson"], rate=1.0))
+    before = len(faulty.requests)
+    with client_for(faulty) as client, pytest.raises(QticketsTransientError, match="not valid JSON") as info:
+        next(client.iter_events())
+    assert "text/html" in str(info.value) and TOKEN not in str(info.value)
+    assert len(faulty.requests) - before == 1, "the client itself must not loop"
+
+
+def test_new_fields_and_shape_quirks_flatten_to_the_same_rows(
+    faulty: SimulatorServer, clean: dict, shows: tuple[int, ...]
+) -> None:
+    faulty.set_faults(plan(["extra"], rate=1.0))
+    with client_for(faulty) as client:
+        varied = scan(client, shows)
+    orders, events = varied["orders"], varied["events"]
+    assert all("meta" in order and all("meta" in b for b in order["baskets"]) for order in orders)
+    assert all("meta" in show for event in events for show in event["shows"])
+    assert {type(order["utm"]) for order in orders if not order["utm"]} == {list, dict}
+    assert {type(order["custom"]) for order in orders} == {str, dict}
+    assert {type(order["reserved"]) for order in orders} == {bool, int}
+    floats = [
+        sum(type(b["price"]) is float for o in scanned for b in o["baskets"]) for scanned in (orders, clean["orders"])
+    ]
+    assert floats[0] > floats[1]
+    assert ticket_columns(orders, org="o", tz=TZ, pii_key=PII_KEY.encode()) == ticket_columns(
+        clean["orders"], org="o", tz=TZ, pii_key=PII_KEY.encode()
+    )
+    assert event_columns(events, org="o") == event_columns(clean["events"], org="o")
+    for show_id in shows:
+        assert show_inventory(varied["seats"][show_id]) == show_inventory(clean["seats"][show_id])
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def test_a_spec_parses_and_round_trips() -> None:
+    spec = "seed=7,rate=0.2,kinds=429+5xx+slow+reset+truncate+badjson+drift+extra,revoke_after=40,slow_seconds=1.5"
+    parsed = FaultPlan.parse(spec)
+    assert parsed == FaultPlan(seed=7, rate=0.2, kinds=frozenset(KINDS), revoke_after=40, slow_seconds=1.5)
+    assert FaultPlan.parse(parsed.spec()) == parsed
+    assert FaultPlan.parse(" seed = 1 , revoke_after = 0 ,") == FaultPlan(seed=1, revoke_after=0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "needs seed=N"),
+        ("rate=0.2,kinds=429", "needs seed=N"),
+        ("seed=x", r"seed='x': expected a whole number"),
+        ("seed=1,rate=lots,kinds=429", r"rate='lots': expected a number"),
+        ("seed=1,rate=1.5,kinds=429", "rate must be between 0 and 1"),
+        ("seed=1,rate=0.2,kinds=429+flood", "unknown fault kind.*flood.*known: 429, 5xx"),
+        ("seed=1,rate=0.2", "needs kinds"),
+        ("seed=1,kinds=429", "rate is 0"),
+        ("seed=1,speed=3", "unknown fault spec key 'speed'"),
+        ("seed=1,seed=2", "'seed' is given twice"),
+        ("seed=1,slow", "'slow' is not key=value"),
+        ("seed=1,revoke_after=-1", "revoke_after must be 0 or more"),
+        ("seed=1,burst=0", "burst must be at least 1"),
+        ("seed=1,slow_seconds=0", "slow_seconds must be a positive number"),
+        ("seed=1,retry_after=-2", "retry_after must be 0 or more"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FaultPlan.parse(spec)
+
+
+def test_the_simulator_command_takes_a_plan_from_the_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("QTICKETS_SIMULATOR_FAULTS", "seed=4,rate=0.1,kinds=5xx")
+    assert _parser().parse_args(["simulator"]).faults == FaultPlan(seed=4, rate=0.1, kinds=frozenset({"5xx"}))
+    flagged = _parser().parse_args(["simulator", "--faults", "seed=5,revoke_after=9"])
+    assert flagged.faults == FaultPlan(seed=5, revoke_after=9)
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["simulator", "--faults", "seed=5,rate=2,kinds=429"])
+    assert "rate must be between 0 and 1" in capsys.readouterr().err
+    monkeypatch.delenv("QTICKETS_SIMULATOR_FAULTS")
+    assert _parser().parse_args(["simulator"]).faults is None
