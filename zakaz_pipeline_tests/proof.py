@@ -83,6 +83,7 @@ class Report:
     succeeded: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
     warehouse_refusals: int = 0
     step_retries: int = 0
     invariant_breaks: list[str] = field(default_factory=list)
@@ -102,6 +103,7 @@ class Report:
             + "".join(f"\n    {cause:<28}{count}" for cause, count in sorted(self.failures.items())),
             f"API faults injected             {sum(self.faults.values())}"
             + "".join(f"\n    {kind:<28}{count}" for kind, count in sorted(self.faults.items())),
+            f"API requests                    {self.requests}",
             f"warehouse statements refused    {self.warehouse_refusals}",
             f"step retries (Dagster policy)   {self.step_retries}",
             f"broken invariants after a run   {len(self.invariant_breaks)}",
@@ -154,11 +156,13 @@ def _one_run(
     warehouse = OutageWarehouse(url=f"chdb://{chdb_path}", database=database, outage=switch)
     server.set_faults(scenario.plan)
     first, last = scenario.days(account, rng)
+    requests_before = len(server.requests)
     result = attempt(server, warehouse, instance, first, last, read_timeout=READ_TIMEOUT, log_level="CRITICAL")
     server.restore_token()
     report.runs += 1
     report.succeeded += result.success
     report.faults.update(server.fault_counts)
+    report.requests += len(server.requests) - requests_before
     report.warehouse_refusals += statements_refused(switch)
     report.step_retries += sum(
         1 for event in result.all_events if event.event_type == DagsterEventType.STEP_UP_FOR_RETRY

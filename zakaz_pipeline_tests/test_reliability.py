@@ -16,7 +16,7 @@ from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
-from zakaz_pipeline_tests.harness import ORG, TZ, attempt, failure_messages, history, run
+from zakaz_pipeline_tests.harness import ORG, TZ, attempt, failure_messages, history, run, run_checks
 from zakaz_pipeline_tests.outages import OutageWarehouse, outage_after, statements_refused, statements_spent
 from zakaz_pipeline_tests.proof import prove
 from zakaz_pipeline_tests.reconcile import differences
@@ -116,7 +116,7 @@ def test_warehouse_outage_mid_run_fails_cleanly_and_the_next_run_heals(
     assert leftovers <= len(cut_points(total)), "staging tables of cut runs only, dropped later by age"
 
 
-def test_three_runs_at_once_on_one_warehouse_end_exactly_right(server, account, warehouse) -> None:
+def test_three_runs_at_once_on_one_warehouse_end_exactly_right(server, account, warehouse, instance) -> None:
     """Server mode has no lock: three runs write the same days at once, each staging in a
     table of its own and swapping whole partitions. (Run in threads on one engine here,
     the SQL a ClickHouse server gets from three processes.)"""
@@ -124,7 +124,7 @@ def test_three_runs_at_once_on_one_warehouse_end_exactly_right(server, account, 
 
     def one_run(_: int) -> bool:
         with DagsterInstance.ephemeral() as own:
-            return attempt(server, warehouse, own, first, last, checks=True).success
+            return attempt(server, warehouse, own, first, last).success
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         outcomes = list(pool.map(one_run, range(3)))
@@ -133,6 +133,11 @@ def test_three_runs_at_once_on_one_warehouse_end_exactly_right(server, account, 
         assert differences(client, account, ORG, TZ).exact
         snapshots = client.query("SELECT count(DISTINCT snapshot_ts) FROM stg_qtickets_api_inventory_raw").result_rows
     assert 1 <= snapshots[0][0] <= 3
+    checks = run_checks(server, warehouse, instance)
+    errors = [
+        e.check_name for e in checks.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"
+    ]
+    assert errors == [], errors
 
 
 def test_seeded_fault_runs_end_exactly_right(chdb_path) -> None:

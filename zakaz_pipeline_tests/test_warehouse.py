@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from zakaz_pipeline.warehouse import writes
 from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
 from zakaz_pipeline.warehouse.schema import current_version, ensure_schema, migrations
 from zakaz_pipeline.warehouse.writes import Slice, SliceOutOfBounds, replace_slice
@@ -130,3 +131,20 @@ def test_bad_warehouse_settings_are_explained(url: str, database: str, fragment:
     with pytest.raises(WarehouseConfigError, match=fragment) as info:
         parse_target(url, database)
     assert "topsecret" not in str(info.value)
+
+
+def test_a_partition_doubled_by_a_concurrent_replace_is_replaced_again(client) -> None:
+    """Two concurrent REPLACEs of one partition can both keep their parts (seen with three
+    runs at once); the writer's check finds the doubled partition and replaces it again."""
+    replace_slice(client, daily("a", D1, D3), [facts("a", D1, [1, 2]), facts("a", D2, [1])])
+    client.insert("fact_qtickets_sales_daily", [list(v) for v in facts("a", D1, [1, 2]).values()],
+                  column_names=list(facts("a", D1, [1, 2])), column_oriented=True)  # fmt: skip
+    client.command("CREATE TABLE stage_d1 AS fact_qtickets_sales_daily")
+    client.insert("stage_d1", [list(v) for v in facts("a", D1, [1, 2]).values()],
+                  column_names=list(facts("a", D1, [1, 2])), column_oriented=True)  # fmt: skip
+    doubled = client.query(
+        "SELECT DISTINCT _partition_id FROM fact_qtickets_sales_daily WHERE sales_date = %(d)s", parameters={"d": D1}
+    ).result_rows[0][0]
+    assert len(table_rows(client)) == 5
+    writes._repair_doubled(client, "stage_d1", "fact_qtickets_sales_daily", [doubled])
+    assert [row[1:3] for row in table_rows(client)] == [(D1, 1), (D1, 2), (D2, 1)]
