@@ -84,6 +84,7 @@ class Report:
     failures: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     requests: int = 0
+    shop_changes: int = 0
     warehouse_refusals: int = 0
     step_retries: int = 0
     invariant_breaks: list[str] = field(default_factory=list)
@@ -100,9 +101,15 @@ class Report:
             f"seeded runs                     {self.runs}",
             f"  succeeded                     {self.succeeded}",
             f"  failed                        {self.runs - self.succeeded}"
-            + "".join(f"\n    {cause:<28}{count}" for cause, count in sorted(self.failures.items())),
+            + "".join(f"\n    {cause:<28}{count}" for cause, count in sorted(self.failures.items()))
+            + (
+                "\n    (a run may have several causes)"
+                if sum(self.failures.values()) > self.runs - self.succeeded
+                else ""
+            ),
             f"API faults injected             {sum(self.faults.values())}"
             + "".join(f"\n    {kind:<28}{count}" for kind, count in sorted(self.faults.items())),
+            f"shop changes between runs       {self.shop_changes}",
             f"API requests                    {self.requests}",
             f"warehouse statements refused    {self.warehouse_refusals}",
             f"step retries (Dagster policy)   {self.step_retries}",
@@ -152,6 +159,7 @@ def _one_run(
     rng = random.Random(scenario.seed)
     for _ in range(scenario.shop_changes):
         drift(account, rng)
+    report.shop_changes += scenario.shop_changes
     switch = outage_after(scenario.cut if scenario.cut is not None else 10**9)
     warehouse = OutageWarehouse(url=f"chdb://{chdb_path}", database=database, outage=switch)
     server.set_faults(scenario.plan)
@@ -168,22 +176,26 @@ def _one_run(
         1 for event in result.all_events if event.event_type == DagsterEventType.STEP_UP_FOR_RETRY
     )
     if not result.success:
-        report.failures[_cause(failure_messages(result), statements_refused(switch))] += 1
+        report.failures.update(_causes(failure_messages(result), statements_refused(switch)))
     with ClickHouseResource(url=f"chdb://{chdb_path}", database=database).get_client() as client:
         now = differences(client, account, ORG, TZ)
     if now.duplicated or now.unexpected:
         report.invariant_breaks.append(f"seed {scenario.seed}: {now}")
 
 
-def _cause(messages: list[str], refused: int) -> str:
+def _causes(messages: list[str], refused: int) -> list[str]:
+    """Why a run failed; a run may fail for more than one reason."""
     text = " ".join(messages)
-    if refused:
-        return "warehouse went away"
-    if "QTICKETS_TOKEN" in text:
-        return "token revoked"
-    if "not valid JSON" in text:
-        return "invalid JSON from the API"
-    return "other: " + (messages[0].splitlines()[0][:60] if messages else "no step failed")
+    causes = [
+        cause
+        for cause, present in (
+            ("warehouse went away", refused > 0),
+            ("token revoked", "QTICKETS_TOKEN" in text),
+            ("invalid JSON from the API", "not valid JSON" in text),
+        )
+        if present
+    ]
+    return causes or ["other: " + (messages[0].splitlines()[0][:60] if messages else "no step failed")]
 
 
 def main() -> int:
