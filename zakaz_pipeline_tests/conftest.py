@@ -23,6 +23,7 @@ os.environ["ZAKAZ_STEP_RETRY_DELAY"] = "0.2"
 
 from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.warehouse.connection import open_client
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 
 # The project's shared/ folder sits beside the repository (also in CI).
@@ -40,9 +41,13 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def warehouse(chdb_path: Path) -> ClickHouseResource:
-    """An empty database of its own in the session's embedded warehouse."""
-    return ClickHouseResource(url=f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:10]}")
+def warehouse(chdb_path: Path) -> Iterator[ClickHouseResource]:
+    """An empty database of its own in the session's embedded warehouse, dropped afterwards:
+    every chDB session loads the metadata of every database in the path."""
+    resource = ClickHouseResource(url=f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:10]}")
+    yield resource
+    with open_client(resource.target, create_database=False) as client:
+        client.command(f"DROP DATABASE IF EXISTS {resource.database} SYNC")
 
 
 @pytest.fixture

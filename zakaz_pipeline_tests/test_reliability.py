@@ -23,7 +23,7 @@ from zakaz_pipeline_tests.reconcile import differences
 
 FULL = os.environ.get("ZAKAZ_RELIABILITY_FULL") == "1"
 FULL_TIMEOUT = pytest.mark.timeout(1800 if FULL else 300)  # the full set runs for minutes
-PROOF_SAMPLE = [1, 2, 3, 4, 5, 6, 7, 8]
+PROOF_SAMPLE = [3, 4, 5, 9]  # invalid JSON, a warehouse cut, drift, every retried kind
 DAILY_TABLES = ("stg_qtickets_api_orders_raw", "fact_qtickets_sales_daily")
 DayDigests = dict[tuple[str, dt.date], tuple[int, int]]
 
@@ -73,7 +73,7 @@ def cut_points(total: int) -> list[int]:
     """Where the warehouse goes away: a spread sample in CI, every few statements in the full run."""
     if FULL:
         return list(range(1, total, max(1, total // 30)))
-    return sorted({1, total // 4, total // 2, 3 * total // 4, total - 2})
+    return sorted({1, total // 2, total - 2})
 
 
 @FULL_TIMEOUT
