@@ -90,18 +90,30 @@ def parse_target(url: str, database: str = DEFAULT_DATABASE) -> WarehouseTarget:
     )
 
 
-class _EmbeddedLock:
-    """One exclusive file lock per data path, shared by every client of this process."""
+class _EmbeddedEngine:
+    """Per data path: one exclusive file lock and one client per database, shared by
+    every holder in this process and closed when the last one lets go.
+
+    Opening a chDB client costs ~50 ms (a new session and its settings query); a run
+    opens the warehouse once per step, check and view, so sharing saves seconds a tick.
+    The chDB backend serialises queries on a client with its own lock.
+    """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._held: dict[str, tuple[FileLock, int]] = {}
+        self._clients: dict[tuple[str, str], Client] = {}
 
     @contextlib.contextmanager
-    def hold(self, path: str) -> Iterator[None]:
+    def client(self, path: str, database: str) -> Iterator[Client]:
         self._acquire(path)
         try:
-            yield
+            with self._guard:
+                key = (path, database)
+                if key not in self._clients:
+                    self._clients[key] = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+                client = self._clients[key]
+            yield client
         finally:
             self._release(path)
 
@@ -134,23 +146,22 @@ class _EmbeddedLock:
                 self._held[path] = (lock, count - 1)
                 return
             del self._held[path]
+            for key in [key for key in self._clients if key[0] == path]:
+                self._clients.pop(key).close()
             lock.release()
 
 
-_embedded_lock = _EmbeddedLock()
+_embedded = _EmbeddedEngine()
 
 
 @contextlib.contextmanager
 def open_client(target: WarehouseTarget, *, create_database: bool = True) -> Iterator[Client]:
-    """A clickhouse-connect client on ``target.database``, closed on exit."""
+    """A clickhouse-connect client on ``target.database``; a server client is closed on exit,
+    an embedded one when this process's last holder of its data path lets go."""
     if target.embedded:
-        with _embedded_lock.hold(target.path):
-            client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
-            try:
-                _use_database(client, target.database, create_database)
-                yield client
-            finally:
-                client.close()
+        with _embedded.client(target.path, target.database) as client:
+            _use_database(client, target.database, create_database)
+            yield client
         return
     client = _server_client(target)
     try:
