@@ -4,6 +4,7 @@ simulator over HTTP, reconciled row by row with the simulator's ground truth."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -166,3 +167,22 @@ def test_no_personal_data_reaches_the_warehouse(server, account, warehouse, inst
     paid_orders_per_buyer = sorted(truth.buyer_emails(account).values())
     assert sorted(n for _, n in repeat) == paid_orders_per_buyer
     assert max(paid_orders_per_buyer) > 1
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_pages_are_flattened_with_the_collector_paused_and_restored(enabled: bool) -> None:
+    pages = [[{"id": 1}, {"id": 2}], [{"id": 3}]]
+    seen: list[bool] = []
+
+    def flatten(page: list[dict]) -> dict[str, list]:
+        seen.append(gc.isenabled())
+        return {"id": [order["id"] for order in page]}
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert list(assets._flattened(iter(pages), flatten)) == [(2, {"id": [1, 2]}), (1, {"id": [3]})]
+        assert seen == [False, False]
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
