@@ -3,11 +3,11 @@
 A sync over two years of daily partitions records a materialization per day and asset
 (~1,500 events). Dagster hands them over in batches (``DAGSTER_EVENT_BATCH_SIZE``), but
 its SQLite storage writes each event on its own: a new engine, connection and commit
-for the run's database and again for the index (and one more to ask whether a table
-exists), ~6 ms an event, about a third of a full sync measured with py-spy. Postgres
-(the deployment's storage) already writes a batch at once; this gives the local
-instance the same. The files and tables are
-Dagster's own, so the UI and a home configured with plain ``sqlite`` read them as usual.
+for the run's database and again for the index (and one more engine to ask whether a
+table exists), ~6 ms an event, about a third of a full sync measured with py-spy.
+Postgres (the deployment's storage) already writes a batch at once; this gives the local
+instance the same, and keeps one engine per file. The files and tables are Dagster's
+own, so the UI and a home configured with plain ``sqlite`` read them as usual.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 
@@ -35,6 +35,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._batch = threading.local()  # before Dagster's init, which already connects
         self._tables: set[str] = set()
+        self._engines: dict[str, Engine] = {}
         super().__init__(os.path.join(dagster_home, "history", "runs"), inst_data=inst_data)
 
     @classmethod
@@ -65,28 +66,31 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextlib.contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        """Dagster's own, less a new engine per call: each shard's engine is kept (NullPool,
+        so it holds no connection between calls)."""
         connections = getattr(self._batch, "connections", None)
-        if connections is None:
-            with super()._connect(shard) as conn:
-                yield conn
+        if connections is not None:
+            if shard not in connections:
+                connections[shard] = self._batch.stack.enter_context(self._transaction(shard))
+            yield connections[shard]
             return
-        if shard not in connections:
-            connections[shard] = self._open_in_batch(shard)
-        yield connections[shard]
+        with self._db_lock, self._transaction(shard) as conn:
+            yield conn
 
-    def _open_in_batch(self, shard: str) -> Connection:
-        """As ``SqliteEventLogStorage._connect`` does, but closed with the batch; the
-        storage's lock is already held by ``store_event_batch``."""
-        stack: contextlib.ExitStack = self._batch.stack
-        engine = create_engine(
-            self.conn_string_for_shard(shard),
-            poolclass=NullPool,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-        )
-        stack.callback(engine.dispose)
-        if shard not in self._initialized_dbs:
-            self._initdb(engine)
-            self._initialized_dbs.add(shard)
-        conn = stack.enter_context(engine.connect())
-        stack.enter_context(conn.begin())
-        return conn
+    @contextlib.contextmanager
+    def _transaction(self, shard: str) -> Iterator[Connection]:
+        with self._engine(shard).connect() as conn, conn.begin():
+            yield conn
+
+    def _engine(self, shard: str) -> Engine:
+        if shard not in self._engines:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=NullPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            self._engines[shard] = engine
+        return self._engines[shard]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -66,7 +67,8 @@ def ensure_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(resources.files("zakaz_pipeline").joinpath("instance.yaml").read_text(encoding="utf-8"))
+        template = resources.files("zakaz_pipeline").joinpath("instance.yaml").read_text(encoding="utf-8")
+        config.write_text(template.replace("DAGSTER_HOME_PATH", json.dumps(str(home.resolve()))), encoding="utf-8")
     return home
 
 
@@ -88,11 +90,15 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     from zakaz_pipeline.defs.jobs import partition_range_tags
 
     tags = partition_range_tags(first, last)
-    with open_instance() as instance:
+    # The warehouse is held for the whole command, so the embedded engine starts once
+    # rather than for the run, its record and the summary in turn.
+    with open_client(parse_target(settings.clickhouse_url, settings.clickhouse_database)), open_instance() as instance:
         result = defs.resolve_job_def("qtickets_sync").execute_in_process(
             instance=instance, tags=tags, raise_on_error=False, run_config=CONSOLE_INFO
         )
         record_in_warehouse(instance, result.run_id, settings)
+        if result.success:
+            summary = warehouse_summary(settings)
     outcome = SyncOutcome(
         result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last
     )
@@ -103,7 +109,7 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
         error = failures[0].step_failure_data.error if failures else None
         outcome.error = (first_line(root_error(error).message) if error else "") or "the run failed"
         return outcome
-    outcome.summary = warehouse_summary(settings)
+    outcome.summary = summary
     return outcome
 
 

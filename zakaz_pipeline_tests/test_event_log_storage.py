@@ -63,18 +63,27 @@ def _materialized(instance: DagsterInstance, key: str) -> set[str]:
 def test_a_run_over_many_days_is_stored_in_batches_and_read_by_plain_sqlite(
     zakaz_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engines: list[str] = []
-    real_create_engine = event_log_storage.create_engine
-    monkeypatch.setattr(
-        event_log_storage, "create_engine", lambda url, **kw: engines.append(url) or real_create_engine(url, **kw)
-    )
+    storage_class = event_log_storage.BatchedSqliteEventLogStorage
     batches: list[int] = []
-    real_store_batch = event_log_storage.BatchedSqliteEventLogStorage.store_event_batch
-    monkeypatch.setattr(
-        event_log_storage.BatchedSqliteEventLogStorage,
-        "store_event_batch",
-        lambda self, events: batches.append(len(events)) or real_store_batch(self, events),
-    )
+    current: list[int] = []  # the batch being stored, if any
+    transactions: list[tuple[int, str]] = []
+    real_store_batch, real_transaction = storage_class.store_event_batch, storage_class._transaction
+
+    def store_event_batch(self, events):
+        batches.append(len(events))
+        current.append(len(batches))
+        try:
+            return real_store_batch(self, events)
+        finally:
+            current.pop()
+
+    def transaction(self, shard):
+        if current:
+            transactions.append((current[-1], shard))
+        return real_transaction(self, shard)
+
+    monkeypatch.setattr(storage_class, "store_event_batch", store_event_batch)
+    monkeypatch.setattr(storage_class, "_transaction", transaction)
     last = FIRST + dt.timedelta(days=DAYS - 1)
     with runner.open_instance() as instance:
         assert isinstance(instance.event_log_storage, event_log_storage.BatchedSqliteEventLogStorage)
@@ -86,9 +95,12 @@ def test_a_run_over_many_days_is_stored_in_batches_and_read_by_plain_sqlite(
         events = instance.all_logs(run_id)
 
     # Every day's materialization of both assets went through batches, each batch
-    # through one connection per SQLite file (the run's and the index), not one per event.
+    # through one transaction per SQLite file (the run's and the index), not one per event.
     assert sum(batches) >= 2 * DAYS
-    assert len(engines) <= 2 * len(batches)
+    for batch in range(1, len(batches) + 1):
+        in_batch = [shard for number, shard in transactions if number == batch]
+        assert 1 <= len(in_batch) <= 2
+        assert len(set(in_batch)) == len(in_batch)
     materializations = [e for e in events if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION]
     assert len(materializations) == 2 * DAYS
 
