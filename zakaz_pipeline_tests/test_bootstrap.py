@@ -33,7 +33,7 @@ def test_every_statement_is_accepted_by_the_clickhouse_parser(client, cluster) -
     for sql in all_statements(cluster):
         formatted = client.query("SELECT formatQuery(%(sql)s)", parameters={"sql": sql}).result_rows[0][0]
         assert formatted, sql
-        if cluster and sql.startswith("CREATE"):
+        if cluster and sql.startswith(("CREATE", "DROP")):
             assert "ON CLUSTER" in formatted, sql
 
 
@@ -43,6 +43,34 @@ def test_cluster_ddl_is_replicated_everywhere() -> None:
     assert not [s for s in ddl if re.search(r"ENGINE = (?!Replicated)\w*MergeTree", s)]
     plain = [s for m in migrations() for s in m.statements]
     assert [on_cluster(s, "") for s in plain] == plain
+
+
+def test_cluster_rebuild_drops_everywhere_and_inserts_once() -> None:
+    """A table rebuilt by a migration is dropped on every node, synchronously so its
+    replication path is free for the CREATE; the recompute runs on one node and replicates."""
+    rebuild = next(m for m in migrations() if m.version == 4).statements
+    drop, create, insert = (on_cluster(s, "c1") for s in rebuild[:3])
+    assert drop == "DROP TABLE IF EXISTS fact_qtickets_sales_daily ON CLUSTER 'c1' SYNC"
+    assert create.startswith("CREATE TABLE IF NOT EXISTS fact_qtickets_sales_daily ON CLUSTER 'c1'")
+    assert insert == rebuild[2] and insert.startswith("INSERT INTO fact_qtickets_sales_daily")
+    assert on_cluster("DROP TABLE IF EXISTS t SYNC", "c1") == "DROP TABLE IF EXISTS t ON CLUSTER 'c1' SYNC"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DROP TABLE t",
+        "DROP DATABASE IF EXISTS zakaz",
+        "ALTER TABLE t DROP PARTITION ID 'x'",
+        "INSERT INTO t VALUES (1)",
+        "INSERT INTO t (a) VALUES (1)",
+        "TRUNCATE TABLE t",
+    ],
+)
+def test_statements_a_cluster_cannot_run_as_they_are_are_refused(statement: str) -> None:
+    with pytest.raises(ValueError, match="cannot run on a cluster"):
+        on_cluster(statement, "c1")
+    assert on_cluster(statement, "") == statement
 
 
 def test_passwords_never_appear_in_what_is_printed_and_hash_correctly() -> None:

@@ -1,4 +1,5 @@
-"""Orders changed weeks after their sale: the sensor re-runs exactly their sales days."""
+"""Orders changed weeks after their sale: the sensor re-runs exactly their sales days
+(the monthly-partitioned fact: their months)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ SELECT table, partition, groupArray(name) FROM system.parts
 WHERE database = currentDatabase() AND active AND table IN ('stg_qtickets_api_orders_raw', 'fact_qtickets_sales_daily')
 GROUP BY table, partition
 """
+Parts = dict[tuple[str, str], list[str]]  # (table, partition) → its active parts
 
 
 def sales_day(order: dict) -> dt.date:
@@ -43,8 +45,21 @@ def tick(server, instance, cursor: str | None):
     return qtickets_late_changes.evaluate_tick(context)
 
 
-def parts(client) -> dict[tuple[str, str], list[str]]:
+def parts(client) -> Parts:
     return {(table, partition): sorted(names) for table, partition, names in client.query(PARTS_SQL).result_rows}
+
+
+def rewritten(before: Parts, after: Parts) -> set[tuple[str, str]]:
+    """(table, partition) whose active parts changed."""
+    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+
+
+def fact_rows_besides(client, days: set[dt.date]) -> list[tuple]:
+    return client.query(
+        "SELECT * EXCEPT loaded_at FROM fact_qtickets_sales_daily WHERE org = %(org)s AND sales_date NOT IN %(days)s "
+        "ORDER BY sales_date, event_id",
+        parameters={"org": ORG, "days": sorted(days)},
+    ).result_rows
 
 
 def test_refunds_and_cancellations_60_days_later_rerun_only_their_days(warehouse, instance) -> None:
@@ -65,7 +80,7 @@ def test_refunds_and_cancellations_60_days_later_rerun_only_their_days(warehouse
         changed = {sales_day(refunded), sales_day(cancelled)}
 
         with warehouse.get_client() as client:
-            before = parts(client)
+            before, unchanged = parts(client), fact_rows_besides(client, changed)
         assert truth.daily_sales(account, TZ) != _facts(warehouse)
 
         late = tick(server, instance, baseline.cursor)
@@ -85,12 +100,14 @@ def test_refunds_and_cancellations_60_days_later_rerun_only_their_days(warehouse
         assert requested == changed
 
         assert _facts(warehouse) == truth.daily_sales(account, TZ)
+        # raw: the changed days' partitions alone; the fact, partitioned by month: the changed
+        # days' months alone, recomputed from raw, so their other days keep their rows
         with warehouse.get_client() as client:
-            after = parts(client)
-        rewritten = {
-            partition for (table, partition), names in after.items() if before.get((table, partition)) != names
-        }
-        assert rewritten == {f"('{ORG}','{day.isoformat()}')" for day in changed}
+            assert rewritten(before, parts(client)) == {
+                *(("stg_qtickets_api_orders_raw", f"('{ORG}','{day.isoformat()}')") for day in changed),
+                *(("fact_qtickets_sales_daily", f"('{ORG}',{day:%Y%m})") for day in changed),
+            }
+            assert fact_rows_besides(client, changed) == unchanged
 
         quiet = tick(server, instance, late.cursor)
         assert not quiet.run_requests, "changes already handled are not requested again"

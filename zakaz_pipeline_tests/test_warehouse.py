@@ -8,12 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from zakaz_pipeline.warehouse import writes
+from zakaz_pipeline.warehouse import schema, writes
 from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
 from zakaz_pipeline.warehouse.schema import current_version, ensure_schema, migrations
 from zakaz_pipeline.warehouse.writes import Slice, SliceOutOfBounds, replace_slice
+from zakaz_pipeline_tests.harness import ORG, history, run
 
-D1, D2, D3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
+# The fact is partitioned by month: slices of it are whole months, D1…D3 start three of them.
+D1, D2, D3 = dt.date(2024, 3, 1), dt.date(2024, 4, 1), dt.date(2024, 5, 1)
 
 
 def facts(org: str, day: dt.date, event_ids: list[int], revenue: str = "10.00") -> dict[str, list]:
@@ -109,6 +111,28 @@ def test_rows_outside_the_slice_are_refused(client) -> None:
     assert [row[2] for row in table_rows(client)] == [1, 1]
 
 
+def test_a_day_of_a_monthly_partition_is_refused_with_the_rest_of_its_month(client) -> None:
+    replace_slice(client, daily("a", D1, D2), [facts("a", D1, [1]), facts("a", D1 + dt.timedelta(days=9), [1])])
+    with pytest.raises(SliceOutOfBounds, match="partitioned more coarsely"):
+        replace_slice(client, daily("a", D1, D1 + dt.timedelta(days=1)), [facts("a", D1, [5])])
+    assert [row[2] for row in table_rows(client)] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "months"),
+    [
+        (dt.date(2024, 3, 5), dt.date(2024, 3, 6), (dt.date(2024, 3, 1), dt.date(2024, 4, 1))),
+        (dt.date(2024, 2, 29), dt.date(2024, 3, 1), (dt.date(2024, 2, 1), dt.date(2024, 3, 1))),
+        (dt.date(2023, 12, 31), dt.date(2024, 1, 2), (dt.date(2023, 12, 1), dt.date(2024, 2, 1))),
+        (dt.date(2024, 3, 1), dt.date(2024, 4, 1), (dt.date(2024, 3, 1), dt.date(2024, 4, 1))),
+    ],
+)
+def test_a_slice_widens_to_the_whole_months_of_its_days(start, end, months) -> None:
+    widened = daily("a", start, end).whole_months()
+    assert (widened.start, widened.end) == months
+    assert (widened.table, widened.org, widened.day_column) == ("fact_qtickets_sales_daily", "a", "sales_date")
+
+
 def test_server_url_is_parsed_and_password_hidden() -> None:
     target = parse_target("https://etl_writer:s3cr%40t@ch.example.com:8443", "zakaz")
     assert (target.host, target.port, target.secure, target.username, target.password) == (
@@ -148,3 +172,51 @@ def test_a_partition_doubled_by_a_concurrent_replace_is_replaced_again(client) -
     assert len(table_rows(client)) == 5
     writes._repair_doubled(client, "stage_d1", "fact_qtickets_sales_daily", [doubled])
     assert [row[1:3] for row in table_rows(client)] == [(D1, 1), (D1, 2), (D2, 1)]
+
+
+FACT_ROWS_SQL = "SELECT * EXCEPT loaded_at FROM fact_qtickets_sales_daily ORDER BY org, sales_date, event_id"
+FACT_LAYOUT_SQL = """
+SELECT
+    (SELECT partition_key FROM system.tables WHERE database = currentDatabase() AND name = 'fact_qtickets_sales_daily'),
+    (SELECT groupUniqArray(partition) FROM system.parts
+     WHERE database = currentDatabase() AND table = 'fact_qtickets_sales_daily' AND active)
+"""
+
+
+def test_migration_004_partitions_a_filled_fact_by_month_with_the_same_rows(
+    small_server, small_account, warehouse, instance, monkeypatch
+) -> None:
+    """A warehouse synced under migrations 001–003 (the fact written day by day by
+    ``models.sales_daily()``) gets monthly partitions and exactly the same fact rows from
+    004's recompute, for every org; replaying 004 from its first statement changes nothing."""
+    shipped = migrations()
+    monthly = next(m for m in shipped if m.version == 4)
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "migrations", lambda: [m for m in shipped if m.version < monthly.version])
+        run(small_server, warehouse, instance, *history(small_account))
+    with warehouse.get_client() as client:
+        key, partitions = client.query(FACT_LAYOUT_SQL).result_rows[0]
+        assert key == "(org, sales_date)" and len(partitions) > 90
+        for table in ("stg_qtickets_api_orders_raw", "dim_events"):  # a second org, its fact still to compute
+            client.command(
+                f"INSERT INTO {table} SELECT * REPLACE ('other' AS org) FROM {table}",
+                settings=writes.NO_PARTITION_LIMIT,
+            )
+        ours = client.query(FACT_ROWS_SQL).result_rows
+        assert ours and {row[1] for row in ours} == {ORG}
+
+        assert ensure_schema(client) == ["004_monthly_sales_fact"]
+        computed = client.query(FACT_ROWS_SQL).result_rows
+        assert [row for row in computed if row[1] == ORG] == ours
+        assert [row[:1] + row[2:] for row in computed if row[1] == "other"] == [row[:1] + row[2:] for row in ours]
+        key, partitions = client.query(FACT_LAYOUT_SQL).result_rows[0]
+        months = {(org, day.year * 100 + day.month) for day, org, *_ in computed}
+        assert key == "(org, toYYYYMM(sales_date))" and sorted(partitions) == sorted(f"('{o}',{m})" for o, m in months)
+
+        for statement in monthly.statements:
+            client.command(statement)
+        assert client.query(FACT_ROWS_SQL).result_rows == computed
+        assert client.query("SELECT count() FROM v_sales_latest").result_rows[0][0] > 0
+        newest = "SELECT org, max(sale_ts) FROM stg_qtickets_api_orders_raw GROUP BY org ORDER BY org"
+        fresh = "SELECT org, last_data_at FROM v_qtickets_freshness WHERE source = 'stg_qtickets_api_orders_raw' ORDER BY org"
+        assert client.query(fresh).result_rows == client.query(newest).result_rows

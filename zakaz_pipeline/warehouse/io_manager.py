@@ -7,9 +7,13 @@ An asset returns one of:
 - ``None``: the asset wrote nothing through the IO manager (e.g. a view).
 
 The table is the asset key's last part. Asset metadata says how to write:
-``partition_expr`` names the Date column of daily-partitioned tables (the run's partition
-time window becomes the slice's days), and ``write_mode`` is ``"replace"`` (default:
-atomic slice replace, see ``writes``) or ``"append"`` (snapshots).
+``partition_expr`` names the Date column of daily-partitioned assets (the run's partition
+time window becomes the slice's days); ``table_partition`` is ``"day"`` (default) or
+``"month"`` when the ClickHouse table is partitioned by the month of that column (fewer
+parts for queries over the whole history): a write then replaces the whole months its
+days fall in, and the asset's ``SelectInto`` recomputes them all (reads still take just
+the run's days); ``write_mode`` is ``"replace"`` (default: atomic slice replace, see
+``writes``) or ``"append"`` (snapshots).
 """
 
 import contextlib
@@ -43,7 +47,7 @@ class ClickHouseIOManager(ConfigurableIOManager):
                 rows = append_rows(client, table, source)
             context.add_output_metadata({"table": table, "rows_appended": rows})
             return
-        target = self._slice(table, metadata, context)
+        target = _widened(self._slice(table, metadata, context), metadata)
         with self._writing(target.describe()), self.warehouse.get_client() as client:
             rows = replace_slice(client, target, source)
         context.add_output_metadata({"table": table, "rows_written": rows, "slice": target.describe()})
@@ -77,6 +81,16 @@ class ClickHouseIOManager(ConfigurableIOManager):
             raise ValueError(f"{table} is written by day ({day_column}) but the run has no partition")
         window = context.asset_partitions_time_window
         return Slice(table, self.org, str(day_column), _day(window.start), _day(window.end))
+
+
+def _widened(target: Slice, metadata: Mapping[str, Any]) -> Slice:
+    """The slice a write must replace: a table's partitions are swapped whole."""
+    grain = metadata.get("table_partition", "day")
+    if grain == "month":
+        return target.whole_months()
+    if grain != "day":
+        raise ValueError(f"{target.table}: table_partition must be 'day' or 'month', not {grain!r}")
+    return target
 
 
 def _day(moment: dt.datetime) -> dt.date:

@@ -1,9 +1,12 @@
 """Versioned, idempotent DDL for every table and view.
 
 Migrations are the numbered files in ``sql/`` (``001_core_tables.sql``, …), applied in
-order and recorded in ``zakaz_schema_history``. Each statement is itself idempotent
-(``IF NOT EXISTS`` / ``OR REPLACE``), so a migration interrupted half way is simply
-applied again. A change to the schema is a new file, never an edit of an applied one.
+order and recorded in ``zakaz_schema_history`` once all their statements ran. Each
+statement is idempotent (``IF NOT EXISTS`` / ``OR REPLACE``), or the migration is as a
+whole: a table rebuilt by ``DROP TABLE IF EXISTS``, ``CREATE`` and an ``INSERT … SELECT``
+that recomputes it from other tables. A migration interrupted half way is simply applied
+again from its first statement. A change to the schema is a new file, never an edit of an
+applied one.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def split_statements(sql: str) -> tuple[str, ...]:
 
 
 CREATE_CLAUSE = re.compile(r"^(CREATE (?:TABLE|DATABASE) IF NOT EXISTS \w+|CREATE OR REPLACE VIEW \w+)")
+DROP_CLAUSE = re.compile(r"^(DROP TABLE IF EXISTS \w+)(?: SYNC)?$")
+INSERT_SELECT = re.compile(r"^INSERT INTO \w+\s*\([\w\s,]+\)\s*SELECT\b")
 MERGE_TREE = re.compile(r"ENGINE = (Replacing|Summing|Aggregating|Collapsing)?MergeTree\b")
 
 
@@ -64,13 +69,24 @@ def on_cluster(statement: str, cluster: str) -> str:
 
     A seller who outgrows one server sets ``CLICKHOUSE_CLUSTER`` and the same migrations
     build replicated tables; the server's ``{shard}``/``{replica}`` macros and default
-    replica path name each replica.
+    replica path name each replica. A ``DROP`` waits (``SYNC``) until every replica has
+    left its replication path, so the ``CREATE`` that follows can take the path again even
+    when it names no ``{uuid}``. An ``INSERT … SELECT`` runs as it is, on one node: it
+    writes a Replicated table, whose replicas fetch the rows.
     """
     if not cluster:
         return statement
-    rendered, found = CREATE_CLAUSE.subn(rf"\1 ON CLUSTER '{cluster}'", statement.strip(), count=1)
+    statement = statement.strip()
+    if INSERT_SELECT.match(statement):
+        return statement
+    if DROP_CLAUSE.match(statement):
+        return DROP_CLAUSE.sub(rf"\1 ON CLUSTER '{cluster}' SYNC", statement)
+    rendered, found = CREATE_CLAUSE.subn(rf"\1 ON CLUSTER '{cluster}'", statement, count=1)
     if not found:
-        raise ValueError(f"cannot run on a cluster, not a CREATE … IF NOT EXISTS / OR REPLACE: {statement[:80]}")
+        raise ValueError(
+            "cannot run on a cluster, not a CREATE … IF NOT EXISTS / OR REPLACE, DROP TABLE IF EXISTS "
+            f"or INSERT INTO … SELECT: {statement[:80]}"
+        )
     return MERGE_TREE.sub(r"ENGINE = Replicated\1MergeTree", rendered)
 
 

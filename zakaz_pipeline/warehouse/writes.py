@@ -1,7 +1,8 @@
 """Atomic writes of a slice of a table: stage, check, then swap partitions.
 
 A slice is what one asset materialization owns: all rows of one ``org`` and, for
-daily-partitioned tables, the sales days of the run. New rows go to a staging table
+daily-partitioned assets, the sales days of the run — widened to whole months when the
+table's partitions are months (``Slice.whole_months``). New rows go to a staging table
 with the target's structure; only when every row is staged does one ``ALTER TABLE``
 replace each staged partition (``REPLACE PARTITION ID … FROM stage``) and drop the
 slice's partitions that no longer have rows. ClickHouse swaps each partition atomically,
@@ -15,7 +16,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -91,6 +92,17 @@ class Slice:
     def describe(self) -> str:
         days = f" days [{self.start}, {self.end})" if self.day_column else ""
         return f"{self.table} org={self.org!r}{days}"
+
+    def whole_months(self) -> Slice:
+        """The slice widened to the months it touches, for a table partitioned by month:
+        a partition is swapped whole, so a write must own every day of it."""
+        if self.start is None or self.end is None:
+            raise ValueError(f"{self.describe()} has no days to widen to months")
+        return replace(self, start=self.start.replace(day=1), end=_first_of_next_month(self.end - dt.timedelta(days=1)))
+
+
+def _first_of_next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
 class ConcurrentWriteError(RuntimeError):
