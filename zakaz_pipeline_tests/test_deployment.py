@@ -31,6 +31,8 @@ import jsonschema
 import pytest
 import yaml
 
+from zakaz_pipeline.defs import assets
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -366,8 +368,10 @@ def test_instance_launches_runs_in_docker_containers(instance_ref):
     launcher = instance_ref.run_launcher_data.rehydrate(as_type=DockerRunLauncher)  # no Docker contacted
     assert launcher.networks == ["zakaz"]
     assert "QTICKETS_TOKEN" in launcher.env_vars and "CLICKHOUSE_URL" in launcher.env_vars
-    coordinator = instance_ref.run_coordinator_data.rehydrate(as_type=QueuedRunCoordinator)
-    assert coordinator.get_run_queue_config().max_concurrent_runs == 2
+    assert isinstance(instance_ref.run_coordinator_data.rehydrate(as_type=QueuedRunCoordinator), QueuedRunCoordinator)
+    # Two runs at a time; the sales fact's steps one at a time across runs (whole months).
+    assert instance_ref.settings["concurrency"] == {"runs": {"max_concurrent_runs": 2}, "pools": {"default_limit": 1}}
+    assert assets.fact_qtickets_sales_daily.op.pool == assets.SALES_FACT_POOL
     validated_config(instance_ref.compute_logs_data)
     assert instance_ref.settings["telemetry"] == {"enabled": False}
     assert instance_ref.settings["run_monitoring"]["enabled"] is True

@@ -64,6 +64,7 @@ ROWS_PER_INSERT = 10_000
 DAILY = {"partition_expr": "sales_date"}
 # Daily partitions, a table partitioned by month: each write replaces the whole months of its days.
 DAILY_IN_MONTHLY_TABLE = {"partition_expr": "sales_date", "table_partition": "month"}
+SALES_FACT_POOL = "zakaz_sales_fact"
 
 
 @contextlib.contextmanager
@@ -227,6 +228,9 @@ def _rows(columns: Columns) -> Iterator[dict[str, Any]]:
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     metadata=DAILY_IN_MONTHLY_TABLE,
+    # A write recomputes whole months from raw: two runs with days of one month must take
+    # turns, or the later swap could keep the other run's day as it was before its raw swap.
+    pool=SALES_FACT_POOL,
     deps=[stg_qtickets_api_orders_raw, AssetKey("dim_events")],
     group_name="facts",
     kinds={"clickhouse"},
