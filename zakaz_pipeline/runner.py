@@ -97,8 +97,7 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
             instance=instance, tags=tags, raise_on_error=False, run_config=CONSOLE_INFO
         )
         record_in_warehouse(instance, result.run_id, settings)
-        if result.success:
-            summary = warehouse_summary(settings)
+        summary = warehouse_summary(settings) if result.success else {}
     outcome = SyncOutcome(
         result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last
     )
