@@ -49,10 +49,11 @@ class CheckReport:
 
 def run_checks(settings: Settings) -> CheckReport:
     from zakaz_pipeline.definitions import defs
+    from zakaz_pipeline.local_runs import execute_here
 
     job = defs.resolve_job_def("qtickets_checks")
     with open_instance() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=CONSOLE_INFO)
+        result = execute_here(instance, job.name, tags={}, run_config=CONSOLE_INFO)
         skipped = {
             entry.step_key: entry.user_message[len(SKIPPED_PREFIX) :]
             for entry in instance.all_logs(result.run_id)

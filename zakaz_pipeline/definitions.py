@@ -1,14 +1,16 @@
 """``defs``: what ``dagster dev``, workspace.yaml and the ``zakaz`` CLI load.
 
 Loading needs no secrets and no network. With the embedded warehouse every run uses the
-in-process executor, because one process at a time may open a chDB data path.
+in-process executor, because one process at a time may open a chDB data path; with a
+server, runs default to one process per step, and the ``zakaz`` command asks for
+``in_process`` (``local_runs``).
 """
 
 from __future__ import annotations
 
 import os
 
-from dagster import Definitions, in_process_executor, load_assets_from_modules, multiprocess_executor
+from dagster import Definitions, in_process_executor, load_assets_from_modules, multi_or_in_process_executor
 
 from zakaz_pipeline.config import default_clickhouse_url
 from zakaz_pipeline.defs import assets
@@ -32,5 +34,5 @@ defs = Definitions(
     schedules=[qtickets_every_15_minutes],
     sensors=[qtickets_late_changes, *meta_job_runs_sensors, *alert_sensors],
     resources=build_resources(),
-    executor=in_process_executor if _embedded() else multiprocess_executor,
+    executor=in_process_executor if _embedded() else multi_or_in_process_executor,
 )

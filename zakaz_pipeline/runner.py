@@ -86,16 +86,14 @@ def open_instance() -> DagsterInstance:
 
 def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     """One run of the sync job over ``first``..``last`` (one API scan for the range)."""
-    from zakaz_pipeline.definitions import defs
     from zakaz_pipeline.defs.jobs import partition_range_tags
+    from zakaz_pipeline.local_runs import execute_here
 
     tags = partition_range_tags(first, last)
     # The warehouse is held for the whole command, so the embedded engine starts once
     # rather than for the run, its record and the summary in turn.
     with open_client(parse_target(settings.clickhouse_url, settings.clickhouse_database)), open_instance() as instance:
-        result = defs.resolve_job_def("qtickets_sync").execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False, run_config=CONSOLE_INFO
-        )
+        result = execute_here(instance, "qtickets_sync", tags=tags, run_config=CONSOLE_INFO)
         record_in_warehouse(instance, result.run_id, settings)
         summary = warehouse_summary(settings) if result.success else {}
     outcome = SyncOutcome(

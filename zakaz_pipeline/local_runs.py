@@ -1,0 +1,70 @@
+"""Runs the ``zakaz`` command executes in its own process, filed as the UI files its own.
+
+The UI lists a job's runs (Jobs → ``qtickets_sync`` → Runs) by job name and the hidden
+``.dagster/repository`` tag, which Dagster derives from a run's *remote origin* (code
+location and repository). ``execute_in_process`` and ``execute_job`` create runs without
+one, so their runs show under Runs but never under their job, cannot be re-executed from
+the UI and link to no job. Here the run gets the origin of the code location that
+``workspace.yaml`` and ``infra/dagster/workspace.yaml`` name ``zakaz``, and executes in
+this process, on the job's own executor: embedded chDB lets one process open a data
+path, and the CLI holds it for the whole command; a server warehouse's job runs in
+process too (``multi_or_in_process_executor``, asked for ``in_process``).
+
+Dagster has no public API for creating a run with an origin, so this module is the one
+place that imports ``dagster._core``; ``test_local_runs.py`` fails on a Dagster upgrade
+that moves these names, and asks the UI's GraphQL for the job's runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import DagsterInstance, multi_or_in_process_executor
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+from dagster._core.execution.api import JobExecutionResult, execute_run
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+# The code location's name in workspace.yaml and infra/dagster/workspace.yaml (a test holds them equal).
+CODE_LOCATION = "zakaz"
+DEFINITIONS_MODULE = "zakaz_pipeline.definitions"
+DEFINITIONS_ATTRIBUTE = "defs"
+
+
+def remote_job_origin(job_name: str) -> RemoteJobOrigin:
+    """The origin the webserver gives a run of ``job_name`` it launches; its label
+    (``__repository__@zakaz``) is what the UI filters a job's runs by."""
+    location = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(
+            executable_path=sys.executable, module_name=DEFINITIONS_MODULE, attribute=DEFINITIONS_ATTRIBUTE
+        ),
+        location_name=CODE_LOCATION,
+    )
+    return RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME).get_job_origin(job_name)
+
+
+def reconstructable_job(job_name: str) -> ReconstructableJob:
+    """The job as the code location loads it: ``defs`` of ``zakaz_pipeline.definitions``."""
+    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE)
+    return repository.get_reconstructable_job(job_name)
+
+
+def execute_here(
+    instance: DagsterInstance, job_name: str, *, tags: Mapping[str, str], run_config: Mapping[str, Any]
+) -> JobExecutionResult:
+    """Create a run of ``job_name`` filed under its job in the UI and execute it in this process."""
+    job = reconstructable_job(job_name)
+    job_def = job.get_definition()
+    if job_def.executor_def.name == multi_or_in_process_executor.name:
+        run_config = {**run_config, "execution": {"config": {"in_process": {}}}}
+    run = instance.create_run_for_job(
+        job_def=job_def,
+        run_config=run_config,
+        tags=tags,
+        remote_job_origin=remote_job_origin(job_name),
+        job_code_origin=job.get_python_origin(),
+    )
+    return execute_run(job, run, instance, raise_on_error=False)
