@@ -26,11 +26,8 @@ from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse.connection import open_client
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 
-# The project's shared/ folder sits beside the repository (also in CI).
-SAMPLE_DIRS = (
-    os.environ.get("QTICKETS_SAMPLES_DIR", ""),
-    str(Path(__file__).resolve().parents[2] / "shared" / "qtickets-samples"),
-)
+# Real Qtickets answers, scrubbed of personal data (see fixtures/qtickets/README.md).
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "qtickets"
 TOKEN = "test-token-0123456789"
 PII_KEY = "test-pii-key-0123456789"
 
@@ -69,11 +66,8 @@ def small_server(small_account: SimulatedAccount) -> Iterator[SimulatorServer]:
 
 
 def load_sample(name: str) -> dict:
-    """A real anonymized Qtickets answer; the tests fail rather than skip without them."""
-    for candidate in SAMPLE_DIRS:
-        if candidate and (Path(candidate) / name).is_file():
-            return orjson.loads((Path(candidate) / name).read_bytes())
-    pytest.fail(f"Qtickets sample {name} not found in {SAMPLE_DIRS}; set QTICKETS_SAMPLES_DIR")
+    """A real Qtickets answer (``orders_page.json``, ``events_page.json``), kept in the repository."""
+    return orjson.loads((SAMPLES / name).read_bytes())
 
 
 @pytest.fixture(scope="session")

@@ -499,6 +499,6 @@ def test_ci_runs_the_tests_and_builds_the_image():
     triggers = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as True
     assert {"push", "pull_request"} <= set(triggers)
     tests_steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["tests"]["steps"])
-    assert ".ci/run" in tests_steps and "QTICKETS_SAMPLES_DIR" in json.dumps(workflow["jobs"]["tests"])
+    assert ".ci/run" in tests_steps and "shared" not in json.dumps(workflow["jobs"]["tests"])
     image_steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["image"]["steps"])
     assert "docker build" in image_steps and "GITHUB_STEP_SUMMARY" in image_steps

@@ -1,0 +1,56 @@
+"""A fresh clone is enough: the README's two commands are what CI runs, the tests read
+nothing outside the repository, and the sample answers they read hold no personal data."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from zakaz_pipeline_tests.conftest import SAMPLES, load_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTSIDE = ("../" + "shared", "qtickets" + "-samples")  # spelled apart so this file does not match itself
+
+
+def readme_commands() -> list[str]:
+    run = subprocess.run(
+        [ROOT / ".ci" / "readme-commands", ROOT / "README.md"], capture_output=True, text=True, check=True
+    )
+    return run.stdout.splitlines()
+
+
+def test_the_readme_has_a_lean_first_command_and_a_test_command() -> None:
+    demo, tests = readme_commands()
+    assert '.venv/bin/pip install -e ".[embedded]"' in demo and demo.endswith(".venv/bin/zakaz demo")
+    assert "dev" not in demo
+    assert tests == '.venv/bin/pip install -e ".[embedded,dev]" && .venv/bin/python -m pytest'
+
+
+def test_ci_runs_the_readme_commands_in_a_clone() -> None:
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "git clone" in script and ".ci/readme-commands" in script and 'bash -euo pipefail -c "$command"' in script
+    assert "pip install" not in script, "CI installs only as the README says"
+
+
+def test_nothing_in_the_repository_reads_outside_it() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    offenders = [
+        name
+        for name in tracked.splitlines()
+        if (ROOT / name).is_file()
+        and any(marker in (ROOT / name).read_text(encoding="utf-8", errors="replace") for marker in OUTSIDE)
+    ]
+    assert offenders == []
+
+
+def test_sample_answers_carry_only_synthetic_personal_values() -> None:
+    orders = load_sample("orders_page.json")["data"]
+    emails = {o["client"]["email"] for o in orders} | {b["client_email"] for o in orders for b in o["baskets"]}
+    phones = {o["client"]["details"]["phone"] for o in orders} | {
+        b["client_phone"] for o in orders for b in o["baskets"]
+    }
+    assert all(re.fullmatch(r"fixture\.buyer\d+@example\.com", e) for e in emails if e)
+    assert all(re.fullmatch(r"\+7999\d{7}", p) for p in phones if p)
+    assert all(o["payment_card_number"].startswith("400000******") for o in orders if o["payment_card_number"])
+    assert {path.name for path in SAMPLES.iterdir()} >= {"orders_page.json", "events_page.json", "README.md"}
