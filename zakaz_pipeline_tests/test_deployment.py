@@ -148,6 +148,18 @@ def services() -> dict[str, dict]:
     return load_yaml(COMPOSE_FILE)["services"]
 
 
+def mounts(service: dict) -> list[tuple[str, str, dict]]:
+    """(source, target, the long form or {}) of each volume, short or long syntax."""
+    found = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            found.append((volume["source"], volume["target"], volume))
+        else:
+            source, target, *_ = volume.split(":")
+            found.append((source, target, {}))
+    return found
+
+
 def environment(service: dict) -> dict[str, str]:
     env = service.get("environment") or {}
     assert isinstance(env, dict), "environment is written as a mapping"
@@ -203,6 +215,26 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     assert user_code["CLICKHOUSE_ADMIN_URL"] == "http://admin:dummy-clickhouse_admin_password@clickhouse:8123"
     assert user_code["DAGSTER_CURRENT_IMAGE"] == model["services"]["user_code"]["image"]
     assert "${" not in result.stdout
+    # HTTPS only, from the pair in .env; etl_writer's network is the compose subnet
+    clickhouse = model["services"]["clickhouse"]
+    assert [(p["target"], str(p["published"])) for p in clickhouse["ports"]] == [(8443, "8443")]
+    example = env_example()
+    tls = {v["target"]: v for v in clickhouse["volumes"] if v["type"] == "bind" and "/tls/" in v["target"]}
+    assert tls["/etc/clickhouse-server/tls/fullchain.pem"]["source"] == example["CLICKHOUSE_TLS_CERT"]
+    assert tls["/etc/clickhouse-server/tls/privkey.pem"]["source"] == example["CLICKHOUSE_TLS_KEY"]
+    assert all(v["read_only"] and not v["bind"].get("create_host_path") for v in tls.values())
+    (subnet,) = model["networks"]["zakaz"]["ipam"]["config"]
+    assert subnet["subnet"] == example["ZAKAZ_NETWORK_SUBNET"] == user_code["CLICKHOUSE_ETL_NETWORKS"]
+
+
+@pytest.mark.parametrize("name", ["CLICKHOUSE_TLS_CERT", "CLICKHOUSE_TLS_KEY"])
+def test_docker_compose_config_names_a_missing_certificate_path(tmp_path, name):
+    env_file = dummy_env(tmp_path)
+    text = env_file.read_text(encoding="utf-8")
+    env_file.write_text(re.sub(rf"(?m)^{name}=.*$", f"{name}=", text), encoding="utf-8")
+    result = run_compose(["config", "-q"], env_file)
+    assert result.returncode != 0
+    assert name in result.stderr and "docs/DEPLOY.md" in result.stderr
 
 
 def test_docker_compose_config_names_a_missing_secret(tmp_path):
@@ -319,10 +351,30 @@ def test_daemon_has_every_variable_the_run_launcher_forwards():
 
 def test_bind_mounted_files_exist():
     for name, service in services().items():
-        for volume in service.get("volumes", []):
-            source = volume.split(":")[0]
+        for source, _, _ in mounts(service):
             if source.startswith("./"):
                 assert (ROOT / source).is_file(), f"{name}: {source} missing"
+
+
+def test_the_tls_pair_is_mounted_read_only_where_clickhouse_and_bootstrap_read_it():
+    """The host paths come from .env and must exist (no directory created in their place);
+    user_code gets the same files at the paths its CLICKHOUSE_TLS_* variables name."""
+    root = ET.parse(CH_CONFIG).getroot()
+    wanted = {
+        "CLICKHOUSE_TLS_CERT": root.findtext("openSSL/server/certificateFile"),
+        "CLICKHOUSE_TLS_KEY": root.findtext("openSSL/server/privateKeyFile"),
+    }
+    user_code_env = environment(services()["user_code"])
+    for service, targets in (("clickhouse", wanted), ("user_code", {k: user_code_env[k] for k in wanted})):
+        tls = {source: (target, long) for source, target, long in mounts(services()[service]) if "TLS" in source}
+        for variable, target in targets.items():
+            ((mounted, long),) = [m for s, m in tls.items() if f"${{{variable}:?" in s]
+            assert mounted == target, (service, variable)
+            assert long["read_only"] is True and long["bind"]["create_host_path"] is False, (service, variable)
+    for service in ("daemon", "webserver", "postgres"):
+        assert not [m for m in mounts(services()[service]) if "TLS" in m[0]], f"{service} must not see the key"
+    launcher = load_yaml(DAGSTER_YAML)["run_launcher"]["config"]
+    assert not {"CLICKHOUSE_TLS_CERT", "CLICKHOUSE_TLS_KEY"} & set(launcher["env_vars"])
 
 
 # --- Dagster instance and workspace ---------------------------------------------------------
@@ -447,16 +499,32 @@ def test_clickhouse_config_listens_keeps_moscow_time_and_allows_backups():
     assert root.tag == "clickhouse"
     assert "0.0.0.0" in [e.text for e in root.findall("listen_host")]
     assert root.findtext("http_port") == "8123" and root.findtext("tcp_port") == "9000"
+    assert root.findtext("https_port") == "8443"
     assert root.findtext("timezone") == "Europe/Moscow"
     assert root.findtext("logger/console") == "1"
     assert 0 < float(root.findtext("max_server_memory_usage_to_ram_ratio")) < 1
     assert root.findtext("backups/allowed_disk") == "backups"
     backups_path = root.findtext("storage_configuration/disks/backups/path")
-    mounts = [v.split(":") for v in services()["clickhouse"]["volumes"]]
-    assert backups_path.rstrip("/") in [target for _, target, *_ in mounts], "the backups disk is a volume"
+    targets = [target for _, target, _ in mounts(services()["clickhouse"])]
+    assert backups_path.rstrip("/") in targets, "the backups disk is a volume"
     ports = services()["clickhouse"]["ports"]
-    assert ports == ["8123:8123"], "only HTTP is published; native 9000 stays on the compose network"
+    assert ports == ["8443:8443"], "only HTTPS is published; plain 8123 and native 9000 stay on the compose network"
+    for name, service in services().items():
+        published = [str(port).split(":")[0] for port in service.get("ports", [])]
+        assert "8123" not in published and "9000" not in published, name
     assert "http://localhost:8123/ping" in services()["clickhouse"]["healthcheck"]["test"]
+
+
+def test_clickhouse_serves_https_with_a_public_endpoints_tls_settings():
+    server = ET.parse(CH_CONFIG).getroot().find("openSSL/server")
+    assert server.findtext("certificateFile").startswith("/etc/clickhouse-server/tls/")
+    assert server.findtext("privateKeyFile").startswith("/etc/clickhouse-server/tls/")
+    assert server.findtext("verificationMode") == "none", "clients log in with passwords, not certificates"
+    disabled = set(server.findtext("disableProtocols").split(","))
+    assert {"sslv2", "sslv3", "tlsv1", "tlsv1_1"} <= disabled and not {"tlsv1_2", "tlsv1_3"} & disabled
+    assert server.findtext("preferServerCiphers") == "true"
+    ciphers = server.findtext("cipherList").split(":")
+    assert ciphers and all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers)
 
 
 def test_clickhouse_users_admin_from_env_and_default_local_only():

@@ -15,11 +15,20 @@ Least privilege, one role per purpose (the users get exactly one role each):
 - ``zakaz_backup`` → ``backup_user``: BACKUP of the database, and what RESTORE needs to
   recreate it.
 ``admin`` is the server's bootstrap user (infra/clickhouse/users.d), defined in config.
+
+Where each user may connect from (``HOST IP``) is part of the plan too, re-asserted on
+every run with ``ALTER USER … HOST`` so a changed network list applies to existing users:
+``datalens_reader`` from DataLens's published ranges (``CLICKHOUSE_DATALENS_NETWORKS``),
+``etl_writer`` from the stack's network (``CLICKHOUSE_ETL_NETWORKS``; compose passes its
+fixed subnet), ``backup_user`` from inside the ClickHouse container only. Every network is
+parsed by :mod:`ipaddress` and written back in its canonical form, so nothing but a valid
+CIDR reaches the SQL (RBAC statements take no bound parameters).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -30,10 +39,34 @@ from clickhouse_connect.driver.client import Client
 from zakaz_pipeline.warehouse.access import reader_tables
 from zakaz_pipeline.warehouse.connection import WarehouseTarget, open_client
 from zakaz_pipeline.warehouse.schema import current_version, ensure_schema
+from zakaz_pipeline.warehouse.tls import certificate_problems
 
 
 class BootstrapError(ValueError):
-    """A password is missing or unreadable; the message names the variable, never a value."""
+    """A setting is missing or malformed; the message names the variable, never a secret."""
+
+
+# Where Yandex DataLens connects from, as Yandex publishes it for databases outside Yandex
+# Cloud ("Connecting an external database", yandex.cloud/en/docs/datalens/concepts/connection;
+# source yandex-cloud/docs: _includes/datalens/datalens-connection-note-ip.md). docs/DEPLOY.md
+# lists them too; set CLICKHOUSE_DATALENS_NETWORKS when Yandex changes them.
+DATALENS_NETWORKS = (
+    "178.154.242.128/28",
+    "178.154.242.144/28",
+    "178.154.242.160/28",
+    "178.154.242.176/28",
+    "178.154.242.192/28",
+    "178.154.242.208/28",
+    "130.193.60.0/28",
+    "2a02:6b8:c03:500:0:f83d:a987:0/112",
+    "2a02:6b8:c02:900:0:f83d:a987:0/112",
+    "2a02:6b8:c0e:500:0:f83d:a987:0/112",
+    "2a02:6b8:c41:1300:0:f83d:a987:0/112",
+)
+# Outside compose (which passes its subnet): the private ranges, as admin's users.d entry.
+PRIVATE_NETWORKS = ("127.0.0.1/32", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+# `docker compose exec clickhouse clickhouse-client --user backup_user`: the container itself.
+LOCAL_NETWORKS = ("127.0.0.1/32", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -41,15 +74,37 @@ class Account:
     user: str
     role: str
     password_env: str
+    networks_env: str  # "" when the networks are fixed
+    default_networks: tuple[str, ...]
 
 
 ACCOUNTS = (
-    Account("etl_writer", "zakaz_writer", "CLICKHOUSE_ETL_PASSWORD"),
-    Account("datalens_reader", "zakaz_reader", "CLICKHOUSE_DATALENS_PASSWORD"),
-    Account("backup_user", "zakaz_backup", "CLICKHOUSE_BACKUP_PASSWORD"),
+    Account("etl_writer", "zakaz_writer", "CLICKHOUSE_ETL_PASSWORD", "CLICKHOUSE_ETL_NETWORKS", PRIVATE_NETWORKS),
+    Account(
+        "datalens_reader",
+        "zakaz_reader",
+        "CLICKHOUSE_DATALENS_PASSWORD",
+        "CLICKHOUSE_DATALENS_NETWORKS",
+        DATALENS_NETWORKS,
+    ),
+    Account("backup_user", "zakaz_backup", "CLICKHOUSE_BACKUP_PASSWORD", "", LOCAL_NETWORKS),
 )
-# readonly = 2: no writes and no DDL, while DataLens may still pass query settings.
 READER_PROFILE = "zakaz_reader_profile"
+# DataLens's session: readonly = 2 (it refuses a readonly = 1 user: it must pass settings),
+# and per query join_use_nulls = 1, max_execution_time = 70, send_progress_in_http_headers = 0.
+# None of those is constrained below except max_execution_time, whose MAX equals what
+# DataLens sends: a client may lower the caps, never raise them. A result over the row or
+# byte cap fails the query (result_overflow_mode 'throw') rather than showing a chart cut
+# short without saying so.
+READER_SETTINGS = (
+    "readonly = 2",
+    "max_execution_time = 70 MAX 70",
+    "max_result_rows = 1000000 MAX 1000000",
+    "max_result_bytes = 500000000 MAX 500000000",
+    "result_overflow_mode = 'throw'",
+    "max_memory_usage = 1000000000 MAX 1000000000",
+    "max_rows_to_read = 1000000000 MAX 1000000000",
+)
 WRITER_PRIVILEGES = (
     "SELECT, INSERT, ALTER, CREATE TABLE, CREATE VIEW, DROP TABLE, DROP VIEW, TRUNCATE, OPTIMIZE, "
     "SHOW TABLES, SHOW COLUMNS"
@@ -80,7 +135,10 @@ class Creation:
 @dataclass
 class AccessPlan:
     entities: list[Creation] = field(default_factory=list)
+    settings: list[Statement] = field(default_factory=list)  # re-asserts each profile's settings
     users: dict[str, list[Statement]] = field(default_factory=dict)  # user → statements creating it
+    hosts: dict[str, Statement] = field(default_factory=dict)  # user → where it may connect from
+    networks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # user → its networks
     passwords: dict[str, Statement] = field(default_factory=dict)  # user → password rotation
     grants: list[Statement] = field(default_factory=list)
 
@@ -101,34 +159,52 @@ def grant_statements(database: str) -> list[Statement]:
     ]
 
 
-def access_plan(database: str, passwords: Mapping[str, str], *, cluster: str = "") -> AccessPlan:
-    """Every statement that sets up roles, users and grants (creation is IF NOT EXISTS)."""
+def access_plan(
+    database: str,
+    passwords: Mapping[str, str],
+    *,
+    networks: Mapping[str, tuple[str, ...]] | None = None,
+    cluster: str = "",
+) -> AccessPlan:
+    """Every statement that sets up roles, users and grants (creation is IF NOT EXISTS;
+    settings, hosts and grants are re-asserted). ``networks`` maps a user to its CIDRs as
+    :func:`read_networks` returns them; a user left out gets its account's defaults."""
     on = f" ON CLUSTER '{cluster}'" if cluster else ""
+    networks = networks or {}
     plan = AccessPlan()
     plan.entities = [
         Creation("role", account.role, Statement(f"CREATE ROLE IF NOT EXISTS {account.role}{on}"))
         for account in ACCOUNTS
     ]
+    settings = ", ".join(READER_SETTINGS)
     plan.entities.append(
         Creation(
             "settings profile",
             READER_PROFILE,
             Statement(
-                f"CREATE SETTINGS PROFILE IF NOT EXISTS {READER_PROFILE}{on} SETTINGS readonly = 2 TO zakaz_reader"
+                f"CREATE SETTINGS PROFILE IF NOT EXISTS {READER_PROFILE}{on} SETTINGS {settings} TO zakaz_reader"
             ),
         )
     )
+    # ALTER … SETTINGS replaces the profile's whole list: a profile made by an older
+    # bootstrap gets today's caps.
+    plan.settings = [Statement(f"ALTER SETTINGS PROFILE {READER_PROFILE}{on} SETTINGS {settings} TO zakaz_reader")]
     for account in ACCOUNTS:
         identified = _identified(passwords[account.user])
         shown = "IDENTIFIED WITH sha256_hash BY '***' SALT '***'"
+        allowed = networks.get(account.user) or account.default_networks
+        host = "HOST IP " + ", ".join(f"'{network}'" for network in _canonical(allowed))
         create = (
-            f"CREATE USER IF NOT EXISTS {account.user}{on} {{}} DEFAULT ROLE {account.role} DEFAULT DATABASE {database}"
+            f"CREATE USER IF NOT EXISTS {account.user}{on} {{}} {host} "
+            f"DEFAULT ROLE {account.role} DEFAULT DATABASE {database}"
         )
         plan.users[account.user] = [
             Statement(create.format(identified), create.format(shown)),
             Statement(f"GRANT{on} {account.role} TO {account.user}"),
             Statement(f"ALTER USER {account.user}{on} DEFAULT ROLE {account.role}"),
         ]
+        plan.hosts[account.user] = Statement(f"ALTER USER {account.user}{on} {host}")
+        plan.networks[account.user] = _canonical(allowed)
         plan.passwords[account.user] = Statement(
             f"ALTER USER {account.user}{on} {identified}", f"ALTER USER {account.user}{on} {shown}"
         )
@@ -138,7 +214,59 @@ def access_plan(database: str, passwords: Mapping[str, str], *, cluster: str = "
 
 def read_passwords(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Each password from ``<VAR>`` or from the file named by ``<VAR>_FILE`` (Docker secrets)."""
+    found, problems = _passwords(os.environ if env is None else env)
+    if problems:
+        raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(problems))
+    return found
+
+
+def read_networks(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Each configurable user's networks: comma-separated CIDRs, else its defaults."""
+    found, problems = _networks(os.environ if env is None else env)
+    if problems:
+        raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(problems))
+    return found
+
+
+def read_server_settings(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Passwords, networks and the TLS pair, every problem reported at once before any
+    connection is made."""
     env = os.environ if env is None else env
+    passwords, problems = _passwords(env)
+    networks, network_problems = _networks(env)
+    problems += network_problems + certificate_problems(env)
+    if problems:
+        raise BootstrapError("cannot set up the server:\n  - " + "\n  - ".join(problems))
+    return passwords, networks
+
+
+def _networks(env: Mapping[str, str]) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    found, problems = {}, []
+    for account in ACCOUNTS:
+        raw = env.get(account.networks_env, "").strip() if account.networks_env else ""
+        if not raw:
+            found[account.user] = account.default_networks
+            continue
+        networks = []
+        for item in (part.strip() for part in raw.split(",") if part.strip()):
+            try:
+                network = ipaddress.ip_network(item)
+            except ValueError as exc:
+                problems.append(f"{account.networks_env}: {item!r} is not a network in CIDR notation ({exc})")
+                continue
+            if network.prefixlen == 0:
+                problems.append(
+                    f"{account.networks_env}: {item!r} allows every address; list the networks that may connect"
+                )
+                continue
+            networks.append(str(network))
+        if not networks and not problems:
+            problems.append(f"{account.networks_env} lists no network (comma-separated CIDRs)")
+        found[account.user] = tuple(networks)
+    return found, problems
+
+
+def _passwords(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     found, problems = {}, []
     for account in ACCOUNTS:
         value = env.get(account.password_env, "")
@@ -155,9 +283,7 @@ def read_passwords(env: Mapping[str, str] | None = None) -> dict[str, str]:
                 f"{account.password_env} (or {account.password_env}_FILE) must hold a password of 12+ chars"
             )
         found[account.user] = value
-    if problems:
-        raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(problems))
-    return found
+    return found, problems
 
 
 def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = False) -> list[str]:
@@ -166,16 +292,25 @@ def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = F
     existing = {("role", row[0]) for row in client.query("SELECT name FROM system.roles").result_rows} | {
         ("settings profile", row[0]) for row in client.query("SELECT name FROM system.settings_profiles").result_rows
     }
-    existing_users = {row[0] for row in client.query("SELECT name FROM system.users").result_rows}
+    hosts_now = {row[0]: row[1] for row in client.query("SELECT name, host_ip FROM system.users").result_rows}
     for entity in plan.entities:
         client.command(entity.statement.sql)
         known = (entity.kind, entity.name) in existing
         report.append(f"exists   {entity.kind} {entity.name}" if known else f"created  {entity.statement}")
+    for statement in plan.settings:
+        client.command(statement.sql)
+    report.append(f"settings {READER_PROFILE}: {', '.join(READER_SETTINGS)}")
     for user, statements in plan.users.items():
         for statement in statements:
             client.command(statement.sql)
-        report.append(f"exists   user {user}" if user in existing_users else f"created  {statements[0]}")
-        if user in existing_users and rotate_passwords:
+        client.command(plan.hosts[user].sql)
+        if user not in hosts_now:
+            report.append(f"created  {statements[0]}")
+        else:
+            report.append(f"exists   user {user}")
+            if _canonical(hosts_now[user]) != plan.networks[user]:
+                report.append(f"changed  {plan.hosts[user]}")
+        if user in hosts_now and rotate_passwords:
             client.command(plan.passwords[user].sql)
             report.append(f"changed  {plan.passwords[user]}")
     for statement in plan.grants:
@@ -186,7 +321,7 @@ def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = F
 
 def bootstrap(target: WarehouseTarget, *, cluster: str = "", rotate_passwords: bool = False) -> list[str]:
     """Schema first (so grants name existing tables), then roles, users and grants."""
-    passwords = {} if target.embedded else read_passwords()
+    passwords, networks = ({}, {}) if target.embedded else read_server_settings()
     with open_client(target) as client:
         applied = ensure_schema(client, cluster)
         lines = [f"applied  migration {name}" for name in applied] or [
@@ -194,8 +329,28 @@ def bootstrap(target: WarehouseTarget, *, cluster: str = "", rotate_passwords: b
         ]
         if target.embedded:
             return [*lines, "skipped  roles, users and grants: the embedded engine (chDB) has no access management"]
-        plan = access_plan(target.database, passwords, cluster=cluster)
+        plan = access_plan(target.database, passwords, networks=networks, cluster=cluster)
         return lines + apply_access(client, plan, rotate_passwords=rotate_passwords)
+
+
+def _canonical(networks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Sorted canonical CIDRs: the same networks compare equal however they were written
+    (system.users shows a single address without its prefix length)."""
+    parsed = set()
+    for network in networks:
+        try:
+            parsed.add(str(_unmapped(ipaddress.ip_network(network))))
+        except ValueError:
+            parsed.add(network)
+    return tuple(sorted(parsed))
+
+
+def _unmapped(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``::ffff:a.b.c.d/120`` (how a server may list an IPv4 subnet) as ``a.b.c.d/24``."""
+    mapped = getattr(network.network_address, "ipv4_mapped", None)
+    if mapped is None or network.prefixlen < 96:
+        return network
+    return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
 
 
 def _identified(password: str) -> str:
