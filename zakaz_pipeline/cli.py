@@ -9,6 +9,7 @@ names the variable, a failed run with status 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -18,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zakaz_pipeline.config import LOCAL_STATE_DIR, ConfigError, Settings
+from zakaz_pipeline.config import LOCAL_STATE_DIR, ConfigError, Settings, env_value, timezone_from
 from zakaz_pipeline.preflight import check_reachable
+from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:
     from zakaz_pipeline.qtickets.simulator.faults import FaultPlan
@@ -28,6 +30,7 @@ log = logging.getLogger("zakaz")
 
 DEMO_TOKEN = "demo-token"
 DEMO_PII_KEY = "demo-pii-key-not-for-production"
+LIVE_SHOP_JOURNAL = "live_shop.jsonl"  # with --ui, in the demo's folder: one JSON line per change the shop made
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--path", type=Path, default=LOCAL_STATE_DIR, help="where the demo keeps its warehouse and Dagster home"
     )
+    demo.add_argument(
+        "--ui",
+        action="store_true",
+        help="then keep a live shop selling and serve the Dagster UI and daemon on it until Ctrl-C",
+    )
+    demo.add_argument("--ui-port", type=int, default=3000, help="the Dagster UI's port with --ui (default 3000)")
+    demo.add_argument(
+        "--shop-every", type=_positive_seconds, default=5.0, metavar="SECONDS",
+        help="with --ui, the live shop makes one change (mostly a new order) this often (default 5)",
+    )  # fmt: skip
     _add_dataset_arguments(demo)
     demo.set_defaults(command=_demo)
 
@@ -104,6 +117,16 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be above 0 seconds")
+    return seconds
+
+
 def _fault_plan(spec: str) -> FaultPlan:
     """argparse shows an ArgumentTypeError's own words; a ValueError it would hide."""
     from zakaz_pipeline.qtickets.simulator.faults import FaultPlan
@@ -126,36 +149,72 @@ def _simulator(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """With the default ``--path`` the demo fills the default warehouse and Dagster home,
-    so a plain ``dagster dev`` in this folder shows it with no settings at all. The sync
-    starts at the account's first sale, as a seller's first backfill would."""
+    so a plain ``dagster dev`` in this folder shows it. The daily partitions start at the
+    account's first sale (``QTICKETS_HISTORY_START``), and the sync covers exactly them,
+    as a seller's first backfill would. With ``--ui`` a live shop keeps selling from before
+    the sync (so the newest sale is seconds old when the checks run) and the Dagster UI and
+    daemon then run on the demo with the API, token, PII key and warehouse wired in."""
     from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+    from zakaz_pipeline.qtickets.simulator.live import LiveShop
     from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 
     path = args.path.resolve()
+    timezone = timezone_from(env_value(os.environ, "ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE)).key
     account = SimulatedAccount.generate(seed=args.seed, orders=args.orders, events=args.events)
-    with SimulatorServer(account, token=DEMO_TOKEN) as server:
-        os.environ.update(
-            QTICKETS_BASE_URL=server.base_url,
-            QTICKETS_TOKEN=DEMO_TOKEN,
-            ZAKAZ_PII_KEY=DEMO_PII_KEY,
-            CLICKHOUSE_URL=f"chdb://{path / 'warehouse'}",
-        )
-        os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
+    first = account.first_payment_date(timezone)
+    os.environ.update(
+        QTICKETS_TOKEN=DEMO_TOKEN,
+        ZAKAZ_PII_KEY=DEMO_PII_KEY,
+        CLICKHOUSE_URL=f"chdb://{path / 'warehouse'}",
+        QTICKETS_HISTORY_START=first.isoformat(),
+    )
+    os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
+    if args.ui:
+        from zakaz_pipeline.demo_ui import DEMO_CADENCE
+
+        os.environ["ZAKAZ_SCHEDULE_RUNNING"] = "1"
+        for name, value in DEMO_CADENCE.items():
+            os.environ.setdefault(name, value)
+    with SimulatorServer(account, token=DEMO_TOKEN) as server, contextlib.ExitStack() as shop:
+        os.environ["QTICKETS_BASE_URL"] = server.base_url
         log.info(
             "simulator with %d orders and %d events at %s", len(account.orders), len(account.events), server.base_url
         )
-        settings = Settings.from_env()
-        first = max(account.first_payment_date(settings.timezone), settings.history_start)
+        if args.ui:
+            journal = path / LIVE_SHOP_JOURNAL
+            journal.unlink(missing_ok=True)
+            shop.enter_context(
+                LiveShop(account, seed=args.seed, interval=args.shop_every, timezone=timezone, journal=journal)
+            )
         status = _sync(argparse.Namespace(first=first, last=None, dry_run=False))
+        if status == 0 and args.ui:
+            return _serve_ui(path, args.ui_port)
     if status == 0:
-        print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path)}")
+        print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path)}\nor run `zakaz demo --ui`.")
+    return status
+
+
+def _serve_ui(path: Path, port: int) -> int:
+    from zakaz_pipeline.demo_ui import UiError, serve_ui
+
+    try:
+        status = serve_ui(path, host="127.0.0.1", port=port, env=os.environ)
+    except UiError as exc:
+        print(f"zakaz: {exc}", file=sys.stderr)
+        return 1
+    print("demo stopped", flush=True)
     return status
 
 
 def _ui_command(path: Path) -> str:
+    """The settings a UI needs to show this demo (no secrets: the demo's own token and
+    key are not needed to look, only to run)."""
+    start = f"QTICKETS_HISTORY_START={os.environ['QTICKETS_HISTORY_START']}"
     if path == LOCAL_STATE_DIR.resolve():
-        return "dagster dev   (in this folder)"
-    return f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} CLICKHOUSE_URL={os.environ['CLICKHOUSE_URL']} dagster dev"
+        return f"{start} dagster dev   (in this folder)"
+    return (
+        f"{start} DAGSTER_HOME={os.environ['DAGSTER_HOME']} CLICKHOUSE_URL={os.environ['CLICKHOUSE_URL']} dagster dev"
+    )
 
 
 def _sync(args: argparse.Namespace) -> int:

@@ -7,10 +7,14 @@ The cursor is the newest ``updated_at`` seen (the API's clock, not ours). Each t
 for orders updated since the cursor minus an overlap, so a change committed a little
 late at the boundary is not missed; orders already handled at the same ``updated_at``
 are remembered in the cursor and not requested twice.
+
+It ticks every 5 minutes; ``ZAKAZ_LATE_CHANGES_INTERVAL`` (seconds) changes that
+(``zakaz demo --ui`` uses 30 s).
 """
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +31,7 @@ from dagster import (
     sensor,
 )
 
+from zakaz_pipeline.config import env_float
 from zakaz_pipeline.defs.assets import qtickets_api, stg_qtickets_api_orders_raw
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.defs.partitions import HISTORY_START, TIMEZONE, daily_partitions
@@ -37,6 +42,8 @@ from zakaz_pipeline.qtickets.rules import parse_ts
 
 OVERLAP = dt.timedelta(minutes=10)
 FIRST_LOOKBACK = dt.timedelta(days=1)
+DEFAULT_INTERVAL_SECONDS = 300
+INTERVAL_SECONDS = int(env_float(os.environ, "ZAKAZ_LATE_CHANGES_INTERVAL", DEFAULT_INTERVAL_SECONDS))
 
 LATE_CHANGE_SELECTION = AssetSelection.assets(stg_qtickets_api_orders_raw).downstream()
 
@@ -104,7 +111,7 @@ def day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
 
 @sensor(
     job=qtickets_late_changes_job,
-    minimum_interval_seconds=300,
+    minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=DefaultSensorStatus(DEFAULT_STATUS.value),
     description="Re-runs the sales days of orders changed after their day (refunds, cancellations, late payments).",
 )
