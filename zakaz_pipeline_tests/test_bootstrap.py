@@ -6,12 +6,24 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from zakaz_pipeline.warehouse.access import access_problems, reader_tables
-from zakaz_pipeline.warehouse.bootstrap import ACCOUNTS, BootstrapError, access_plan, read_passwords
+from zakaz_pipeline.warehouse.access import access_problems, host_problems, reader_tables
+from zakaz_pipeline.warehouse.bootstrap import (
+    ACCOUNTS,
+    DATALENS_NETWORKS,
+    READER_SETTINGS,
+    BootstrapError,
+    access_plan,
+    read_networks,
+    read_passwords,
+)
 from zakaz_pipeline.warehouse.schema import HISTORY_DDL, migrations, on_cluster
+from zakaz_pipeline.warehouse.tls import certificate_problems
 from zakaz_pipeline_tests.test_cli import zakaz
 
 PASSWORDS = {"etl_writer": "etl-secret-0001", "datalens_reader": "bi-secret-00002", "backup_user": "bk-secret-00003"}
@@ -24,6 +36,7 @@ def all_statements(cluster: str) -> list[str]:
     plan = access_plan("zakaz", PASSWORDS, cluster=cluster)
     access = [entity.statement for entity in plan.entities] + plan.grants + list(plan.passwords.values())
     access += [statement for statements in plan.users.values() for statement in statements]
+    access += plan.settings + list(plan.hosts.values())
     schema = [on_cluster(s, cluster) for m in migrations() for s in m.statements] + [on_cluster(HISTORY_DDL, cluster)]
     return [s.sql for s in access] + schema
 
@@ -33,7 +46,7 @@ def test_every_statement_is_accepted_by_the_clickhouse_parser(client, cluster) -
     for sql in all_statements(cluster):
         formatted = client.query("SELECT formatQuery(%(sql)s)", parameters={"sql": sql}).result_rows[0][0]
         assert formatted, sql
-        if cluster and sql.startswith(("CREATE", "DROP")):
+        if cluster and sql.startswith(("CREATE", "DROP", "ALTER USER", "ALTER SETTINGS")):
             assert "ON CLUSTER" in formatted, sql
 
 
@@ -136,3 +149,161 @@ def test_server_bootstrap_fails_clearly_without_leaking_secrets() -> None:
     assert unreachable.returncode == 2 and "cannot connect" in unreachable.stderr
     output = missing.stdout + missing.stderr + unreachable.stdout + unreachable.stderr
     assert "admin-pw-9999" not in output and "pw-etl_writer-123456" not in output
+
+
+# --- where users may connect from, and what DataLens's session may set ------------------
+
+
+def test_users_are_limited_to_their_networks_and_changes_apply_to_existing_users() -> None:
+    plan = access_plan("zakaz", PASSWORDS, networks=read_networks({}))
+    reader_create, reader_host = plan.users["datalens_reader"][0].sql, plan.hosts["datalens_reader"].sql
+    for network in DATALENS_NETWORKS:
+        assert f"'{network}'" in reader_create and f"'{network}'" in reader_host
+    assert reader_host.startswith("ALTER USER datalens_reader HOST IP ")
+    env = {"CLICKHOUSE_ETL_NETWORKS": "10.213.0.0/24", "CLICKHOUSE_DATALENS_NETWORKS": " 203.0.113.0/24 ,2001:db8::/32"}
+    plan = access_plan("zakaz", PASSWORDS, networks=read_networks(env))
+    assert plan.hosts["etl_writer"].sql == "ALTER USER etl_writer HOST IP '10.213.0.0/24'"
+    assert plan.hosts["datalens_reader"].sql == "ALTER USER datalens_reader HOST IP '2001:db8::/32', '203.0.113.0/24'"
+    assert plan.hosts["backup_user"].sql == "ALTER USER backup_user HOST IP '127.0.0.1/32', '::1/128'"
+    # system.users as the server would list these users: the audit accepts them
+    hosts = {user: {"host_ip": list(networks)} for user, networks in plan.networks.items()}
+    assert host_problems(hosts) == []
+    assert host_problems(hosts | {"datalens_reader": {"host_ip": ["::/0"]}}) == [
+        "datalens_reader may connect from any address"
+    ]
+    assert host_problems(hosts | {"etl_writer": {"host_ip": [], "host_names_like": ["%"]}}) == [
+        "etl_writer may connect by host name; only listed networks (HOST IP) are allowed",
+        "etl_writer may connect from no network",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("178.154.242.0/33", "is not a network in CIDR notation"),
+        ("178.154.242.177/28", "has host bits set"),
+        ("datalens.yandex.net", "is not a network in CIDR notation"),
+        ("0.0.0.0/0", "allows every address"),
+        (" , ", "lists no network"),
+    ],
+)
+def test_a_bad_network_list_names_the_variable(value: str, says: str) -> None:
+    with pytest.raises(BootstrapError) as error:
+        read_networks({"CLICKHOUSE_DATALENS_NETWORKS": value})
+    assert "CLICKHOUSE_DATALENS_NETWORKS" in str(error.value) and says in str(error.value)
+
+
+def test_bootstrap_refuses_a_bad_cidr_with_exit_2_before_connecting() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "DAGSTER_"))}
+    env |= {f"{a.password_env}": f"pw-{a.user}-123456" for a in ACCOUNTS}
+    env |= {"CLICKHOUSE_ADMIN_URL": "http://admin:admin-pw-9999@127.0.0.1:9", "CLICKHOUSE_ETL_NETWORKS": "10.213.0/24"}
+    result = zakaz("bootstrap", env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "CLICKHOUSE_ETL_NETWORKS" in result.stderr and "'10.213.0/24'" in result.stderr
+    assert "Traceback" not in result.stderr and "cannot connect" not in result.stderr
+    assert "admin-pw-9999" not in result.stdout + result.stderr
+
+
+def _settings(items) -> dict[str, tuple[str, str | None]]:
+    """'name = value [MAX cap]' → {name: (value, cap)}."""
+    parsed = {}
+    for item in items:
+        match = re.fullmatch(r"(\w+) = ('[^']*'|\d+)(?: MAX (\d+))?", item)
+        assert match, item
+        parsed[match[1]] = (match[2], match[3])
+    return parsed
+
+
+# What DataLens's ClickHouse connector sends with every data query.
+DATALENS_SESSION = {"join_use_nulls": "1", "max_execution_time": "70", "send_progress_in_http_headers": "0"}
+
+
+def test_reader_profile_caps_queries_but_allows_what_datalens_sends(client) -> None:
+    profile = _settings(READER_SETTINGS)
+    assert profile["readonly"] == ("2", None), "DataLens refuses a readonly = 1 user"
+    assert profile["max_execution_time"] == ("70", "70"), "a client may lower the timeout, never raise it"
+    for name in ("max_result_rows", "max_result_bytes", "max_memory_usage"):
+        value, cap = profile[name]
+        assert cap == value and int(value) > 0, name
+    assert profile["result_overflow_mode"] == ("'throw'", None), "a capped chart fails loudly, never silently cut"
+    for name, value in DATALENS_SESSION.items():
+        _, cap = profile.get(name, (None, None))
+        assert cap is None or int(value) <= int(cap), f"the profile forbids DataLens's {name} = {value}"
+    # Every name and value is one the engine knows: run a query with the profile's settings
+    # and DataLens's on top, as a DataLens query on the server would be.
+    applied = {name: value for name, (value, _) in profile.items()} | DATALENS_SESSION
+    settings = ", ".join(f"{name} = {value}" for name, value in applied.items() if name != "readonly")
+    rows = client.query(f"SELECT count() FROM numbers(1000) SETTINGS {settings}").result_rows
+    assert rows == [(1000,)]
+    statement = access_plan("zakaz", PASSWORDS).settings[0].sql
+    assert statement.startswith("ALTER SETTINGS PROFILE zakaz_reader_profile SETTINGS readonly = 2, ")
+    assert statement.endswith(" TO zakaz_reader")
+
+
+# --- the TLS pair ClickHouse serves to DataLens ---------------------------------------------
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """A CA standing in for a public one, a server certificate it signed, and a self-signed
+    one: real PEM files made by the openssl command line (EC keys: fast)."""
+    assert shutil.which("openssl"), "the openssl command line makes the test certificates"
+    d = tmp_path_factory.mktemp("pki")
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=Test CA", cwd=d)
+    _openssl("req", *ec, "-keyout", "privkey.pem", "-out", "leaf.csr", "-subj", "/CN=warehouse.example", cwd=d)
+    (d / "ext.cnf").write_text("subjectAltName=DNS:warehouse.example\nextendedKeyUsage=serverAuth\n", encoding="ascii")
+    _openssl(
+        "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "fullchain.pem", "-days", "10", "-extfile", "ext.cnf", cwd=d,
+    )  # fmt: skip
+    _openssl("req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-days", "30", "-subj", "/CN=self", cwd=d)
+    return d
+
+
+def _pair(cert: Path | str, key: Path | str) -> dict[str, str]:
+    return {"CLICKHOUSE_TLS_CERT": str(cert), "CLICKHOUSE_TLS_KEY": str(key)}
+
+
+def test_a_certificate_chain_a_trusted_ca_signed_passes(pki, monkeypatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki / "ca.pem"))  # OpenSSL's own trust-store override
+    assert certificate_problems(_pair(pki / "fullchain.pem", pki / "privkey.pem")) == []
+    assert certificate_problems({}) == [], "no TLS pair configured: nothing to check"
+
+
+def test_bad_certificate_files_are_named_with_what_is_wrong(pki, monkeypatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki / "ca.pem"))
+    cert, key = pki / "fullchain.pem", pki / "privkey.pem"
+    cases = {
+        "does not exist": _pair(pki / "missing.pem", key),
+        "is a directory": _pair(cert, pki),
+        "holds no PEM certificate": _pair(key, key),
+        "holds no PEM private key": _pair(cert, cert),
+        "is not the private key of the certificate": _pair(cert, pki / "self.key"),
+        "would be refused by DataLens: self-signed certificate": _pair(pki / "self.pem", pki / "self.key"),
+        "CLICKHOUSE_TLS_KEY must be set together with CLICKHOUSE_TLS_CERT": {"CLICKHOUSE_TLS_CERT": str(cert)},
+    }
+    for says, env in cases.items():
+        problems = certificate_problems(env)
+        assert len(problems) == 1 and says in problems[0], (says, problems)
+        assert "CLICKHOUSE_TLS_" in problems[0] and "BEGIN EC PRIVATE" not in problems[0]
+    # without the test CA in the trust store, the chain is what a public client would refuse
+    monkeypatch.delenv("SSL_CERT_FILE")
+    (problem,) = certificate_problems(_pair(cert, key))
+    assert "would be refused by DataLens: unable to get local issuer certificate" in problem
+
+
+def test_bootstrap_reports_a_bad_certificate_path_with_exit_2_and_a_good_pair_passes(pki) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "DAGSTER_", "SSL_"))}
+    env |= {f"{a.password_env}": f"pw-{a.user}-123456" for a in ACCOUNTS}
+    env |= {"CLICKHOUSE_ADMIN_URL": "http://admin:admin-pw-9999@127.0.0.1:9", "SSL_CERT_FILE": str(pki / "ca.pem")}
+    bad = zakaz("bootstrap", env=env | _pair(pki / "live" / "fullchain.pem", pki / "privkey.pem"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert f"CLICKHOUSE_TLS_CERT ({pki / 'live' / 'fullchain.pem'}) does not exist" in bad.stderr
+    assert "cannot connect" not in bad.stderr, "checked before connecting"
+    good = zakaz("bootstrap", env=env | _pair(pki / "fullchain.pem", pki / "privkey.pem"))
+    assert good.returncode == 2 and "cannot connect" in good.stderr and "CLICKHOUSE_TLS" not in good.stderr

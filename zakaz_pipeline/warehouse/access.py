@@ -3,10 +3,14 @@
 ``access_problems`` compares a server's users and effective grants (direct and through
 roles) with these rules; the warehouse-access check runs it on a server. The embedded
 engine has no access management, so there the check is skipped with that reason.
+``host_problems`` adds where the users may connect from: ``datalens_reader`` and
+``etl_writer`` must be limited to listed networks (``zakaz bootstrap`` sets them), never
+any address or any host name.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 
 from clickhouse_connect.driver.client import Client
@@ -14,6 +18,8 @@ from clickhouse_connect.driver.client import Client
 from zakaz_pipeline.warehouse.contract import schema_contract
 
 USERS = ("admin", "etl_writer", "datalens_reader", "backup_user")
+RESTRICTED_USERS = ("etl_writer", "datalens_reader", "backup_user")  # admin's networks are in users.d
+HOST_COLUMNS = ("host_ip", "host_names", "host_names_regexp", "host_names_like")
 READER_PREFIXES = ("v_", "dim_", "fact_")
 ACCESS_MANAGEMENT = ("ACCESS MANAGEMENT", "CREATE USER", "ALTER USER", "DROP USER", "CREATE ROLE", "ROLE ADMIN")
 
@@ -64,10 +70,38 @@ def access_problems(database: str, users: Iterable[str], grants: Mapping[str, li
     return problems
 
 
+def host_problems(hosts: Mapping[str, Mapping[str, list[str]]]) -> list[str]:
+    """``hosts`` maps a user to its system.users host columns (host_ip, host_names,
+    host_names_regexp, host_names_like)."""
+    problems = []
+    for user in RESTRICTED_USERS:
+        allowed = hosts.get(user)
+        if allowed is None:
+            continue  # a missing user is reported by access_problems
+        if any(_is_everywhere(network) for network in allowed.get("host_ip", [])):
+            problems.append(f"{user} may connect from any address")
+        if allowed.get("host_names") or allowed.get("host_names_regexp") or allowed.get("host_names_like"):
+            problems.append(f"{user} may connect by host name; only listed networks (HOST IP) are allowed")
+        if not allowed.get("host_ip"):
+            problems.append(f"{user} may connect from no network")
+    return problems
+
+
 def server_access_problems(client: Client, database: str) -> list[str]:
     users = [row[0] for row in client.query("SELECT name FROM system.users").result_rows]
     rows = client.query(EFFECTIVE_GRANTS_SQL).result_rows
     grants: dict[str, list[Grant]] = {}
     for user, access_type, db, table in rows:
         grants.setdefault(user, []).append({"access_type": access_type, "database": db, "table": table})
-    return access_problems(database, users, grants)
+    hosts = {
+        row[0]: dict(zip(HOST_COLUMNS, row[1:], strict=True))
+        for row in client.query(f"SELECT name, {', '.join(HOST_COLUMNS)} FROM system.users").result_rows
+    }
+    return access_problems(database, users, grants) + host_problems(hosts)
+
+
+def _is_everywhere(network: str) -> bool:
+    try:
+        return ipaddress.ip_network(network, strict=False).prefixlen == 0
+    except ValueError:
+        return False
