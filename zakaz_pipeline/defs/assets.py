@@ -1,4 +1,4 @@
-"""The asset graph: API → raw tables → facts → the DataLens view.
+"""The asset graph: API → raw tables → facts → the DataLens views.
 
 Raw assets hand rows to the ClickHouse IO manager (streamed for orders); facts hand it a
 ``SelectInto`` so they are computed inside ClickHouse. Every daily-partitioned asset has
@@ -28,6 +28,8 @@ from dagster import (
     MaterializeResult,
     Output,
     RetryPolicy,
+    TableColumn,
+    TableSchema,
     asset,
     multi_asset,
 )
@@ -35,6 +37,7 @@ from dagster import (
 from zakaz_pipeline.config import env_float
 from zakaz_pipeline.defs.partitions import TIMEZONE, daily_partitions
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource
+from zakaz_pipeline.progress import Progress, Throttle
 from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsRequestError
 from zakaz_pipeline.qtickets.rows import (
     INVENTORY_COLUMNS,
@@ -47,6 +50,7 @@ from zakaz_pipeline.qtickets.rows import (
 )
 from zakaz_pipeline.qtickets.rules import show_is_on_sale
 from zakaz_pipeline.warehouse import models
+from zakaz_pipeline.warehouse.contract import schema_contract
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.writes import Batches, SelectInto
 
@@ -64,6 +68,16 @@ ROWS_PER_INSERT = 5_000
 DAILY = {"partition_expr": "sales_date"}
 # Daily partitions, a table partitioned by month: each write replaces the whole months of its days.
 DAILY_IN_MONTHLY_TABLE = {"partition_expr": "sales_date", "table_partition": "month"}
+ROW_COUNT = "dagster/row_count"
+
+
+def table(name: str, **metadata: Any) -> dict[str, Any]:
+    """Definition metadata of the asset stored as ``name``: how the IO manager writes it
+    (``metadata``), and its columns from the schema contract, which the catalog shows."""
+    columns = [TableColumn(column, kind) for column, kind in schema_contract()[name].items()]
+    return {**metadata, "dagster/column_schema": TableSchema(columns=columns)}
+
+
 SALES_FACT_POOL = "zakaz_sales_fact"
 
 
@@ -81,13 +95,13 @@ def qtickets_api(qtickets: QticketsResource) -> Iterator[QticketsClient]:
     outs={
         "dim_events": AssetOut(
             description="Events with their city (name, id, time zone) and active/deleted flags.",
-            metadata={"write_mode": "replace"},
+            metadata=table("dim_events", write_mode="replace"),
             group_name="qtickets",
             kinds={"python", "clickhouse"},
         ),
         "dim_shows": AssetOut(
             description="Shows of every event: dates, sale window, price range, flags.",
-            metadata={"write_mode": "replace"},
+            metadata=table("dim_shows", write_mode="replace"),
             group_name="qtickets",
             kinds={"python", "clickhouse"},
         ),
@@ -108,7 +122,7 @@ def qtickets_events(context: AssetExecutionContext, qtickets: QticketsResource) 
     description="One row per ticket (basket) of every paid order, by sales day; no personal data.",
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    metadata=DAILY,
+    metadata=table("stg_qtickets_api_orders_raw", **DAILY),
     group_name="qtickets",
     kinds={"python", "clickhouse"},
     retry_policy=API_RETRY,
@@ -126,15 +140,34 @@ def _ticket_batches(
     context: AssetExecutionContext, qtickets: QticketsResource, pii_key: bytes, start: dt.datetime, end: dt.datetime
 ) -> Iterator[Columns]:
     """Pages of orders become ticket rows, gathered into large inserts; memory stays
-    bounded by one batch whatever the range."""
+    bounded by one batch whatever the range. Progress (orders fetched of the API's
+    ``paging.total``, sales days reached) is logged after the first page, then every
+    ``progress.EVERY_SECONDS`` and once at the end: the CLI renders these lines."""
     tz = ZoneInfo(TIMEZONE)
     orders = tickets = pending = 0
     batch: list[Columns] = []
+    days: set[dt.date] = set()
+    expected: int | None = None
+    throttle, logged = Throttle(), None
+
+    def count(_: int, total: int | None) -> None:
+        nonlocal expected
+        expected = total
+
+    def report(final: bool = False) -> None:
+        nonlocal logged
+        progress = Progress(orders, expected, len(days), (end.date() - start.date()).days)
+        if progress != logged and (final or throttle.due()):
+            context.log.info(progress.message())
+            logged = progress
+
     with qtickets_api(qtickets) as client:
-        pages = client.iter_paid_orders(start, end)
+        pages = client.iter_paid_orders(start, end, on_page=count)
         flatten = functools.partial(ticket_columns, org=qtickets.org, tz=tz, pii_key=pii_key)
         for page_orders, part in _flattened(pages, flatten):
             orders += page_orders
+            days.update(part["sales_date"])
+            report()
             batch.append(part)
             pending += row_count(part)
             if pending >= ROWS_PER_INSERT:
@@ -144,6 +177,7 @@ def _ticket_batches(
     if batch:
         tickets += pending
         yield _merge(batch)
+    report(final=True)
     context.log.info("fetched %d paid orders, %d tickets", orders, tickets)
 
 
@@ -188,7 +222,7 @@ def _merge(parts: list[Columns]) -> Columns:
 
 @asset(
     description="Seat inventory snapshot of every show on sale (append-only).",
-    metadata={"write_mode": "append"},
+    metadata=table("stg_qtickets_api_inventory_raw", write_mode="append"),
     group_name="qtickets",
     kinds={"python", "clickhouse"},
     retry_policy=API_RETRY,
@@ -227,7 +261,7 @@ def _rows(columns: Columns) -> Iterator[dict[str, Any]]:
     description="Daily sales per sales day, event and city: orders, tickets, gross, refunds, revenue.",
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    metadata=DAILY_IN_MONTHLY_TABLE,
+    metadata=table("fact_qtickets_sales_daily", **DAILY_IN_MONTHLY_TABLE),
     # A write recomputes whole months from raw: two runs with days of one month must take
     # turns, or the later swap could keep the other run's day as it was before its raw swap.
     pool=SALES_FACT_POOL,
@@ -241,7 +275,7 @@ def fact_qtickets_sales_daily() -> SelectInto:
 
 @asset(
     description="The newest inventory snapshot of every show, with event name and city.",
-    metadata={"write_mode": "replace"},
+    metadata=table("fact_qtickets_inventory_latest", write_mode="replace"),
     deps=[stg_qtickets_api_inventory_raw, AssetKey("dim_events"), AssetKey("dim_shows")],
     group_name="facts",
     kinds={"clickhouse"},
@@ -254,6 +288,7 @@ meta_job_runs = AssetSpec(
     "meta_job_runs",
     description="One row per Dagster run (job, status, times, days, rows, first error line); "
     "written by the run-status sensor and the zakaz CLI.",
+    metadata=table("meta_job_runs"),
     group_name="monitoring",
     kinds={"clickhouse"},
 )
@@ -262,11 +297,11 @@ meta_job_runs = AssetSpec(
 def _view_asset(name: str, description: str, deps: list[Any]) -> AssetsDefinition:
     """A DataLens view: its DDL is a schema migration; materializing it records what it now shows."""
 
-    @asset(name=name, description=description, deps=deps, group_name="bi", kinds={"clickhouse"})
+    @asset(name=name, description=description, deps=deps, metadata=table(name), group_name="bi", kinds={"clickhouse"})
     def _view(warehouse: ClickHouseResource) -> MaterializeResult:
         with warehouse.get_client() as client:
             rows = client.query(f"SELECT count() FROM {name}").result_rows[0][0]
-        return MaterializeResult(metadata={"rows": int(rows)})
+        return MaterializeResult(metadata={ROW_COUNT: int(rows)})
 
     return _view
 
@@ -288,4 +323,14 @@ v_qtickets_freshness = _view_asset(
     "v_qtickets_freshness",
     "DataLens: per source table, the age of its newest data and its last run's status.",
     [stg_qtickets_api_orders_raw, stg_qtickets_api_inventory_raw, AssetKey("dim_events"), meta_job_runs],
+)
+v_inventory_history = _view_asset(
+    "v_inventory_history",
+    "DataLens: every inventory snapshot of every show, with the seats taken since the previous snapshot.",
+    [stg_qtickets_api_inventory_raw, AssetKey("dim_events"), AssetKey("dim_shows")],
+)
+v_show_sell_through = _view_asset(
+    "v_show_sell_through",
+    "DataLens: per show on sale, capacity, sold, % sold, sold in 1 / 7 days, days to the show, projected sell-out.",
+    [v_inventory_history],
 )

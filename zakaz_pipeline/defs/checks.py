@@ -27,6 +27,7 @@ from dagster import (
 from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.warehouse import quality
 from zakaz_pipeline.warehouse.access import server_access_problems
+from zakaz_pipeline.warehouse.datalens import view_answers_under_datalens_settings
 from zakaz_pipeline.warehouse.quality import Finding
 
 ORDERS = "stg_qtickets_api_orders_raw"
@@ -34,9 +35,11 @@ INVENTORY = "stg_qtickets_api_inventory_raw"
 SALES = "fact_qtickets_sales_daily"
 INVENTORY_LATEST = "fact_qtickets_inventory_latest"
 DASHBOARD = "v_qtickets_sales_dashboard"
+VIEWS = (
+    DASHBOARD, "v_sales_14d", "v_sales_latest", "v_qtickets_freshness", "v_inventory_history", "v_show_sell_through",
+)  # fmt: skip
 CHECKED_TABLES = (
-    "dim_events", "dim_shows", ORDERS, INVENTORY, SALES, INVENTORY_LATEST, "meta_job_runs",
-    DASHBOARD, "v_sales_14d", "v_sales_latest", "v_qtickets_freshness",
+    "dim_events", "dim_shows", ORDERS, INVENTORY, SALES, INVENTORY_LATEST, "meta_job_runs", *VIEWS,
 )  # fmt: skip
 
 Evaluate = Callable[[Client, QualityResource, "CheckScope"], Finding]
@@ -116,8 +119,15 @@ RULES = (
          _access),
     *(
         Rule(table, "columns_match_contract", f"{table} exists with the contract's columns and types.",
-             lambda c, q, _, table=table: quality.schema_matches(c, table))
+             lambda c, q, _, table=table: quality.schema_matches(c, table, q.timezone))
         for table in CHECKED_TABLES
+    ),
+    *(
+        Rule(view, "views_answer_under_datalens_settings",
+             f"{view} answers under DataLens's session (join_use_nulls = 1, readonly = 2, …) with the same "
+             "column types and rows as by default.",
+             lambda c, q, _, view=view: view_answers_under_datalens_settings(c, view))
+        for view in VIEWS
     ),
 )  # fmt: skip
 

@@ -70,6 +70,7 @@ def build_resources() -> dict[str, Any]:
         url=_env("CLICKHOUSE_URL", default_clickhouse_url()),
         database=_env("CLICKHOUSE_DATABASE", DEFAULT_DATABASE),
         cluster=_env("CLICKHOUSE_CLUSTER", ""),
+        timezone=_env("ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE),
     )
     org = _env("ORG_NAME", DEFAULT_ORG)
     return {

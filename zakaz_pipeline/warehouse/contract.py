@@ -5,6 +5,9 @@ The schema check compares a live warehouse with it, so a column dropped or retyp
 hand, or a migration that never ran, shows up as a failed check rather than as a wrong
 dashboard. A test keeps the file equal to what the migrations build; after a new
 migration, regenerate it with ``python -m zakaz_pipeline.warehouse.contract``.
+
+The views' timestamps are in ``ZAKAZ_TIMEZONE``, so their types name it: the file says
+``DateTime('{timezone}')`` and ``schema_contract(timezone)`` fills in the configured zone.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
+
 CONTRACT_FILE = "schema_contract.json"
+# The contract is built with views rendered in a zone no table uses, then written with the
+# placeholder in its place.
+CONTRACT_BUILD_TIMEZONE = "Pacific/Chatham"
 
 Schema = dict[str, dict[str, str]]  # table → column → type, in column order
 
@@ -37,9 +45,14 @@ def describe_schema(client: Client) -> Schema:
 
 
 @functools.cache
-def schema_contract() -> Schema:
+def schema_contract(timezone: str = DEFAULT_TIMEZONE) -> Schema:
+    """The contract with the views' time zone filled in."""
     text = resources.files("zakaz_pipeline.warehouse").joinpath(CONTRACT_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    contract: Schema = json.loads(text)
+    return {
+        table: {name: kind.replace("{timezone}", timezone) for name, kind in columns.items()}
+        for table, columns in contract.items()
+    }
 
 
 def build_contract() -> Schema:
@@ -50,8 +63,13 @@ def build_contract() -> Schema:
     with tempfile.TemporaryDirectory() as scratch:
         target = parse_target(f"chdb://{Path(scratch) / 'warehouse'}", f"contract_{uuid.uuid4().hex[:8]}")
         with open_client(target) as client:
-            ensure_schema(client)
-            return describe_schema(client)
+            ensure_schema(client, timezone=CONTRACT_BUILD_TIMEZONE)
+            schema = describe_schema(client)
+    zone = f"'{CONTRACT_BUILD_TIMEZONE}'"
+    return {
+        table: {name: kind.replace(zone, "'{timezone}'") for name, kind in columns.items()}
+        for table, columns in schema.items()
+    }
 
 
 def main() -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.contract import describe_schema, schema_contract
 
 
@@ -130,9 +131,9 @@ def view_has_rows(client: Client, view: str, org: str) -> Finding:
     return Finding(rows > 0, int(rows), "> 0 rows")
 
 
-def schema_matches(client: Client, table: str) -> Finding:
-    """The table or view has exactly the contract's columns and types."""
-    expected = schema_contract()[table]
+def schema_matches(client: Client, table: str, timezone: str = DEFAULT_TIMEZONE) -> Finding:
+    """The table or view has exactly the contract's columns and types (views in ``timezone``)."""
+    expected = schema_contract(timezone)[table]
     actual = describe_schema(client).get(table)
     if actual is None:
         return Finding(False, "missing", "exists with the contract's columns")

@@ -7,16 +7,27 @@ whole: a table rebuilt by ``DROP TABLE IF EXISTS``, ``CREATE`` and an ``INSERT â
 that recomputes it from other tables. A migration interrupted half way is simply applied
 again from its first statement. A change to the schema is a new file, never an edit of an
 applied one.
+
+The DataLens views speak the reporting time zone (``ZAKAZ_TIMEZONE``): their DDL names it
+as ``{timezone}``, rendered here from the caller's setting, and each such view carries a
+COMMENT naming the zone it was rendered with. A migration's DDL is fixed once applied, but
+the setting can change: after the migrations, every view whose stored COMMENT differs from
+its newest rendered definition is created again (one query to ``system.tables`` when nothing
+changed). So a server moved to another ``ZAKAZ_TIMEZONE`` gets its views re-rendered the
+first time a process opens the warehouse, and no session or server time zone enters them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from importlib import resources
 
 from clickhouse_connect.driver.client import Client
+
+from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +105,45 @@ def current_version() -> int:
     return migrations()[-1].version
 
 
-def ensure_schema(client: Client, cluster: str = "") -> list[str]:
-    """Apply the migrations the connected database lacks; return their names."""
+TIMEZONE_PLACEHOLDER = "{timezone}"
+TIMEZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$")
+VIEW_NAME = re.compile(r"^CREATE OR REPLACE VIEW (\w+)")
+VIEW_COMMENT = re.compile(r"\sCOMMENT '((?:[^'\\]|'')*)'\s*$")
+
+
+def render(statement: str, timezone: str) -> str:
+    """``statement`` with ``{timezone}`` replaced by the IANA zone ``timezone``."""
+    if not TIMEZONE_NAME.match(timezone):
+        raise ValueError(f"ZAKAZ_TIMEZONE={timezone!r} is not an IANA time zone name (e.g. Europe/Moscow)")
+    return statement.replace(TIMEZONE_PLACEHOLDER, timezone)
+
+
+def zoned_views(timezone: str) -> dict[str, tuple[str, str]]:
+    """Each view whose newest definition names the time zone: (rendered DDL, its COMMENT)."""
+    newest: dict[str, str] = {}
+    for migration in migrations():
+        for statement in migration.statements:
+            if found := VIEW_NAME.match(statement):
+                newest[found.group(1)] = statement
+    views = {}
+    for name, statement in newest.items():
+        comment = VIEW_COMMENT.search(statement)
+        if TIMEZONE_PLACEHOLDER in statement and comment:
+            views[name] = (render(statement, timezone), render(comment.group(1).replace("''", "'"), timezone))
+    return views
+
+
+def configured_timezone() -> str:
+    """``ZAKAZ_TIMEZONE`` of this process, else the default: every caller that names no
+    zone renders the views alike, so two processes never re-render them back and forth."""
+    return os.environ.get("ZAKAZ_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
+
+
+def ensure_schema(client: Client, cluster: str = "", timezone: str | None = None) -> list[str]:
+    """Apply the migrations the connected database lacks, their views rendered in
+    ``timezone`` (default: ``configured_timezone()``), and re-render views left in another
+    zone; return the names of the migrations applied and of the views re-rendered."""
+    timezone = timezone or configured_timezone()
     if cluster:
         client.command(on_cluster(f"CREATE DATABASE IF NOT EXISTS {client.database}", cluster))
     client.command(on_cluster(HISTORY_DDL, cluster))
@@ -105,7 +153,7 @@ def ensure_schema(client: Client, cluster: str = "") -> list[str]:
         if migration.version in applied:
             continue
         for statement in migration.statements:
-            client.command(on_cluster(statement, cluster))
+            client.command(on_cluster(render(statement, timezone), cluster))
         client.insert(
             "zakaz_schema_history",
             [[migration.version], [migration.name]],
@@ -114,8 +162,27 @@ def ensure_schema(client: Client, cluster: str = "") -> list[str]:
         )
         log.info("applied warehouse migration %03d %s", migration.version, migration.name)
         done.append(f"{migration.version:03d}_{migration.name}")
+    done += _rerender_views(client, cluster, timezone)
     _drop_stale_staging(client)
     return done
+
+
+def _rerender_views(client: Client, cluster: str, timezone: str) -> list[str]:
+    """Views rendered in another time zone (their COMMENT names it) are created again."""
+    views = zoned_views(timezone)
+    if not views:
+        return []
+    stored = dict(
+        client.query(
+            "SELECT name, comment FROM system.tables WHERE database = currentDatabase() AND name IN %(names)s",
+            parameters={"names": list(views)},
+        ).result_rows
+    )
+    stale = [name for name, (_, comment) in views.items() if name in stored and stored[name] != comment]
+    for name in stale:
+        client.command(on_cluster(views[name][0], cluster))
+        log.info("re-rendered view %s in %s", name, timezone)
+    return [f"view {name} in {timezone}" for name in stale]
 
 
 def _drop_stale_staging(client: Client) -> None:
