@@ -242,7 +242,9 @@ def _sync(args: argparse.Namespace) -> int:
 
 def _bootstrap(args: argparse.Namespace) -> int:
     """Admin credentials come from CLICKHOUSE_ADMIN_URL (else CLICKHOUSE_URL); users' passwords
-    from CLICKHOUSE_ETL_PASSWORD, CLICKHOUSE_DATALENS_PASSWORD, CLICKHOUSE_BACKUP_PASSWORD (or *_FILE)."""
+    from CLICKHOUSE_ETL_PASSWORD, CLICKHOUSE_DATALENS_PASSWORD, CLICKHOUSE_BACKUP_PASSWORD (or *_FILE),
+    their networks from CLICKHOUSE_ETL_NETWORKS / CLICKHOUSE_DATALENS_NETWORKS; the TLS pair
+    ClickHouse serves (CLICKHOUSE_TLS_CERT / _KEY) is checked when set. Any of these wrong: exit 2."""
     from zakaz_pipeline.warehouse.bootstrap import BootstrapError, bootstrap
     from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
 
