@@ -8,6 +8,10 @@ for orders updated since the cursor minus an overlap, so a change committed a li
 late at the boundary is not missed; orders already handled at the same ``updated_at``
 are remembered in the cursor and not requested twice.
 
+A day that a queued run (of this job or the sync job) will read anyway is not requested
+again: that run has not fetched yet, so it sees the change. A busy shop (a new sale on
+today's day every tick) then keeps one run waiting instead of a growing queue.
+
 It ticks every 5 minutes; ``ZAKAZ_LATE_CHANGES_INTERVAL`` (seconds) changes that
 (``zakaz demo --ui`` uses 30 s).
 """
@@ -22,8 +26,11 @@ from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetSelection,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -33,7 +40,7 @@ from dagster import (
 
 from zakaz_pipeline.config import env_float
 from zakaz_pipeline.defs.assets import qtickets_api, stg_qtickets_api_orders_raw
-from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, partition_range_tags, qtickets_sync_job
 from zakaz_pipeline.defs.partitions import HISTORY_START, TIMEZONE, daily_partitions
 from zakaz_pipeline.defs.resources import QticketsResource
 from zakaz_pipeline.defs.schedules import DEFAULT_STATUS
@@ -109,6 +116,19 @@ def day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return ranges
 
 
+def queued_days(instance: DagsterInstance) -> set[dt.date]:
+    """Sales days covered by runs of the sync or late-change job that have not started yet."""
+    waiting = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED]))
+    days: set[dt.date] = set()
+    for run in waiting:
+        start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
+        if run.job_name not in (qtickets_late_changes_job.name, qtickets_sync_job.name) or not (start and end):
+            continue
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        days.update(first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+    return days
+
+
 @sensor(
     job=qtickets_late_changes_job,
     minimum_interval_seconds=INTERVAL_SECONDS,
@@ -123,9 +143,12 @@ def qtickets_late_changes(context: SensorEvaluationContext, qtickets: QticketsRe
     days, after = changed_days(orders, cursor, ZoneInfo(TIMEZONE))
     last_day = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
     days = {day for day in days if HISTORY_START <= day <= last_day}
+    waiting = days & queued_days(context.instance) if days else set()
+    days -= waiting
     if not days:
         context.update_cursor(after.dump())
-        return SkipReason(f"{len(orders)} orders updated since {since.isoformat()}; no sales day to re-run")
+        queued = f" ({len(waiting)} already in a queued run)" if waiting else ""
+        return SkipReason(f"{len(orders)} orders updated since {since.isoformat()}; no sales day to re-run{queued}")
     mark = after.watermark.isoformat() if after.watermark else ""
     requests = [
         RunRequest(run_key=f"late:{first}:{last}:{mark}", tags=partition_range_tags(first, last))
