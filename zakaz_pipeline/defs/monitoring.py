@@ -27,6 +27,7 @@ from zakaz_pipeline.warehouse.writes import append_rows
 
 META_TABLE = "meta_job_runs"
 ROW_METADATA = ("rows_written", "rows_appended")
+ROW_COUNT = "dagster/row_count"
 PAGE = 10_000
 
 
@@ -82,18 +83,17 @@ def _events(instance: DagsterInstance, run_id: str) -> list[Any]:
 
 
 def _rows_written(events: list[Any]) -> int:
-    """Rows per asset, summed. A run over many days records one materialization per day,
-    each carrying the write's total, so an asset counts once (its largest figure)."""
-    per_asset: dict[str, int] = {}
+    """Rows the run wrote: a day's materialization carries that day's row count, an
+    unpartitioned one the rows its write replaced or appended (views write nothing)."""
+    rows = 0
     for entry in events:
         event = entry.dagster_event
         if event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
             continue
-        metadata = event.event_specific_data.materialization.metadata
-        rows = sum(int(metadata[name].value) for name in ROW_METADATA if name in metadata)
-        key = event.asset_key.to_user_string()
-        per_asset[key] = max(per_asset.get(key, 0), rows)
-    return sum(per_asset.values())
+        materialization = event.event_specific_data.materialization
+        names = (ROW_COUNT,) if materialization.partition else ROW_METADATA
+        rows += sum(int(materialization.metadata[name].value) for name in names if name in materialization.metadata)
+    return rows
 
 
 def _first_error_line(events: list[Any]) -> str:

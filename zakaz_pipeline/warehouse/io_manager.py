@@ -14,6 +14,10 @@ parts for queries over the whole history): a write then replaces the whole month
 days fall in, and the asset's ``SelectInto`` recomputes them all (reads still take just
 the run's days); ``write_mode`` is ``"replace"`` (default: atomic slice replace, see
 ``writes``) or ``"append"`` (snapshots).
+
+Materializations carry Dagster's ``dagster/row_count``. A run over many days records one
+materialization per day, and each gets that day's own count (read after the swap, one
+GROUP BY), not the run's total repeated on every day.
 """
 
 import contextlib
@@ -25,7 +29,18 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
-from zakaz_pipeline.warehouse.writes import Columns, SelectInto, Slice, append_rows, read_slice, replace_slice
+from zakaz_pipeline.warehouse.writes import (
+    Columns,
+    SelectInto,
+    Slice,
+    append_rows,
+    count_rows,
+    read_slice,
+    replace_slice,
+    rows_per_day,
+)
+
+ROW_COUNT = "dagster/row_count"
 
 
 class ClickHouseIOManager(ConfigurableIOManager):
@@ -45,12 +60,19 @@ class ClickHouseIOManager(ConfigurableIOManager):
                 raise TypeError(f"{table}: append takes rows, not a SelectInto")
             with self._writing(table), self.warehouse.get_client() as client:
                 rows = append_rows(client, table, source)
-            context.add_output_metadata({"table": table, "rows_appended": rows})
+                total = count_rows(client, Slice(table, self.org))
+            context.add_output_metadata({"rows_appended": rows, ROW_COUNT: total})
             return
-        target = _widened(self._slice(table, metadata, context), metadata)
+        days = self._slice(table, metadata, context)
+        target = _widened(days, metadata)
         with self._writing(target.describe()), self.warehouse.get_client() as client:
             rows = replace_slice(client, target, source)
-        context.add_output_metadata({"table": table, "rows_written": rows, "slice": target.describe()})
+            per_day = rows_per_day(client, days) if days.day_column else None
+        if per_day is None:
+            context.add_output_metadata({"rows_written": rows, ROW_COUNT: rows})
+            return
+        for key in context.asset_partition_keys:
+            _add_partition_metadata(context, key, {ROW_COUNT: per_day.get(dt.date.fromisoformat(key), 0)})
 
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[None]:
@@ -81,6 +103,12 @@ class ClickHouseIOManager(ConfigurableIOManager):
             raise ValueError(f"{table} is written by day ({day_column}) but the run has no partition")
         window = context.asset_partitions_time_window
         return Slice(table, self.org, str(day_column), _day(window.start), _day(window.end))
+
+
+def _add_partition_metadata(context: OutputContext, partition_key: str, metadata: Mapping[str, Any]) -> None:
+    """Metadata of one partition's materialization only: what ``AssetExecutionContext.add_asset_metadata``
+    (``partition_key=``) does from an asset's body, done from the IO manager, which alone knows the counts."""
+    context.step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=partition_key)
 
 
 def _widened(target: Slice, metadata: Mapping[str, Any]) -> Slice:

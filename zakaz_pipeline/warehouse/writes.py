@@ -256,6 +256,25 @@ def _partition_ids(client: Client, sql: str, parameters: Mapping[str, Any]) -> l
     return ids
 
 
+def count_rows(client: Client, target: Slice) -> int:
+    return int(
+        client.query(
+            f"SELECT count() FROM {target.table} WHERE {target.predicate}", parameters=target.parameters
+        ).result_rows[0][0]
+    )
+
+
+def rows_per_day(client: Client, target: Slice) -> dict[dt.date, int]:
+    """Rows of each day of a daily slice as the table now holds them (one GROUP BY)."""
+    if target.day_column is None:
+        raise ValueError(f"{target.describe()} has no days to count")
+    result = client.query(
+        f"SELECT {target.day_column}, count() FROM {target.table} WHERE {target.predicate} GROUP BY {target.day_column}",
+        parameters=target.parameters,
+    )
+    return {day: int(rows) for day, rows in result.result_rows}
+
+
 def read_slice(client: Client, target: Slice) -> dict[str, list[Any]]:
     """The slice's rows, column by column (what a downstream Python asset loads)."""
     result = client.query(f"SELECT * FROM {target.table} WHERE {target.predicate}", parameters=target.parameters)

@@ -1,0 +1,124 @@
+"""Runs of ``zakaz sync`` / ``zakaz check`` where users look for them: under their job in
+the UI, and on each asset partition with that day's own metadata. Asked of the real
+webserver over GraphQL, as the UI asks."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import urllib3
+import yaml
+
+from zakaz_pipeline.local_runs import CODE_LOCATION, remote_job_origin
+from zakaz_pipeline.warehouse.contract import schema_contract
+from zakaz_pipeline_tests.reconcile import expected_tickets
+from zakaz_pipeline_tests.test_cli import env, zakaz  # noqa: F401  (env is a fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDERS = "stg_qtickets_api_orders_raw"
+RUN_ID = re.compile(r"\brun ([0-9a-f-]{36})\b")
+QUERY = """
+query ($asset: [String!]!) {
+  sync: pipelineOrError(params: {pipelineName: "qtickets_sync", repositoryName: "__repository__",
+                                 repositoryLocationName: "zakaz"}) {
+    __typename ... on Pipeline { runs { runId status repositoryOrigin { repositoryLocationName } } }
+  }
+  checks: pipelineOrError(params: {pipelineName: "qtickets_checks", repositoryName: "__repository__",
+                                   repositoryLocationName: "zakaz"}) {
+    __typename ... on Pipeline { runs { runId status } }
+  }
+  assetNodeOrError(assetKey: {path: $asset}) {
+    ... on AssetNode {
+      metadataEntries { label ... on TableSchemaMetadataEntry { schema { columns { name type } } } }
+      assetMaterializations(limit: 1000) { partition runId metadataEntries { label ... on IntMetadataEntry { intValue } } }
+    }
+  }
+}
+"""
+
+
+def test_the_code_location_is_named_as_in_both_workspaces() -> None:
+    """The UI files a run under its job by the origin's label; it names the location of both workspaces."""
+    for workspace in (ROOT / "workspace.yaml", ROOT / "infra" / "dagster" / "workspace.yaml"):
+        entries = yaml.safe_load(workspace.read_text())["load_from"]
+        assert [next(iter(entry.values()))["location_name"] for entry in entries] == [CODE_LOCATION], workspace
+    origin = remote_job_origin("qtickets_sync")
+    assert (origin.job_name, origin.repository_origin.get_label()) == ("qtickets_sync", "__repository__@zakaz")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def webserver(env: dict[str, str]) -> Iterator[str]:  # noqa: F811
+    """``dagster-webserver`` on this folder's workspace.yaml and the test's DAGSTER_HOME."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _ask(url: str, variables: dict) -> dict:
+    """The query's answer once the code location has loaded (the webserver loads it in the background)."""
+    http = urllib3.PoolManager(retries=False)
+    deadline, answer = time.monotonic() + 60, None
+    while True:
+        try:
+            answer = http.request(
+                "POST", url, body=json.dumps({"query": QUERY, "variables": variables}),
+                headers={"Content-Type": "application/json"}, timeout=10,
+            )  # fmt: skip
+            data = json.loads(answer.data)["data"]
+            if data["sync"]["__typename"] == "Pipeline":
+                return data
+        except (urllib3.exceptions.HTTPError, ValueError, KeyError, TypeError):
+            pass
+        assert time.monotonic() < deadline, f"no answer in 60 s; the last: {answer and answer.data[:2000]!r}"
+        time.sleep(0.5)
+
+
+def test_cli_runs_show_under_their_job_and_each_day_carries_its_own_rows(env, small_account, webserver) -> None:  # noqa: F811
+    sync = zakaz("sync", env=env)
+    assert sync.returncode == 0, sync.stderr[-3000:]
+    check = zakaz("check", env=env)  # its verdict is test_cli's business; its run is ours
+    assert RUN_ID.search(check.stdout), check.stdout[-3000:] + check.stderr[-3000:]
+    sync_run, check_run = (RUN_ID.search(result.stdout).group(1) for result in (sync, check))
+
+    data = _ask(webserver, {"asset": [ORDERS]})
+
+    assert [(r["runId"], r["status"]) for r in data["sync"]["runs"]] == [(sync_run, "SUCCESS")]
+    assert data["sync"]["runs"][0]["repositoryOrigin"] == {"repositoryLocationName": "zakaz"}
+    assert [r["runId"] for r in data["checks"]["runs"]] == [check_run]
+    node = data["assetNodeOrError"]
+    (schema,) = [e["schema"] for e in node["metadataEntries"] if e["label"] == "dagster/column_schema"]
+    assert [(c["name"], c["type"]) for c in schema["columns"]] == list(schema_contract()[ORDERS].items())
+    expected = collections.Counter(
+        day.isoformat() for day, *_ in expected_tickets(small_account, "Europe/Moscow").values()
+    )
+    found = {}
+    for materialization in node["assetMaterializations"]:
+        assert materialization["runId"] == sync_run
+        (rows,) = [e["intValue"] for e in materialization["metadataEntries"] if e["label"] == "dagster/row_count"]
+        found[materialization["partition"]] = rows
+    assert {day: rows for day, rows in found.items() if rows} == dict(expected)
+    assert len(set(found.values())) > 1, "each day has its own count, not the run's total repeated"
