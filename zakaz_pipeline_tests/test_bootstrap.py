@@ -262,6 +262,17 @@ def pki(tmp_path_factory) -> Path:
         "-out", "fullchain.pem", "-days", "10", "-extfile", "ext.cnf", cwd=d,
     )  # fmt: skip
     _openssl("req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-days", "30", "-subj", "/CN=self", cwd=d)
+    # the same key, certified by the CA for January 2020 only (`openssl ca` sets both dates)
+    (d / "index.txt").write_text("", encoding="ascii")
+    (d / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = ca.srl\n"
+        "default_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n",
+        encoding="ascii",
+    )
+    _openssl(
+        "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", "leaf.csr",
+        "-out", "expired.pem", "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-notext", cwd=d,
+    )  # fmt: skip
     return d
 
 
@@ -285,6 +296,7 @@ def test_bad_certificate_files_are_named_with_what_is_wrong(pki, monkeypatch) ->
         "holds no PEM private key": _pair(cert, cert),
         "is not the private key of the certificate": _pair(cert, pki / "self.key"),
         "would be refused by DataLens: self-signed certificate": _pair(pki / "self.pem", pki / "self.key"),
+        "would be refused by DataLens: certificate has expired": _pair(pki / "expired.pem", key),
         "CLICKHOUSE_TLS_KEY must be set together with CLICKHOUSE_TLS_CERT": {"CLICKHOUSE_TLS_CERT": str(cert)},
     }
     for says, env in cases.items():
