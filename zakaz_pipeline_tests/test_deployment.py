@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import json
 import platform
 import re
@@ -223,8 +224,12 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     assert tls["/etc/clickhouse-server/tls/fullchain.pem"]["source"] == example["CLICKHOUSE_TLS_CERT"]
     assert tls["/etc/clickhouse-server/tls/privkey.pem"]["source"] == example["CLICKHOUSE_TLS_KEY"]
     assert all(v["read_only"] and not v["bind"].get("create_host_path") for v in tls.values())
-    (subnet,) = model["networks"]["zakaz"]["ipam"]["config"]
-    assert subnet["subnet"] == example["ZAKAZ_NETWORK_SUBNET"] == user_code["CLICKHOUSE_ETL_NETWORKS"]
+    (ipam,) = model["networks"]["zakaz"]["ipam"]["config"]
+    assert ipam["subnet"] == example["ZAKAZ_NETWORK_SUBNET"]
+    assert ipam["ip_range"] == example["ZAKAZ_NETWORK_CONTAINERS"] == user_code["CLICKHOUSE_ETL_NETWORKS"]
+    # containers get addresses inside the subnet, the gateway (its first address) is not among them
+    subnet, containers = ipaddress.ip_network(ipam["subnet"]), ipaddress.ip_network(ipam["ip_range"])
+    assert containers.subnet_of(subnet) and next(subnet.hosts()) not in containers
 
 
 @pytest.mark.parametrize("name", ["CLICKHOUSE_TLS_CERT", "CLICKHOUSE_TLS_KEY"])
