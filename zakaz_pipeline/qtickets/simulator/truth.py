@@ -8,6 +8,7 @@ compare the warehouse against numbers that did not pass through the code under t
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -94,6 +95,100 @@ def show_inventory(account: SimulatedAccount) -> dict[int, tuple[int, int]]:
                     sum(seat["max_quantity"] for seat in seats),
                     sum(seat["free_quantity"] for seat in seats),
                 )
+    return result
+
+
+Observation = tuple[dt.datetime, dict[int, tuple[int, int]]]
+"""A moment and ``show_inventory`` at it: what one inventory snapshot should have seen."""
+
+SELLOUT_HORIZON_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    """One show in one snapshot, as the inventory history reports it."""
+
+    tickets_total: int
+    tickets_left: int
+    tickets_sold: int
+    sold_since_previous: int | None
+
+
+@dataclass(frozen=True)
+class SellThrough:
+    """One show on sale at the newest observation, as the sell-through report gives it."""
+
+    event_id: int
+    capacity: int
+    tickets_sold: int
+    tickets_left: int
+    tickets_sold_1d: int | None
+    tickets_sold_7d: int | None
+    pace_per_day: float | None
+    days_until_show: int | None
+    projected_sellout_date: dt.date | None
+
+
+def inventory_history(observations: list[Observation]) -> dict[tuple[int, dt.datetime], SnapshotRow]:
+    """Per (show, moment): seats, seats taken (total - left) and the change of seats taken
+    since the show's previous observation (None for its first)."""
+    rows: dict[tuple[int, dt.datetime], SnapshotRow] = {}
+    previous: dict[int, int] = {}
+    for moment, shows in sorted(observations, key=lambda o: o[0]):
+        for show_id, (total, left) in shows.items():
+            sold = total - left
+            change = sold - previous[show_id] if show_id in previous else None
+            rows[(show_id, moment)] = SnapshotRow(total, left, sold, change)
+            previous[show_id] = sold
+    return rows
+
+
+def sell_through(
+    account: SimulatedAccount, observations: list[Observation], now: dt.datetime, tz: str = DEFAULT_TIMEZONE
+) -> dict[int, SellThrough]:
+    """Per show in the newest observation: seats taken in the 24 hours and 7 days before
+    ``now`` (the changes observed at moments inside the window; None without any), the pace
+    over the time from the last observation before the 7-day window (else the show's first)
+    to the newest, and the day the last seat goes at that pace."""
+    zone = ZoneInfo(tz)
+    history = inventory_history(observations)
+    newest_moment = max(moment for moment, _ in observations)
+    on_sale = dict(observations)[newest_moment]
+    starts = {
+        show["id"]: (event["id"], parse_ts(show["start_date"])) for event in account.events for show in event["shows"]
+    }
+    result = {}
+    for show_id in on_sale:
+        seen = sorted((moment, row) for (show, moment), row in history.items() if show == show_id)
+        newest_at, newest = seen[-1]
+
+        def sold_since(start: dt.datetime, seen: list = seen) -> int | None:
+            changes = [row.sold_since_previous for moment, row in seen if moment > start]
+            changes = [change for change in changes if change is not None]
+            return sum(changes) if changes else None
+
+        week_ago = now - dt.timedelta(days=7)
+        before = [moment for moment, _ in seen if moment <= week_ago]
+        baseline = before[-1] if before else seen[0][0]
+        sold_7d = sold_since(week_ago)
+        span_days = (newest_at - baseline).total_seconds() / 86400
+        pace = sold_7d / span_days if sold_7d is not None and span_days > 0 else None
+        sellout = None
+        if pace is not None and pace > 0 and newest.tickets_left / pace <= SELLOUT_HORIZON_DAYS:
+            seconds = math.ceil(newest.tickets_left / pace * 86400)
+            sellout = (newest_at + dt.timedelta(seconds=seconds)).astimezone(zone).date()
+        event_id, start = starts[show_id]
+        result[show_id] = SellThrough(
+            event_id=event_id,
+            capacity=newest.tickets_total,
+            tickets_sold=newest.tickets_sold,
+            tickets_left=newest.tickets_left,
+            tickets_sold_1d=sold_since(now - dt.timedelta(days=1)),
+            tickets_sold_7d=sold_7d,
+            pace_per_day=pace,
+            days_until_show=(start.astimezone(zone).date() - now.astimezone(zone).date()).days if start else None,
+            projected_sellout_date=sellout,
+        )
     return result
 
 
