@@ -34,6 +34,7 @@ from zakaz_pipeline.defs.alerts import (
     AlertCursor,
     CheckOutcome,
     FinishedRun,
+    alert_sensor_status,
     alert_sensors,
     check_and_failure_rate_alert_sensor,
     failure_rate_alert,
@@ -492,6 +493,9 @@ def test_first_line_is_short_and_secret_free() -> None:
     assert first_line(None) == ""
 
 
-def test_alert_sensors_are_running_by_default() -> None:
+def test_alert_sensors_run_by_default_only_with_a_destination() -> None:
     assert [s.name for s in alert_sensors] == ["run_failure_alert_sensor", "check_and_failure_rate_alert_sensor"]
-    assert all(s.default_status.value == "RUNNING" for s in alert_sensors)
+    assert all(s.default_status == alert_sensor_status() for s in alert_sensors)
+    assert alert_sensor_status({}).value == "STOPPED"
+    assert alert_sensor_status({"ALERT_WEBHOOK_URL": "https://hooks.example/x"}).value == "RUNNING"
+    assert alert_sensor_status({"TELEGRAM_BOT_TOKEN": "1:abc", "TELEGRAM_CHAT_ID": "5"}).value == "RUNNING"

@@ -1,8 +1,9 @@
 """Alert sensors: one alert per failed run, per failing ERROR check, per day of many failures.
 
 Delivery (webhook, Telegram) is ``zakaz_pipeline.notify``; this module decides *when*.
-Both sensors run by default but do nothing until a destination is configured
-(``ALERT_WEBHOOK_URL``, or ``TELEGRAM_BOT_TOKEN`` + ``TELEGRAM_CHAT_ID``).
+Both sensors run by default once a destination is configured when the code loads
+(``ALERT_WEBHOOK_URL``, or ``TELEGRAM_BOT_TOKEN`` + ``TELEGRAM_CHAT_ID``) and are stopped
+without one (they would have nothing to do); the UI can still start them.
 
 * ``run_failure_alert_sensor``: Dagster keeps its cursor and moves past a run even when the
   sensor raises, so an alert that no destination accepted (after urllib3's retries) is not
@@ -373,8 +374,15 @@ def _deliverer(notifier: Notifier, logger: Any) -> Callable[[Alert], bool]:
 # ---------------------------------------------------------------- sensors
 
 
+def alert_sensor_status(env: Mapping[str, str] = os.environ) -> DefaultSensorStatus:
+    """Running once a destination is set; without one the sensors have nothing to do, and
+    a running sensor would log a skipped tick in the daemon's console every minute."""
+    configured = any(env.get(name, "").strip() for name in ("ALERT_WEBHOOK_URL", "TELEGRAM_BOT_TOKEN"))
+    return DefaultSensorStatus.RUNNING if configured else DefaultSensorStatus.STOPPED
+
+
 @run_failure_sensor(
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=alert_sensor_status(),
     description="One alert (webhook and/or Telegram) per failed run of this code location.",
 )
 def run_failure_alert_sensor(context: RunFailureSensorContext) -> None:
@@ -395,7 +403,7 @@ def run_failure_alert_sensor(context: RunFailureSensorContext) -> None:
 
 
 @sensor(
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=alert_sensor_status(),
     minimum_interval_seconds=60,
     description=(
         "One alert per incident of a failing ERROR asset check; one alert a day when more than "

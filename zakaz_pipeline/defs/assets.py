@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import gc
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Backoff,
+    BetaWarning,
     Failure,
     Jitter,
     MaterializeResult,
@@ -79,6 +81,9 @@ def table(name: str, **metadata: Any) -> dict[str, Any]:
 
 
 SALES_FACT_POOL = "zakaz_sales_fact"
+# BackfillPolicy.single_run() is what makes a backfill one run (one API scan); Dagster
+# marks the parameter beta, and every process loading the code would warn about it.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`", category=BetaWarning)
 
 
 @contextlib.contextmanager
