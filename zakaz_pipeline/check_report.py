@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zakaz_pipeline.config import Settings
-from zakaz_pipeline.runner import CONSOLE_INFO, open_instance, record_in_warehouse
+from zakaz_pipeline.config import Settings, debug_enabled
+from zakaz_pipeline.runner import RunConsole, console_logging, open_instance, record_in_warehouse
 
 SKIPPED_PREFIX = "skipped: "
 
@@ -52,8 +52,14 @@ def run_checks(settings: Settings) -> CheckReport:
     from zakaz_pipeline.local_runs import execute_here
 
     job = defs.resolve_job_def("qtickets_checks")
+    console = RunConsole()
     with open_instance() as instance:
-        result = execute_here(instance, job.name, tags={}, run_config=CONSOLE_INFO)
+        try:
+            result = execute_here(
+                instance, job.name, tags={}, run_config=console_logging(debug_enabled()), listener=console
+            )
+        finally:
+            console.close()
         skipped = {
             entry.step_key: entry.user_message[len(SKIPPED_PREFIX) :]
             for entry in instance.all_logs(result.run_id)

@@ -28,6 +28,12 @@ class ConfigError(ValueError):
     """One or more settings are unusable; the message names each variable."""
 
 
+def debug_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``ZAKAZ_DEBUG=1`` (or ``zakaz --debug``, which sets it): tracebacks and Dagster's own
+    console output on the terminal, instead of one plain line per failure."""
+    return (os.environ if env is None else env).get("ZAKAZ_DEBUG", "").strip() == "1"
+
+
 def default_clickhouse_url() -> str:
     return f"chdb://{(LOCAL_STATE_DIR / 'warehouse').resolve()}"
 

@@ -18,10 +18,10 @@ that moves these names, and asks the UI's GraphQL for the job's runs.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from dagster import DagsterInstance, multi_or_in_process_executor
+from dagster import DagsterInstance, EventLogEntry, multi_or_in_process_executor
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
 from dagster._core.execution.api import JobExecutionResult, execute_run
@@ -53,9 +53,15 @@ def reconstructable_job(job_name: str) -> ReconstructableJob:
 
 
 def execute_here(
-    instance: DagsterInstance, job_name: str, *, tags: Mapping[str, str], run_config: Mapping[str, Any]
+    instance: DagsterInstance,
+    job_name: str,
+    *,
+    tags: Mapping[str, str],
+    run_config: Mapping[str, Any],
+    listener: Callable[[EventLogEntry], None] | None = None,
 ) -> JobExecutionResult:
-    """Create a run of ``job_name`` filed under its job in the UI and execute it in this process."""
+    """Create a run of ``job_name`` filed under its job in the UI and execute it in this
+    process; ``listener`` sees each of the run's events as it is stored (the CLI's progress)."""
     job = reconstructable_job(job_name)
     job_def = job.get_definition()
     if job_def.executor_def.name == multi_or_in_process_executor.name:
@@ -67,4 +73,6 @@ def execute_here(
         remote_job_origin=remote_job_origin(job_name),
         job_code_origin=job.get_python_origin(),
     )
+    if listener is not None:
+        instance.add_event_listener(run.run_id, listener)
     return execute_run(job, run, instance, raise_on_error=False)

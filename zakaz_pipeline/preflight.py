@@ -1,21 +1,30 @@
-"""Reachability of the API and the warehouse, checked before a sync fetches anything.
+"""Reachability of the API and the warehouse, checked before a command loads Dagster.
 
 A wrong address otherwise surfaces minutes later, after the client's retries, as a step
 failure; checked first it is a configuration error naming the variable to fix. The
-checks open a TCP connection to the API (no request, so no token is sent) and, for a
-ClickHouse server, run ``SELECT 1``. The embedded warehouse needs no check: its path was
-validated with the settings, and opening it here would take the lock the run needs.
+checks open a TCP connection to the API and, for a ClickHouse server, run ``SELECT 1``.
+The embedded warehouse needs no reachability check: its path was validated with the
+settings, and opening it here would take the lock the run needs. Then one authenticated
+read (``check_token``) answers a refused token or a wrong API path in a second, before
+imports and run setup; its ``paging.total`` is the number of paid orders the sync will
+fetch. ``check_warehouse_exists`` is for commands that only read (``zakaz check``):
+they must find a warehouse, never create one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from zakaz_pipeline.config import ConfigError, Settings
+from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsError, QticketsRequestError
 from zakaz_pipeline.warehouse.connection import WarehouseConfigError, open_client, parse_target
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+TOKEN_CHECK_READ_TIMEOUT = 15.0
 
 
 def check_reachable(settings: Settings) -> None:
@@ -49,3 +58,41 @@ def _warehouse_problem(settings: Settings) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure means the run could not write; the message may echo the URL
         return f"CLICKHOUSE_URL: {target.describe()} does not answer queries ({type(exc).__name__})"
     return None
+
+
+def check_token(settings: Settings, start: dt.datetime, end: dt.datetime) -> int | None:
+    """One authenticated request (page 1 of the paid orders in ``[start, end)``, asked one a
+    page, not retried); return the API's count of them, ``None`` when it did not say.
+
+    A refusal (401/403) or a wrong API path (another 4xx) raises ``ConfigError``; anything
+    else (a 5xx, a timeout) is left to the run, whose retries are made for it.
+    """
+    with QticketsClient(
+        base_url=settings.base_url, token=settings.token, read_timeout=TOKEN_CHECK_READ_TIMEOUT, max_retries=0
+    ) as client:
+        try:
+            return client.count_paid_orders(start, end)
+        except QticketsAuthError as exc:
+            raise ConfigError(str(exc)) from None
+        except QticketsRequestError as exc:
+            raise ConfigError(f"QTICKETS_BASE_URL: {exc}") from None
+        except QticketsError:
+            return None
+
+
+def check_warehouse_exists(settings: Settings) -> None:
+    """Raise ``ConfigError`` unless the warehouse answers and holds the database: a reading
+    command on a mistyped path or database would otherwise create an empty warehouse."""
+    target = parse_target(settings.clickhouse_url, settings.clickhouse_database)
+    hint = "set CLICKHOUSE_URL (and CLICKHOUSE_DATABASE) to a synced warehouse, or run `zakaz sync` first"
+    if target.embedded and not Path(target.path).is_dir():
+        raise ConfigError(f"CLICKHOUSE_URL: there is no warehouse at {target.path}; {hint}")
+    problem = _warehouse_problem(settings)
+    if problem:
+        raise ConfigError(problem)
+    with open_client(dataclasses.replace(target, database="system"), create_database=False) as client:
+        found = client.query(
+            "SELECT count() FROM system.databases WHERE name = %(name)s", parameters={"name": target.database}
+        ).result_rows[0][0]
+    if not found:
+        raise ConfigError(f"CLICKHOUSE_DATABASE: {target.describe()} has no database {target.database!r}; {hint}")

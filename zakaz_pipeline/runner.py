@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
+import sys
+import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from filelock import FileLock
 
-from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings
+from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings, debug_enabled
+from zakaz_pipeline.progress import Progress, ProgressRenderer
 
 if TYPE_CHECKING:
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, EventLogEntry
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 
 SUMMARY_SQL = """
@@ -31,11 +35,63 @@ SELECT
     (SELECT sum(tickets_left) FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale)
 """
 EVENT_BATCH_SIZE = 1000
-CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+SYNC_JOB = "qtickets_sync"
+# The sync job's assets (every asset; a test holds this equal to the job): what a start
+# refused before Dagster loads records in meta_job_runs, so the freshness view sees it.
+SYNC_ASSETS = (
+    "dim_events", "dim_shows", "fact_qtickets_inventory_latest", "fact_qtickets_sales_daily",
+    "stg_qtickets_api_inventory_raw", "stg_qtickets_api_orders_raw", "v_qtickets_sales_dashboard",
+)  # fmt: skip
+ERROR_CLASS_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)+[A-Za-z_]\w*: ")
+STOPPED = "the run stopped before its steps finished (interrupted by Ctrl-C or a kill); it is marked failed"
+FAILED_RUN_HINT = "the run's whole log: Dagster UI → Runs → {run_id}, or run again with --debug"
 SUMMARY_LABELS = (
     "events", "shows", "orders", "tickets sold", "gross revenue", "refunded",
     "revenue", "shows on sale", "tickets left",
 )  # fmt: skip
+
+
+def console_logging(debug: bool) -> dict[str, object]:
+    """Run config for the run's console logger. Dagster's console prints every event and a
+    failed step's whole stack; those belong to the run's log in the UI (the event log keeps
+    everything), so the terminal gets only what ``RunConsole`` renders — unless ``--debug``."""
+    return {"loggers": {"console": {"config": {"log_level": "INFO" if debug else "CRITICAL"}}}}
+
+
+class RunConsole:
+    """Listens to a run's events in this process and writes, on stderr, the progress lines
+    the assets log (``progress.Progress``) and one line per failed step — no stacks."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.renderer = ProgressRenderer(self.stream, terminal=self.stream.isatty())
+
+    def __call__(self, entry: EventLogEntry) -> None:
+        progress = Progress.parse(entry.user_message) if not entry.is_dagster_event else None
+        if progress is not None:
+            self.renderer.show(progress)
+            return
+        event = entry.dagster_event
+        if event is None or event.event_type_value not in ("STEP_FAILURE", "STEP_UP_FOR_RETRY"):
+            return
+        from zakaz_pipeline.defs.alerts import root_error
+
+        error = getattr(event.event_specific_data, "error", None)
+        cause = error_line(root_error(error).message) if error else event.message or ""
+        then = "will be retried" if event.event_type_value == "STEP_UP_FOR_RETRY" else "failed"
+        self.renderer.finish()
+        self.stream.write(f"zakaz: step {event.step_key} {then}: {cause}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.renderer.finish()
+
+
+def error_line(message: str) -> str:
+    """A step error's first line without Dagster's ``module.ClassName: `` prefix."""
+    from zakaz_pipeline.defs.alerts import first_line
+
+    return ERROR_CLASS_PREFIX.sub("", first_line(message), count=1)
 
 
 @dataclass
@@ -52,7 +108,7 @@ class SyncOutcome:
             f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'} for sales days {self.first} … {self.last}"
         )
         if not self.success:
-            return f"{head}\n{self.error}"
+            return f"{head}\n{self.error}\n{FAILED_RUN_HINT.format(run_id=self.run_id)}"
         width = max(len(label) for label in self.summary)
         return "\n".join([head, *(f"  {label:<{width}}  {value}" for label, value in self.summary.items())])
 
@@ -90,21 +146,28 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     from zakaz_pipeline.local_runs import execute_here
 
     tags = partition_range_tags(first, last)
+    console = RunConsole()
     # The warehouse is held for the whole command, so the embedded engine starts once
     # rather than for the run, its record and the summary in turn.
     with open_client(parse_target(settings.clickhouse_url, settings.clickhouse_database)), open_instance() as instance:
-        result = execute_here(instance, "qtickets_sync", tags=tags, run_config=CONSOLE_INFO)
+        try:
+            result = execute_here(
+                instance, SYNC_JOB, tags=tags, run_config=console_logging(debug_enabled()), listener=console
+            )
+        finally:
+            console.close()
         record_in_warehouse(instance, result.run_id, settings)
         summary = warehouse_summary(settings) if result.success else {}
     outcome = SyncOutcome(
         result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last
     )
     if not result.success:
-        from zakaz_pipeline.defs.alerts import first_line, root_error
+        from zakaz_pipeline.defs.alerts import root_error
 
         failures = result.get_step_failure_events()
         error = failures[0].step_failure_data.error if failures else None
-        outcome.error = (first_line(root_error(error).message) if error else "") or "the run failed"
+        outcome.error = (error_line(root_error(error).message) if error else "") or STOPPED
+
         return outcome
     outcome.summary = summary
     return outcome
@@ -124,3 +187,29 @@ def warehouse_summary(settings: Settings) -> dict[str, object]:
     with open_client(target) as client:
         row = client.query(SUMMARY_SQL, parameters={"org": settings.org}).result_rows[0]
     return dict(zip(SUMMARY_LABELS, row, strict=True))
+
+
+def record_refused_start(settings: Settings, first: dt.date, last: dt.date, message: str) -> None:
+    """A sync the API refused in the preflight never became a Dagster run (it ends before
+    Dagster loads, in about a second); it is still a failed sync for BI and the freshness
+    view, so it gets its own ``meta_job_runs`` row."""
+    from zakaz_pipeline.warehouse.schema import ensure_schema
+    from zakaz_pipeline.warehouse.writes import append_rows
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    row = {
+        "org": settings.org,
+        "run_id": str(uuid.uuid4()),
+        "job": SYNC_JOB,
+        "status": "FAILURE",
+        "started_at": now,
+        "finished_at": now,
+        "partitions": first.isoformat() if first == last else f"{first}…{last}",
+        "assets": list(SYNC_ASSETS),
+        "rows_written": 0,
+        "message": message.splitlines()[0][:500],
+    }
+    target = parse_target(settings.clickhouse_url, settings.clickhouse_database)
+    with open_client(target) as client:
+        ensure_schema(client, os.environ.get("CLICKHOUSE_CLUSTER", "").strip(), settings.timezone)
+        append_rows(client, "meta_job_runs", [{name: [value] for name, value in row.items()}])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -64,6 +64,7 @@ class QticketsTransientError(QticketsError):
 
 
 Condition = Mapping[str, Any]
+PageCallback = Callable[[int, int | None], None]
 
 
 def where(column: str, operator: str, value: Any = None) -> dict[str, Any]:
@@ -151,10 +152,21 @@ class QticketsClient:
         return f"{type(reason).__name__} talking to {self.base_url}"
 
     def iter_pages(
-        self, path: str, conditions: Sequence[Condition] = (), *, per_page: int | None = None
+        self,
+        path: str,
+        conditions: Sequence[Condition] = (),
+        *,
+        per_page: int | None = None,
+        on_page: PageCallback | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield the items of a list endpoint page by page, in ascending id order."""
+        """Yield the items of a list endpoint page by page, in ascending id order.
+
+        ``on_page(fetched, expected)`` follows every page: items so far, and the items
+        the scan will have in all by the API's ``paging.total`` (each keyset request counts
+        what is left after the last id, so fetched + that count; ``None`` when it is not said).
+        """
         last_id: int | None = None
+        fetched = 0
         while True:
             page_conditions = list(conditions)
             if last_id is not None:
@@ -177,6 +189,9 @@ class QticketsClient:
                     f"GET {path}: the server ignored the id filter or order (ids {ids[0]}…{ids[-1]} after {last_id}); "
                     "refusing to page on, which could repeat or lose items"
                 )
+            fetched += len(items)
+            if on_page is not None:
+                on_page(fetched, None if total is None else fetched - len(items) + total)
             yield items
             if total is not None and total <= len(items):
                 return
@@ -185,9 +200,19 @@ class QticketsClient:
     def iter_orders(self, conditions: Sequence[Condition] = ()) -> Iterator[list[dict[str, Any]]]:
         return self.iter_pages("orders", conditions)
 
-    def iter_paid_orders(self, start: dt.datetime, end: dt.datetime) -> Iterator[list[dict[str, Any]]]:
+    def iter_paid_orders(
+        self, start: dt.datetime, end: dt.datetime, *, on_page: PageCallback | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
         """Orders whose payment time falls in ``[start, end)``: one scan for any range."""
-        return self.iter_orders([where("payed_at", ">=", start), where("payed_at", "<", end)])
+        return self.iter_pages("orders", _paid_between(start, end), on_page=on_page)
+
+    def count_paid_orders(self, start: dt.datetime, end: dt.datetime) -> int | None:
+        """The API's count of orders paid in ``[start, end)`` (``paging.total``), from one
+        request asking for one order: a cheap authenticated read."""
+        answer = self.get(
+            "orders", {"where": _paid_between(start, end), "orderBy": {"id": "asc"}, "page": 1, "perPage": 1}
+        )
+        return _list_answer("orders", answer)[1]
 
     def iter_events(self) -> Iterator[list[dict[str, Any]]]:
         return self.iter_pages("events")
@@ -202,6 +227,10 @@ class QticketsClient:
         if isinstance(data, list):
             return data
         raise QticketsError(f"GET shows/{show_id}/seats: unexpected answer shape ({type(data).__name__})")
+
+
+def _paid_between(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    return [where("payed_at", ">=", start), where("payed_at", "<", end)]
 
 
 def _build_pool(token: str, max_retries: int, backoff_factor: float) -> urllib3.PoolManager:
