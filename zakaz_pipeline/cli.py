@@ -13,14 +13,16 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from zakaz_pipeline.config import LOCAL_STATE_DIR, ConfigError, Settings, env_value, timezone_from
-from zakaz_pipeline.preflight import check_reachable
+from zakaz_pipeline.config import LOCAL_STATE_DIR, ConfigError, Settings, debug_enabled, env_value, timezone_from
+from zakaz_pipeline.preflight import check_reachable, check_token, check_warehouse_exists
 from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:
@@ -34,22 +36,76 @@ LIVE_SHOP_JOURNAL = "live_shop.jsonl"  # with --ui, in the demo's folder: one JS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure ends in a few plain lines on stderr naming the cause: exit 2 for a
+    setting to fix (the message names the variable), 1 for a failed or stopped command.
+    ``--debug`` or ``ZAKAZ_DEBUG=1`` shows tracebacks and Dagster's own output instead."""
     args = _parser().parse_args(argv)
-    _configure_logging()
+    if getattr(args, "debug", False):
+        os.environ["ZAKAZ_DEBUG"] = "1"
+    debug = debug_enabled()
+    _configure_logging(debug)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         return args.command(args)
     except ConfigError as exc:
-        print(f"zakaz: {exc}", file=sys.stderr)
+        _say(str(exc))
         return 2
     except KeyboardInterrupt:
-        return 130
+        if args.command is _simulator:  # the way to stop it
+            return 0
+        _say(
+            "stopped before the end (Ctrl-C or kill): no day was half-written (each is replaced whole or not at "
+            "all); run the command again to finish"
+        )
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        _say(f"{_cause(exc)}\n(run again with --debug or ZAKAZ_DEBUG=1 for the traceback)")
+        return 1
 
 
-def _configure_logging() -> None:
-    """Our own progress at INFO; libraries (alembic, urllib3, …) only when they warn."""
+def _stop(signum: int, _frame: object) -> None:
+    """SIGTERM (a kill, a stopped container) ends a command as Ctrl-C does: the run is
+    marked failed or canceled in Dagster and the message says so, rather than a silent death."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _say(message: str) -> None:
+    print(f"zakaz: {message}", file=sys.stderr)
+
+
+def _cause(exc: Exception) -> str:
+    """One line naming what failed, without secrets: API and warehouse errors are already
+    worded for people; anything else gets its type and first line."""
+    from zakaz_pipeline.defs.alerts import env_secrets, first_line
+    from zakaz_pipeline.qtickets.client import QticketsError
+
+    secrets = (*env_secrets(os.environ), _url_password(os.environ.get("CLICKHOUSE_ADMIN_URL", "")))
+    text = first_line(str(exc), [secret for secret in secrets if secret]) or type(exc).__name__
+    if isinstance(exc, QticketsError):
+        return f"the Qtickets API failed: {text}"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _url_password(url: str) -> str:
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
+
+
+def _configure_logging(debug: bool) -> None:
+    """Our own progress at INFO (DEBUG with ``--debug``); libraries (alembic, urllib3, …)
+    only when they warn."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("zakaz", "zakaz_pipeline"):
-        logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
+    if not debug:
+        # Their retry and driver warnings ("Unexpected Http Driver Exception") precede our own
+        # message on a refused connection and read like errors while a retry is still under way.
+        logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 
 
@@ -101,6 +157,10 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="run every asset check against the warehouse; non-zero on ERROR")
     check.set_defaults(command=_check)
+    debug_help = "on failure show the traceback and Dagster's own log (also ZAKAZ_DEBUG=1)"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    for command in commands.choices.values():  # also after the command: `zakaz sync --debug`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
 
 
@@ -228,6 +288,16 @@ def _sync(args: argparse.Namespace) -> int:
             f"--from {first} is before QTICKETS_HISTORY_START={settings.history_start}, the first sales day"
         )
     check_reachable(settings)
+    try:
+        expected = check_token(settings, *_sales_window(first, last, settings))
+    except ConfigError as exc:
+        if not args.dry_run:
+            from zakaz_pipeline.runner import record_refused_start
+
+            record_refused_start(settings, first, last, str(exc))
+        raise
+    if expected is not None:
+        log.info("%d paid orders to fetch for sales days %s … %s", expected, first, last)
     if args.dry_run:
         from zakaz_pipeline.dry_run import dry_run
 
@@ -238,6 +308,12 @@ def _sync(args: argparse.Namespace) -> int:
     outcome = run_sync(settings, first, last)
     print(outcome.table())
     return 0 if outcome.success else 1
+
+
+def _sales_window(first: dt.date, last: dt.date, settings: Settings) -> tuple[dt.datetime, dt.datetime]:
+    """``[first 00:00, the day after last 00:00)`` in the reporting time zone."""
+    tz = settings.tz
+    return dt.datetime.combine(first, dt.time(), tz), dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
@@ -255,15 +331,20 @@ def _bootstrap(args: argparse.Namespace) -> int:
         target = parse_target(url, settings.clickhouse_database)
         lines = bootstrap(target, cluster=cluster, rotate_passwords=args.rotate_passwords)
     except (BootstrapError, WarehouseConfigError) as exc:
-        raise ConfigError(str(exc).replace("CLICKHOUSE_URL", "CLICKHOUSE_ADMIN_URL / CLICKHOUSE_URL")) from None
+        message = str(exc).replace("CLICKHOUSE_URL", "CLICKHOUSE_ADMIN_URL / CLICKHOUSE_URL")
+        if "CLICKHOUSE_" not in message:  # a server that does not answer: name what points at it
+            message = f"CLICKHOUSE_ADMIN_URL / CLICKHOUSE_URL: {message}"
+        raise ConfigError(message) from None
     print(f"bootstrap of {target.describe()}" + (f" on cluster {cluster}" if cluster else ""))
     print("\n".join(f"  {line}" for line in lines))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Checks read the warehouse only: no Qtickets token or PII key is needed."""
+    """Checks read the warehouse only: no Qtickets token or PII key is needed, and a
+    warehouse that is not there is an error (exit 2), never created."""
     settings = Settings.from_env(need_secrets=False)
+    check_warehouse_exists(settings)
     from zakaz_pipeline.check_report import run_checks
 
     report = run_checks(settings)
