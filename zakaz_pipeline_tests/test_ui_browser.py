@@ -1,16 +1,22 @@
-"""The Dagster UI on a demo, in a real browser: every asset, the demo's materializations
-and its check results, as a user sees them.
+"""The Dagster UI on a live demo, in a real browser, as a user drives it.
 
-``zakaz demo`` fills a warehouse and a Dagster home in separate processes, then
-``dagster-webserver`` serves them and Debian's headless Chromium (``/usr/bin/chromium``,
-driven by Playwright's Python package; nothing is downloaded) reads the pages. The browser
-and the network are the machine's own: Chromium runs without sandbox, GPU or any
-background traffic, with a fresh profile in the test's folder.
+``zakaz demo --ui`` runs in a subprocess exactly as a user starts it: it syncs a small
+shop, keeps it selling (a journal records each change with its day's ground truth) and
+serves the Dagster webserver and daemon with the schedule and the late-change sensor on.
+Debian's headless Chromium (``/usr/bin/chromium``, driven by Playwright's Python package;
+nothing is downloaded) then checks that every partition is materialized and the checks
+are green, launches a backfill from the asset's "Materialize…" dialog and sees it succeed
+as one run, and sees the shop's refund of an old order restate its day. Ctrl-C (SIGINT)
+stops it all; the warehouse's numbers for that day then equal the shop's ground truth.
+The browser runs without sandbox, GPU or any background traffic, with a fresh profile.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,15 +24,24 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+)
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from zakaz_pipeline.definitions import defs
+from zakaz_pipeline.qtickets.simulator.live import Change, read_journal
 
 # Debian's package; CHROMIUM_PATH names another Chromium or Chrome (e.g. on a non-Debian CI runner).
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium")
@@ -40,30 +55,31 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 UI_TIMEOUT_MS = 30_000  # one page's wait for its text; the code location loads in a few seconds
-SERVER_START_TIMEOUT_S = 90
+DEMO_START_TIMEOUT_S = 240
+RUN_TIMEOUT_S = 150  # a run waits its turn in the one-at-a-time queue behind the schedule's and the sensor's
 
-pytestmark = pytest.mark.timeout(300)
+GREEN = re.compile("Succeeded|In progress")
+
+pytestmark = pytest.mark.timeout(600)
 
 
 @dataclass(frozen=True)
-class Demo:
+class LiveDemo:
     path: Path
-    env: dict[str, str]
-    run_id: str
-
-
-@dataclass(frozen=True)
-class Webserver:
     url: str
     process: subprocess.Popen
-    log: Path
+    output: Path
+
+    @property
+    def home(self) -> str:
+        return str(self.path / "dagster_home")
 
 
 def clean_env() -> dict[str, str]:
-    """The environment a user's shell would have: none of the project's settings but the
-    history start the whole test session uses."""
+    """The environment a user's shell would have: none of the project's settings, but a
+    late-change sensor ticking every 10 s so that the test need not wait 30 s per tick."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "ZAKAZ_", "DAGSTER_"))}
-    return base | {"QTICKETS_HISTORY_START": os.environ["QTICKETS_HISTORY_START"]}
+    return base | {"ZAKAZ_LATE_CHANGES_INTERVAL": "10"}
 
 
 def free_port() -> int:
@@ -77,73 +93,62 @@ def tail(path: Path, chars: int = 3000) -> str:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Demo:
-    path = tmp_path / "demo"
-    env = clean_env()
-    result = subprocess.run(
-        [sys.executable, "-m", "zakaz_pipeline.cli", "demo", "--path", str(path), "--orders", "400", "--events", "6"],
-        capture_output=True, text=True, env=env, timeout=240, stdin=subprocess.DEVNULL, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    with DagsterInstance.from_config(str(path / "dagster_home")) as instance:
-        runs = instance.get_runs()
-    assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
-    return Demo(path=path, env=env, run_id=runs[0].run_id)
-
-
-@pytest.fixture
-def webserver(demo: Demo, tmp_path: Path) -> Iterator[Webserver]:
-    """``dagster-webserver`` on the demo, in a process group of its own (it starts a code
-    server), stopped with its children whatever the test does."""
-    port = free_port()
-    log = tmp_path / "webserver.log"
-    env = demo.env | {
-        "DAGSTER_HOME": str(demo.path / "dagster_home"),
-        "CLICKHOUSE_URL": f"chdb://{demo.path / 'warehouse'}",
-    }
+def live_demo(tmp_path: Path) -> Iterator[LiveDemo]:
+    """``zakaz demo --ui`` until the test stops it (or, whatever the test does, afterwards)."""
+    path, port, output = tmp_path / "demo", free_port(), tmp_path / "demo.out"
     command = [
-        str(Path(sys.executable).with_name("dagster-webserver")),
-        *("-m", "zakaz_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port), "--read-only"),
-    ]
-    with log.open("wb") as out:
+        sys.executable, "-m", "zakaz_pipeline.cli", "demo", "--ui", "--path", str(path),
+        "--orders", "400", "--events", "6", "--ui-port", str(port), "--shop-every", "2",
+    ]  # fmt: skip
+    with output.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            command, cwd=tmp_path, env=clean_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    demo = LiveDemo(path=path, url=f"http://127.0.0.1:{port}", process=process, output=output)
     try:
-        wait_until_serving(url, process, log)
-        yield Webserver(url=url, process=process, log=log)
+        wait_until_serving(demo)
+        yield demo
     finally:
-        stop_group(process)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        for pid in processes_of(demo):
+            os.kill(pid, signal.SIGKILL)
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dagster-webserver exited with status {process.returncode}:\n{tail(log)}")
-        try:
-            with urllib.request.urlopen(f"{url}/server_info", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"dagster-webserver did not answer {url}/server_info in {SERVER_START_TIMEOUT_S} s:\n{tail(log)}")
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
+def processes_of(demo: LiveDemo) -> list[int]:
+    """Processes still running with this demo's Dagster home (webserver, daemon, code servers, runs)."""
+    marker = f"DAGSTER_HOME={demo.home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_serving(demo: LiveDemo) -> None:
+    deadline = time.monotonic() + DEMO_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if demo.process.poll() is not None:
+            pytest.fail(f"zakaz demo --ui exited with status {demo.process.returncode}:\n{tail(demo.output)}")
+        if "Dagster UI: " in demo.output.read_text(errors="replace"):
+            try:
+                with urllib.request.urlopen(f"{demo.url}/server_info", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+        time.sleep(0.5)
+    pytest.fail(f"zakaz demo --ui did not serve {demo.url} in {DEMO_START_TIMEOUT_S} s:\n{tail(demo.output)}")
 
 
 @pytest.fixture
@@ -171,7 +176,7 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
-def check_status(page: Page, check: str, status: str) -> None:
+def check_status(page: Page, check: str, status: str | re.Pattern[str]) -> None:
     """A check in the asset's Checks tab: its name, then its latest status below it."""
     entry = page.get_by_title(check, exact=True).first.locator("xpath=..")
     expect(entry).to_contain_text(status, timeout=UI_TIMEOUT_MS)
@@ -183,62 +188,168 @@ def screenshot(page: Page, path: Path) -> None:
     assert path.stat().st_size > 20_000, f"{path} is {path.stat().st_size} bytes: an empty page?"
 
 
-def test_dagster_ui_shows_the_demo(browser: BrowserContext, demo: Demo, webserver: Webserver, tmp_path: Path) -> None:
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, demo: LiveDemo) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with the demo's output otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := probe():
+            return found
+        if demo.process.poll() is not None:
+            pytest.fail(f"the demo exited ({demo.process.returncode}) while waiting for {what}:\n{tail(demo.output)}")
+        time.sleep(1)
+    pytest.fail(f"no {what} in {timeout:.0f} s:\n{tail(demo.output)}")
+
+
+def first_refund(demo: LiveDemo) -> Change | None:
+    return next((c for c in read_journal(demo.path / "live_shop.jsonl") if c.kind == "refund"), None)
+
+
+def latest_run_covering(instance: DagsterInstance, job: str, day: str, after: float) -> str | None:
+    """The newest successful ``job`` run created after ``after`` whose partition range holds ``day``."""
+    records = instance.get_run_records(RunsFilter(job_name=job, statuses=[DagsterRunStatus.SUCCESS]))
+    for record in records:  # newest first
+        tags = record.dagster_run.tags
+        start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+        if start and end and start <= day <= end and record.create_timestamp.timestamp() > after:
+            return record.dagster_run.run_id
+    return None
+
+
+def warehouse_day(demo: LiveDemo, day: str) -> dict[str, Decimal]:
+    """The daily fact's totals for ``day``, read in a process of its own (this one has the
+    session's embedded warehouse open, and a process opens one)."""
+    script = (
+        "import json, sys\n"
+        "from zakaz_pipeline.warehouse.connection import open_client, parse_target\n"
+        "with open_client(parse_target('chdb://' + sys.argv[1]), create_database=False) as client:\n"
+        "    row = client.query('SELECT sum(orders), sum(tickets_sold), sum(gross_revenue), sum(refunded_amount),'\n"
+        "        ' sum(revenue) FROM fact_qtickets_sales_daily WHERE org = %(org)s AND sales_date = %(day)s',\n"
+        "        parameters={'org': 'default', 'day': sys.argv[2]}).result_rows[0]\n"
+        "print(json.dumps([str(value) for value in row]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(demo.path / "warehouse"), day],
+        capture_output=True, text=True, timeout=120, env=clean_env(), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = ("orders", "tickets_sold", "gross_revenue", "refunded_amount", "revenue")
+    return dict(zip(names, map(Decimal, json.loads(result.stdout.splitlines()[-1])), strict=True))
+
+
+def failed_checks(evaluations: list) -> list[str]:
+    """The checks among these evaluations that did not pass, WARN or ERROR."""
+    datas = [event.dagster_event.event_specific_data for event in evaluations]
+    return sorted({data.asset_check_key.name for data in datas if not data.passed})
+
+
+def test_live_demo_in_the_ui(browser: BrowserContext, live_demo: LiveDemo, tmp_path: Path) -> None:
+    demo = live_demo
     graph = defs.resolve_asset_graph()
     keys = sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())
-    assert {k.to_user_string() for k in keys} >= {
-        "dim_events", "dim_shows", "stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw",
-        "fact_qtickets_sales_daily", "fact_qtickets_inventory_latest", "v_qtickets_sales_dashboard",
-        "v_sales_14d", "v_sales_latest", "v_qtickets_freshness", "meta_job_runs",
-    }  # fmt: skip
-    with DagsterInstance.from_config(str(demo.path / "dagster_home")) as instance:
-        latest = {key: instance.get_latest_materialization_event(key) for key in keys}
-    materialized = {key for key, event in latest.items() if event is not None}
-    assert {latest[key].run_id for key in materialized} == {demo.run_id}
-    # unpartitioned assets show "Materialized" in the catalog, partitioned ones their partition counts
-    unpartitioned = {key for key in materialized if graph.get(key).partitions_def is None}
-    assert unpartitioned, "the demo materialized no unpartitioned asset"
+    with DagsterInstance.from_config(demo.home) as instance:
+        initial = instance.get_runs(RunsFilter(job_name="qtickets_sync"))[-1]  # the oldest: the demo's own sync
+        evaluations = instance.all_logs(initial.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    assert initial.status == DagsterRunStatus.SUCCESS
+    assert evaluations and not failed_checks(evaluations), "checks not green after the demo's sync"
 
     page = browser.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
 
-    # The catalog: every asset of the definitions, and the demo's materializations.
-    page.goto(f"{webserver.url}/assets")
+    # The catalog: every asset of the definitions.
+    page.goto(f"{demo.url}/assets")
     for key in keys:
         expect(page.locator(f'a[href="/assets/{key.to_user_string()}"]').first).to_be_visible()
-    expect(page.get_by_text("Materialized", exact=True)).to_have_count(len(unpartitioned))
     screenshot(page, tmp_path / "asset_catalog.png")
 
-    # The demo's run: succeeded, and it materialized the daily fact's partitions.
-    short_id = demo.run_id[:8]
-    page.goto(f"{webserver.url}/runs")
-    expect(page.get_by_role("link", name=f"run {short_id}")).to_have_attribute("href", f"/runs/{demo.run_id}")
-    page.goto(f"{webserver.url}/runs/{demo.run_id}")
+    # Every partition of the demo's range is materialized: none missing.
+    page.goto(f"{demo.url}/assets/fact_qtickets_sales_daily?view=partitions")
+    expect(page.get_by_text("Missing (0)")).to_be_visible()
+    expect(page.get_by_text("Failed (0)")).to_be_visible()
+    screenshot(page, tmp_path / "fact_partitions.png")
+
+    # Green checks, freshness included: the live shop sold seconds before the sync read the
+    # orders. The schedule's and the sensor's runs evaluate them again and again, so the
+    # latest may be one in progress; every finished evaluation is checked at the end.
+    page.goto(f"{demo.url}/assets/stg_qtickets_api_orders_raw?view=checks")
+    for name in ("paid_orders_fresh", "daily_volume", "no_duplicate_tickets", "keys_present"):
+        check_status(page, name, GREEN)
+    screenshot(page, tmp_path / "orders_checks.png")
+    page.goto(f"{demo.url}/assets/v_qtickets_sales_dashboard?view=checks")
+    check_status(page, "warehouse_access", re.compile("Skipped|In progress"))  # embedded: no users or grants
+    check_status(page, "returns_rows", GREEN)
+
+    # A backfill of three old days from the asset's "Materialize…" dialog: one run, successful.
+    today = dt.date.fromisoformat(read_journal(demo.path / "live_shop.jsonl")[0].at[:10])
+    first, last = today - dt.timedelta(days=2), today - dt.timedelta(days=1)
+    page.goto(f"{demo.url}/assets/stg_qtickets_api_orders_raw?view=partitions")
+    page.get_by_role("button", name="Materialize…").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Backfills all partitions in a single run.")).to_be_visible()
+    dialog.get_by_role("button", name="Custom", exact=True).click()
+    selection = dialog.get_by_placeholder("No matching partitions")
+    selection.fill(f"[{first}...{last}]")
+    selection.press("Enter")
+    expect(dialog.get_by_text("2 partitions")).to_be_visible()
+    screenshot(page, tmp_path / "backfill_dialog.png")
+    dialog.get_by_role("button", name="Launch backfill").click()
+    expect(dialog).to_be_hidden()
+
+    def finished_backfill() -> tuple[PartitionBackfill, list] | None:
+        with DagsterInstance.from_config(demo.home) as instance:
+            backfills = instance.get_backfills()
+            done = [b for b in backfills if b.status != BulkActionStatus.REQUESTED]
+            if not done:
+                return None
+            runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": done[0].backfill_id}))
+            return done[0], runs
+
+    backfill, runs = wait_for("finished backfill", finished_backfill, RUN_TIMEOUT_S, demo)
+    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+    assert [run.status for run in runs] == [DagsterRunStatus.SUCCESS], "the backfill is one successful run"
+    assert (runs[0].tags["dagster/asset_partition_range_start"], runs[0].tags["dagster/asset_partition_range_end"]) == (
+        str(first),
+        str(last),
+    )
+    page.goto(f"{demo.url}/runs/{runs[0].run_id}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
-    expect(page.get_by_role("link", name="qtickets_sync").first).to_be_visible()
-    expect(page.get_by_text("ASSET_MATERIALIZATION", exact=True).first).to_be_visible()
-    page.goto(f"{webserver.url}/assets/fact_qtickets_sales_daily?view=events")
-    expect(page.get_by_text(f"materialized in run {short_id}").first).to_be_visible()
+    screenshot(page, tmp_path / "backfill_run.png")
 
-    # The checks the demo's run evaluated, with their results.
-    fact = AssetKey("fact_qtickets_sales_daily")
-    fact_checks = sorted(c.name for c in graph.asset_check_keys if c.asset_key == fact)
-    assert "matches_raw" in fact_checks
-    page.goto(f"{webserver.url}/assets/fact_qtickets_sales_daily?view=checks")
-    expect(page.get_by_text(f"Checks ({len(fact_checks)})")).to_be_visible()
-    for name in fact_checks:
-        check_status(page, name, "Succeeded")
-    screenshot(page, tmp_path / "fact_checks.png")
+    # The shop refunds an old order; the late-change sensor's run restates that day.
+    refund = wait_for("refund in the live shop's journal", lambda: first_refund(demo), 60, demo)
+    refunded_at = dt.datetime.fromisoformat(refund.at).timestamp()
 
-    page.goto(f"{webserver.url}/assets/stg_qtickets_api_orders_raw?view=checks")
-    check_status(page, "no_duplicate_tickets", "Succeeded")
+    def restating_run() -> str | None:
+        with DagsterInstance.from_config(demo.home) as instance:
+            return latest_run_covering(instance, "qtickets_late_changes", refund.sales_date, refunded_at)
 
-    # Without users or grants to inspect, the embedded warehouse skips this one.
-    page.goto(f"{webserver.url}/assets/v_qtickets_sales_dashboard?view=checks")
-    check_status(page, "warehouse_access", "Skipped")
-    check_status(page, "returns_rows", "Succeeded")
-    screenshot(page, tmp_path / "dashboard_checks.png")
-
+    run_id = wait_for(f"late-change run of {refund.sales_date}", restating_run, RUN_TIMEOUT_S, demo)
+    page.goto(f"{demo.url}/assets/stg_qtickets_api_orders_raw?view=partitions&partition={refund.sales_date}")
+    expect(page.get_by_role("link", name=run_id[:8]).first).to_be_visible()
+    screenshot(page, tmp_path / "restated_day.png")
     assert not problems, f"errors in the UI's pages: {problems}"
-    assert webserver.process.poll() is None, tail(webserver.log)
+
+    # Ctrl-C: everything stops, in a few plain lines.
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(timeout=60) == 130, tail(demo.output)
+    output = demo.output.read_text(errors="replace")
+    assert "Traceback" not in output, tail(demo.output)
+    assert output.rstrip().endswith("demo stopped"), tail(demo.output)
+    assert processes_of(demo) == [], "processes outlived the demo"
+
+    # Every check of every run the demo made (sync, schedule, sensor, backfill) passed.
+    with DagsterInstance.from_config(demo.home) as instance:
+        evaluations = [
+            event
+            for run in instance.get_runs()
+            for event in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        ]
+    assert not failed_checks(evaluations), f"checks that did not pass: {failed_checks(evaluations)}"
+
+    # The day's numbers in the warehouse are the shop's ground truth after the refund.
+    expected = {name: Decimal(value) for name, value in refund.day_truth.items()}
+    assert expected["refunded_amount"] > 0
+    assert warehouse_day(demo, refund.sales_date) == expected
