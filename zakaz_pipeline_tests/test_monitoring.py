@@ -90,7 +90,7 @@ def test_bi_views_agree_with_the_ground_truth(server, account, warehouse, instan
     run(server, warehouse, instance, first, last)
     expected = truth.daily_sales(account, TZ)
     with warehouse.get_client() as client:
-        today = client.query("SELECT today()").result_rows[0][0]
+        today = client.query("SELECT toDate(now(), %(tz)s)", parameters={"tz": TZ}).result_rows[0][0]
         latest = client.query(
             "SELECT event_id, tickets_sold_total, revenue_total, tickets_sold_7d FROM v_sales_latest WHERE org = %(org)s",
             parameters={"org": ORG},
