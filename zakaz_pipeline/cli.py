@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is _simulator:  # the way to stop it
             return 0
         _say(
-            "stopped before the end (Ctrl-C or kill): no day was half-written (each is replaced whole or not at "
+            "stopped before the end (Ctrl-C or a kill): no day was half-written (each is replaced whole or not at "
             "all); run the command again to finish"
         )
         return 1

@@ -65,6 +65,8 @@ class RunConsole:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.renderer = ProgressRenderer(self.stream, terminal=self.stream.isatty())
+        self.retried: set[str] = set()  # a step's retries are announced once
+        self.interrupted = False
 
     def __call__(self, entry: EventLogEntry) -> None:
         progress = Progress.parse(entry.user_message) if not entry.is_dagster_event else None
@@ -77,14 +79,32 @@ class RunConsole:
         from zakaz_pipeline.defs.alerts import root_error
 
         error = getattr(event.event_specific_data, "error", None)
+        retry = event.event_type_value == "STEP_UP_FOR_RETRY"
+        if retry and _interrupted(error):
+            # Dagster retries a step that a signal interrupted (a preempted pod comes back);
+            # at a terminal, Ctrl-C or a kill means stop: the run ends as failed, at once.
+            self.interrupted = True
+            raise KeyboardInterrupt
         cause = error_line(root_error(error).message) if error else event.message or ""
-        then = "will be retried" if event.event_type_value == "STEP_UP_FOR_RETRY" else "failed"
+        if retry and event.step_key in self.retried:
+            return
+        self.retried.add(event.step_key)
+        then = "failed, retrying" if retry else "failed"
         self.renderer.finish()
         self.stream.write(f"zakaz: step {event.step_key} {then}: {cause}\n")
         self.stream.flush()
 
     def close(self) -> None:
         self.renderer.finish()
+
+
+def _interrupted(error: object) -> bool:
+    """Whether a step error's chain holds a signal's interruption."""
+    while error is not None:
+        if getattr(error, "cls_name", None) in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+            return True
+        error = getattr(error, "cause", None)
+    return False
 
 
 def error_line(message: str) -> str:
@@ -166,7 +186,7 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
 
         failures = result.get_step_failure_events()
         error = failures[0].step_failure_data.error if failures else None
-        outcome.error = (error_line(root_error(error).message) if error else "") or STOPPED
+        outcome.error = STOPPED if console.interrupted or not error else error_line(root_error(error).message)
 
         return outcome
     outcome.summary = summary

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from zakaz_pipeline.qtickets.simulator import truth
 from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.qtickets.simulator.faults import FaultPlan
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
@@ -30,6 +33,7 @@ def _closed_port() -> int:
 
 
 CLOSED_PORT = _closed_port()
+INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ INFO zakaz")
 
 
 def zakaz(*args: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
@@ -74,6 +78,12 @@ def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_pa
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
+    # Not a terminal: plain progress lines, the last one complete, counted against the simulator.
+    paid = sum(1 for order in small_account.orders if order["payed_at"])
+    progress = [line for line in result.stderr.splitlines() if line.startswith("sync: orders ")]
+    assert progress and "\r" not in result.stderr
+    assert progress[-1].startswith(f"sync: orders {paid:,} / {paid:,}, days ")
+    assert "Traceback" not in result.stderr and "STEP_" not in result.stderr, "Dagster's console stays quiet"
 
 
 def test_check_passes_on_a_synced_warehouse_and_fails_on_a_bad_row(env, tmp_path) -> None:
@@ -154,18 +164,19 @@ def test_bad_configuration_fails_before_fetching(env, small_server, change, args
     assert len(small_server.requests) == before
 
 
-def test_wrong_token_fails_fast_is_recorded_and_writes_nothing(env) -> None:
+def test_wrong_token_fails_fast_is_recorded_and_writes_nothing(env, small_server) -> None:
+    """The preflight's one authenticated request answers before Dagster loads; the refused
+    start never becomes a Dagster run, so the CLI records it in meta_job_runs itself."""
+    before = len(small_server.requests)
+    started = time.monotonic()
     result = zakaz("sync", env=env | {"QTICKETS_TOKEN": "revoked-token-value"})
-    assert result.returncode == 1
-    assert "QTICKETS_TOKEN" in result.stdout
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert plain_error(result).startswith("zakaz: Qtickets refused the token") and "QTICKETS_TOKEN" in result.stderr
     assert "revoked-token-value" not in result.stdout + result.stderr
-    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        (failed,) = instance.get_runs()
-        stats = instance.get_run_stats(failed.run_id)
-        event_log = "".join(entry.message + repr(entry.dagster_event) for entry in instance.all_logs(failed.run_id))
-    assert failed.status == DagsterRunStatus.FAILURE
-    assert stats.end_time - stats.start_time < 5, "a refused token is not retried"
-    assert "QTICKETS_TOKEN" in event_log and "revoked-token-value" not in event_log
+    assert elapsed < 5, f"a refused token ends the command in {elapsed:.1f} s"
+    assert len(small_server.requests) == before + 1, "one request, not retried"
+    assert not Path(env["DAGSTER_HOME"]).exists(), "no run was started"
     with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
         recorded = client.query("SELECT status, message FROM meta_job_runs FINAL").result_rows
         written = client.query(
@@ -183,7 +194,7 @@ def test_secrets_never_reach_output_event_log_or_warehouse(env, tmp_path) -> Non
     ok = zakaz("sync", env=env)
     assert ok.returncode == 0, ok.stderr[-3000:]
     refused = zakaz("sync", env=env | {"QTICKETS_TOKEN": TOKEN + "-revoked"})
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     secrets = (TOKEN, PII_KEY)
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
@@ -213,12 +224,108 @@ def _every_string_value(client) -> str:
     )
 
 
-def test_wrong_api_address_fails_at_once_without_retries(env, small_server) -> None:
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_wrong_api_address_fails_at_once_without_retries(env, small_server, dry_run) -> None:
     started = time.monotonic()
-    result = zakaz("sync", env=env | {"QTICKETS_BASE_URL": small_server.base_url + "/no-such-api"})
+    result = zakaz("sync", *dry_run, env=env | {"QTICKETS_BASE_URL": small_server.base_url + "/no-such-api"})
+    assert result.returncode == 2
+    assert plain_error(result).startswith("zakaz: QTICKETS_BASE_URL:") and "HTTP 404" in result.stderr
+    assert time.monotonic() - started < 5, "a refused request is not retried"
+
+
+def plain_error(result: subprocess.CompletedProcess) -> str:
+    """The last stderr line, after checking that stderr holds a few plain lines besides our
+    own INFO log (a fresh warehouse's migrations), and no traceback."""
+    lines = [line for line in result.stderr.strip().splitlines() if not INFO_LINE.match(line)]
+    assert lines and len(lines) <= 6, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    return lines[-1]
+
+
+def test_wrong_token_with_dry_run_is_one_plain_line_or_a_traceback_on_request(env) -> None:
+    bad = env | {"QTICKETS_TOKEN": "revoked-token-value"}
+    result = zakaz("sync", "--dry-run", env=bad)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [plain_error(result)]
+    assert "QTICKETS_TOKEN" in result.stderr and "revoked-token-value" not in result.stderr
+    assert not Path(env["CLICKHOUSE_URL"].removeprefix("chdb://")).exists(), "a dry run records nothing"
+    debug = zakaz("sync", "--dry-run", "--debug", env=bad)
+    assert debug.returncode == 2 and "QTICKETS_TOKEN" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "change", "message"),
+    [
+        ("check", {"CLICKHOUSE_URL": "chdb:///no/such/warehouse"}, "zakaz: CLICKHOUSE_URL: there is no warehouse"),
+        ("check", {"CLICKHOUSE_DATABASE": "typo"}, "zakaz: CLICKHOUSE_DATABASE:"),
+        ("check", {"CLICKHOUSE_URL": f"http://etl:hunter2secret@127.0.0.1:{CLOSED_PORT}"}, "zakaz: CLICKHOUSE_URL:"),
+        ("check", {"CLICKHOUSE_URL": "http://etl:hunter2secret@no-such-host.invalid:8123"}, "zakaz: CLICKHOUSE_URL:"),
+        (
+            "bootstrap",
+            {"CLICKHOUSE_ADMIN_URL": f"http://admin:hunter2secret@127.0.0.1:{CLOSED_PORT}"}
+            | {f"CLICKHOUSE_{user}_PASSWORD": "a-password-0123456" for user in ("ETL", "DATALENS", "BACKUP")},
+            "zakaz: CLICKHOUSE_ADMIN_URL / CLICKHOUSE_URL:",
+        ),
+    ],
+)
+def test_unusable_warehouse_is_one_plain_line_and_never_created(env, tmp_path, command, change, message) -> None:
+    if "CLICKHOUSE_DATABASE" in change:
+        assert zakaz("sync", env=env).returncode == 0
+    result = zakaz(command, env=env | change)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert plain_error(result).startswith(message), result.stderr
+    assert "hunter2secret" not in result.stderr + result.stdout
+    assert not Path("/no/such/warehouse").exists()
+    if "CLICKHOUSE_DATABASE" in change:
+        with open_client(parse_target(env["CLICKHOUSE_URL"], "system"), create_database=False) as client:
+            databases = {name for (name,) in client.query("SELECT name FROM system.databases").result_rows}
+        assert "typo" not in databases
+    else:
+        assert not (tmp_path / "warehouse").exists(), "zakaz check creates no warehouse"
+
+
+def test_failed_sync_ends_in_plain_lines_with_the_stack_in_the_event_log(env) -> None:
+    """Every API answer is a proxy's HTML page: the steps fail after their retries."""
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    with SimulatorServer(account, token=TOKEN, faults=FaultPlan.parse("seed=1,rate=1,kinds=badjson")) as server:
+        result = zakaz("sync", env=env | {"QTICKETS_BASE_URL": server.base_url})
     assert result.returncode == 1
-    assert "HTTP 404" in result.stdout and "QTICKETS_BASE_URL" in result.stdout
-    assert time.monotonic() - started < 60, "a refused request is not retried (the step retry waits 10 s+)"
+    assert "FAILURE" in result.stdout and "not valid JSON" in result.stdout and "--debug" in result.stdout
+    plain_error(result)
+    told = [line for line in result.stderr.strip().splitlines() if not INFO_LINE.match(line)]
+    assert all(line.startswith("zakaz: step ") for line in told)
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        (run,) = instance.get_runs()
+        stacks = [
+            entry.dagster_event.event_specific_data.error.stack
+            for entry in instance.all_logs(run.run_id)
+            if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_FAILURE"
+        ]
+    assert stacks and all(stack for stack in stacks), "Dagster's stack stays in the run's log"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopped_sync_ends_in_plain_lines(env, sig) -> None:
+    """Ctrl-C or a kill while the run fetches from a slow API."""
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    slow = FaultPlan.parse("seed=1,rate=1,kinds=slow,slow_seconds=2")
+    with SimulatorServer(account, token=TOKEN, faults=slow) as server:
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "zakaz_pipeline.cli", "sync"], env=env | {"QTICKETS_BASE_URL": server.base_url},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(server.requests) < 3 and time.monotonic() < deadline:  # preflight, then the run's own requests
+            time.sleep(0.2)
+        sync.send_signal(sig)
+        out, err = sync.communicate(timeout=120)
+    result = subprocess.CompletedProcess(sync.args, sync.returncode, out, err)
+    assert result.returncode == 1, err[-3000:]
+    assert "stopped" in out + err and "Ctrl-C or a kill" in out + err
+    assert "Traceback" not in out + err
+    assert len([line for line in err.splitlines() if not INFO_LINE.match(line)]) <= 6, err
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert [run.status for run in instance.get_runs()] == [DagsterRunStatus.FAILURE], "not retried to the end"
 
 
 def test_demo_runs_end_to_end(tmp_path) -> None:
