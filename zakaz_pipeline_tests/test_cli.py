@@ -20,6 +20,7 @@ from zakaz_pipeline.qtickets.simulator import truth
 from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
 from zakaz_pipeline.qtickets.simulator.faults import FaultPlan
 from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.runner import SYNC_JOB, sync_assets
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
 from zakaz_pipeline_tests.reconcile import differences
@@ -178,13 +179,14 @@ def test_wrong_token_fails_fast_is_recorded_and_writes_nothing(env, small_server
     assert len(small_server.requests) == before + 1, "one request, not retried"
     assert not Path(env["DAGSTER_HOME"]).exists(), "no run was started"
     with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
-        recorded = client.query("SELECT status, message FROM meta_job_runs FINAL").result_rows
+        recorded = client.query("SELECT status, message, assets FROM meta_job_runs FINAL").result_rows
         written = client.query(
             "SELECT sum(total_rows) FROM system.tables WHERE database = 'zakaz' AND name != 'meta_job_runs' "
             "AND name != 'zakaz_schema_history' AND engine LIKE '%MergeTree'"
         ).result_rows[0][0]
-    ((status, message),) = recorded
+    ((status, message, assets),) = recorded
     assert status == "FAILURE" and "QTICKETS_TOKEN" in message and "revoked-token-value" not in message
+    assert assets == sync_assets()
     assert written == 0
 
 
@@ -240,6 +242,14 @@ def plain_error(result: subprocess.CompletedProcess) -> str:
     assert lines and len(lines) <= 6, result.stderr[-3000:]
     assert "Traceback" not in result.stderr + result.stdout
     return lines[-1]
+
+
+def test_a_refused_start_is_recorded_with_the_sync_jobs_assets() -> None:
+    """The row the CLI writes without loading Dagster names the assets the job would have run."""
+    from zakaz_pipeline.definitions import defs
+
+    job = defs.resolve_job_def(SYNC_JOB)
+    assert sync_assets() == sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
 
 
 def test_wrong_token_with_dry_run_is_one_plain_line_or_a_traceback_on_request(env) -> None:
