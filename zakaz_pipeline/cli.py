@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ LIVE_SHOP_JOURNAL = "live_shop.jsonl"  # with --ui, in the demo's folder: one JS
 def main(argv: Sequence[str] | None = None) -> int:
     """Every failure ends in a few plain lines on stderr naming the cause: exit 2 for a
     setting to fix (the message names the variable), 1 for a failed or stopped command.
-    ``--debug`` or ``ZAKAZ_DEBUG=1`` shows tracebacks and Dagster's own output instead."""
+    ``--debug`` or ``ZAKAZ_DEBUG=1`` adds the traceback and Dagster's own output."""
     args = _parser().parse_args(argv)
     if getattr(args, "debug", False):
         os.environ["ZAKAZ_DEBUG"] = "1"
@@ -48,20 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.command(args)
     except ConfigError as exc:
-        _say(str(exc))
+        _say(str(exc), debug)
         return 2
     except KeyboardInterrupt:
         if args.command is _simulator:  # the way to stop it
             return 0
         _say(
             "stopped before the end (Ctrl-C or a kill): no day was half-written (each is replaced whole or not at "
-            "all); run the command again to finish"
+            "all); run the command again to finish",
+            debug,
         )
         return 1
-    except Exception as exc:
-        if debug:
-            raise
-        _say(f"{_cause(exc)}\n(run again with --debug or ZAKAZ_DEBUG=1 for the traceback)")
+    except Exception as exc:  # noqa: BLE001 - the last resort that keeps tracebacks behind --debug
+        hint = "" if debug else "\n(run again with --debug or ZAKAZ_DEBUG=1 for the traceback)"
+        _say(_cause(exc) + hint, debug)
         return 1
 
 
@@ -71,7 +72,10 @@ def _stop(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _say(message: str) -> None:
+def _say(message: str, debug: bool = False) -> None:
+    """The message, after the traceback of the exception being handled when debugging."""
+    if debug:
+        traceback.print_exc(file=sys.stderr)
     print(f"zakaz: {message}", file=sys.stderr)
 
 

@@ -8,6 +8,7 @@ that lists every bad value — and never echoes a secret.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ DEFAULT_HISTORY_START = "2021-01-01"
 DEFAULT_ORG = "default"
 LOCAL_STATE_DIR = Path(".zakaz")
 MIN_PII_KEY_LENGTH = 16
+# Positive numbers the definitions read when they load: checked with the settings, so a
+# typo stops a command before it sends its first request rather than when Dagster loads.
+DEFINITION_NUMBERS = (
+    "ZAKAZ_ORDERS_WARN_HOURS", "ZAKAZ_ORDERS_ERROR_HOURS", "ZAKAZ_INVENTORY_WARN_HOURS", "ZAKAZ_VOLUME_MAX_DROP",
+    "ZAKAZ_STEP_RETRY_DELAY", "ZAKAZ_LATE_CHANGES_INTERVAL",
+)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -104,6 +111,7 @@ class Settings:
             lambda: parse_target(values["clickhouse_url"], values["clickhouse_database"]),
             lambda: timezone_from(values["timezone"]),
             lambda: history_start_from(history_start),
+            *(functools.partial(env_float, env, name, 1.0) for name in DEFINITION_NUMBERS),
         )
         for check in checks:
             try:
