@@ -8,12 +8,12 @@ from typing import Any
 from dagster import AssetsDefinition, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
 
 from zakaz_pipeline.defs import assets
-from zakaz_pipeline.defs.alerts import root_error
 from zakaz_pipeline.defs.checks import asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.errors import root_error
+from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import AssetCheckSeverity
 
-from zakaz_pipeline.qtickets.simulator import truth
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline_tests import truth
+from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.warehouse import quality
 from zakaz_pipeline.warehouse.schema import ensure_schema, migrations, on_cluster, render, zoned_views
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from zakaz_pipeline.cli import _parser
+from zakaz_pipeline.cli.parser import build_parser
 from zakaz_pipeline.qtickets.client import (
     QticketsAuthError,
     QticketsClient,
@@ -29,10 +29,10 @@ from zakaz_pipeline.qtickets.client import (
     where,
 )
 from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, ticket_columns
-from zakaz_pipeline.qtickets.simulator import truth
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount, ticket_is_live
-from zakaz_pipeline.qtickets.simulator.faults import KINDS, FaultPlan, drift
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline_tests import truth
+from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
+from zakaz_pipeline.simulator.faults import KINDS, FaultPlan, drift
+from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
 
 TZ = ZoneInfo("Europe/Moscow")
@@ -364,11 +364,11 @@ def test_the_simulator_command_takes_a_plan_from_the_flag_or_the_environment(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.setenv("QTICKETS_SIMULATOR_FAULTS", "seed=4,rate=0.1,kinds=5xx")
-    assert _parser().parse_args(["simulator"]).faults == FaultPlan(seed=4, rate=0.1, kinds=frozenset({"5xx"}))
-    flagged = _parser().parse_args(["simulator", "--faults", "seed=5,revoke_after=9"])
+    assert build_parser().parse_args(["simulator"]).faults == FaultPlan(seed=4, rate=0.1, kinds=frozenset({"5xx"}))
+    flagged = build_parser().parse_args(["simulator", "--faults", "seed=5,revoke_after=9"])
     assert flagged.faults == FaultPlan(seed=5, revoke_after=9)
     with pytest.raises(SystemExit):
-        _parser().parse_args(["simulator", "--faults", "seed=5,rate=2,kinds=429"])
+        build_parser().parse_args(["simulator", "--faults", "seed=5,rate=2,kinds=429"])
     assert "rate must be between 0 and 1" in capsys.readouterr().err
     monkeypatch.delenv("QTICKETS_SIMULATOR_FAULTS")
-    assert _parser().parse_args(["simulator"]).faults is None
+    assert build_parser().parse_args(["simulator"]).faults is None

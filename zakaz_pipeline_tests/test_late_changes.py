@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from dagster import build_sensor_context, materialize
 
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
-from zakaz_pipeline.defs.late_changes import (
+from zakaz_pipeline.defs.sensors.late_changes import (
     LATE_CHANGE_SELECTION,
     OVERLAP,
     Cursor,
@@ -18,9 +18,9 @@ from zakaz_pipeline.defs.late_changes import (
     day_ranges,
     qtickets_late_changes,
 )
-from zakaz_pipeline.qtickets.simulator import truth
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, TZ, history, pipeline_resources, qtickets_resource, run
 

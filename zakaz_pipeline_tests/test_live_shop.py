@@ -7,9 +7,9 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from zakaz_pipeline.qtickets.simulator import truth
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.live import ROTATION, LiveShop, read_journal
+from zakaz_pipeline_tests import truth
+from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline.simulator.live import ROTATION, LiveShop, read_journal
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 TZ = "Europe/Moscow"

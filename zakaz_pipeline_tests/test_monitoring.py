@@ -10,11 +10,11 @@ import pytest
 from dagster import build_run_status_sensor_context, materialize
 
 from zakaz_pipeline.defs.jobs import partition_range_tags
-from zakaz_pipeline.defs.monitoring import meta_job_runs_sensors
 from zakaz_pipeline.defs.resources import QualityResource
-from zakaz_pipeline.qtickets.simulator import truth
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
+from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, TZ, history, pipeline_resources, qtickets_resource, run
 

@@ -15,8 +15,9 @@ import orjson
 import pytest
 import requests
 
-from zakaz_pipeline.qtickets.simulator.account import MOSCOW, SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.rendering import MOSCOW
+from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline_tests.conftest import load_sample
 
 NOW = dt.datetime(2025, 11, 20, 15, 0, tzinfo=MOSCOW)

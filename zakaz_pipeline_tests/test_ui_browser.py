@@ -41,7 +41,7 @@ from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from zakaz_pipeline.definitions import defs
-from zakaz_pipeline.qtickets.simulator.live import Change, read_journal
+from zakaz_pipeline.simulator.live import Change, read_journal
 
 # Debian's package; CHROMIUM_PATH names another Chromium or Chrome (e.g. on a non-Debian CI runner).
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium")

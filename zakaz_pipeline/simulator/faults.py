@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 
 KINDS = ("429", "5xx", "slow", "reset", "truncate", "badjson", "drift", "extra")
 # Faults that any GET of the API may meet; the server adds "drift" and "extra" where they apply.

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from zakaz_pipeline.qtickets.simulator.account import MOSCOW, MSK_OFFSET
+from zakaz_pipeline.simulator.rendering import MOSCOW, MSK_OFFSET
 
 OPERATORS = ("=", "!=", "<", ">", "<=", ">=", "in", "not in", "null", "not null")
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {

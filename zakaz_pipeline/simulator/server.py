@@ -6,6 +6,9 @@ error bodies ``{"error", "status"}``. Faults are injected over a real socket, no
 mocks: ``fail_next`` answers the next requests with a status, and a seeded ``FaultPlan``
 (``faults.py``) adds rate limits, 5xx bursts, slow answers, resets, truncated and
 non-JSON bodies, a changing account, new fields and a revoked token, reproducibly.
+
+This module is the wire: the socket and its thread, the token check, injected failures
+and faults, and the ``http.server`` adapter. What each path answers is ``endpoints.py``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-import json
 import logging
 import random
-import re
 import socket
 import struct
 import sys
@@ -31,8 +32,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.faults import (
+from zakaz_pipeline.simulator.endpoints import (
+    API_ROOT,
+    ApiEndpoints,
+    ApiError,
+    Response,
+    answers_objects,
+    error_response,
+    json_body,
+)
+from zakaz_pipeline.simulator.faults import (
     PROXY_PAGE,
     REQUEST_KINDS,
     Fault,
@@ -41,103 +50,9 @@ from zakaz_pipeline.qtickets.simulator.faults import (
     drift,
     vary_shapes,
 )
-from zakaz_pipeline.qtickets.simulator.querying import (
-    Collection,
-    QueryError,
-    compile_condition,
-    parse_conditions,
-    parse_order_by,
-)
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 
 logger = logging.getLogger(__name__)
-
-API_ROOT = "/api/rest/v1"
-MAX_PER_PAGE = 1000
-DEFAULT_PER_PAGE = {"orders": 50, "events": 10}
-ORDER_COLUMNS = (
-    "id",
-    "uniqid",
-    "payed",
-    "payed_at",
-    "client_id",
-    "client",
-    "site_id",
-    "site",
-    "payment_id",
-    "payment_type_id",
-    "payment_card_number",
-    "payment_url",
-    "cancel_url",
-    "basket_user_id",
-    "backend_user_id",
-    "access_code_id",
-    "discount_id",
-    "promo_code_id",
-    "reserved",
-    "reserved_to",
-    "reserve_extended",
-    "event_id",
-    "price",
-    "original_price",
-    "currency_id",
-    "utm",
-    "custom",
-    "fields",
-    "baskets",
-    "refunds",
-    "integrations",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-)
-EVENT_COLUMNS = (
-    "id",
-    "is_active",
-    "name",
-    "scheme_id",
-    "currency_id",
-    "place_name",
-    "place_address",
-    "place_description",
-    "city_id",
-    "description",
-    "site_url",
-    "external_id",
-    "ticket_id",
-    "mail_template_id",
-    "age",
-    "shows",
-    "payments",
-    "poster",
-    "event_type_id",
-    "city",
-    "ticket",
-    "mail_template",
-    "slug",
-    "place_coordinates",
-    "url",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-)
-SEAT_COLUMNS = (
-    "id",
-    "zone_id",
-    "row",
-    "place",
-    "admission",
-    "max_quantity",
-    "free_quantity",
-    "ordered_quantity",
-    "payed_quantity",
-    "in_basket_quantity",
-    "available",
-    "disabled",
-    "price",
-    "currency_id",
-)
-_ITEM = re.compile(r"^/(orders|events)/(\d+)$")
-_SEATS = re.compile(r"^/shows/(\d+)/seats$")
 
 
 @dataclass(frozen=True)
@@ -161,32 +76,6 @@ class _Failure:
     path_prefix: str
 
 
-@dataclass(frozen=True)
-class _Response:
-    """An answer; ``delay`` and ``transport`` (``reset`` or ``truncate``) are faults the
-    handler carries out on the socket."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-    content_type: str = "application/json"
-    delay: float = 0.0
-    transport: str | None = None
-
-
-class ApiError(Exception):
-    """An answer other than 200, with the API's error body."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
-    return _Response(status, orjson.dumps({"error": message, "status": status}), headers)
-
-
 class SimulatorServer:
     """Serves one ``SimulatedAccount`` on a local port from a daemon thread."""
 
@@ -208,12 +97,9 @@ class SimulatorServer:
         self._state_lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._injector = FaultInjector(faults) if faults else None
-        self._collections = {"orders": Collection(ORDER_COLUMNS), "events": Collection(EVENT_COLUMNS)}
-        self._encoded = _EncodedItems()
+        self._endpoints = ApiEndpoints(account)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> SimulatorServer:
         serve = functools.partial(self._bind().serve_forever, poll_interval=0.05)  # quick stop()
@@ -272,9 +158,7 @@ class SimulatorServer:
         with self._state_lock:
             return dict(self._injector.counts) if self._injector is not None else {}
 
-    # ------------------------------------------------------------------ dispatch
-
-    def handle(self, method: str, target: str, headers: Mapping[str, str] | Message, raw_body: bytes) -> _Response:
+    def handle(self, method: str, target: str, headers: Mapping[str, str] | Message, raw_body: bytes) -> Response:
         """Answer one request; records it whatever the outcome."""
         url = urlsplit(target)
         path = url.path[len(API_ROOT) :] if url.path.startswith(API_ROOT + "/") else url.path
@@ -282,7 +166,7 @@ class SimulatorServer:
         body: dict | None = None
         bad_body: ApiError | None = None
         try:
-            body = _json_body(raw_body)
+            body = json_body(raw_body)
         except ApiError as error:
             bad_body = error
         fault: Fault | None = None
@@ -307,7 +191,7 @@ class SimulatorServer:
         body: dict | None,
         bad_body: ApiError | None,
         fault: Fault | None,
-    ) -> _Response:
+    ) -> Response:
         if fault is not None and fault.status is not None:
             return _refusal(fault)
         try:
@@ -317,9 +201,9 @@ class SimulatorServer:
                     raise bad_body
                 if fault is not None and fault.kind == "drift":
                     logger.debug("drift: %s", drift(self.account, random.Random(fault.seed)))
-                response = self._route(method, path, full_path, query, body)
+                response = self._endpoints.route(method, path, full_path, query, body)
         except ApiError as error:
-            response = _error(error.status, error.message)
+            response = error_response(error.status, error.message)
         return response if fault is None else _faulted(response, fault)
 
     def _next_fault(self, method: str, path: str, full_path: str) -> Fault | None:
@@ -328,7 +212,7 @@ class SimulatorServer:
                 return None
             return self._injector.decide(_applicable_kinds(method, path, full_path))
 
-    def _injected_failure(self, path: str, full_path: str) -> _Response | None:
+    def _injected_failure(self, path: str, full_path: str) -> Response | None:
         with self._state_lock:
             for failure in self._failures:
                 if path.startswith(failure.path_prefix) or full_path.startswith(failure.path_prefix):
@@ -336,93 +220,16 @@ class SimulatorServer:
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
                     headers = (("Retry-After", str(failure.retry_after)),) if failure.retry_after is not None else ()
-                    return _error(failure.status, "Simulated failure", headers)
+                    return error_response(failure.status, "Simulated failure", headers)
         return None
 
-    def _authorized(self, headers: Mapping[str, str] | Message) -> _Response | None:
+    def _authorized(self, headers: Mapping[str, str] | Message) -> Response | None:
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return _error(401, "Unauthorized")
+            return error_response(401, "Unauthorized")
         if token.strip() != self.token:
-            return _error(403, "Unauthorized")
+            return error_response(403, "Unauthorized")
         return None
-
-    def _route(self, method: str, path: str, full_path: str, query: dict[str, str], body: dict | None) -> _Response:
-        if method not in ("GET", "HEAD"):
-            raise ApiError(405, f"Method {method} is not allowed")
-        if not full_path.startswith(API_ROOT + "/"):
-            raise ApiError(404, "Not found")
-        params = {**query, **(body or {})}
-        with self.account.lock:
-            if path in ("/orders", "/events"):
-                return _Response(200, self._list(path[1:], params, query))
-            if match := _ITEM.match(path):
-                payload = {"data": self._item(match.group(1), int(match.group(2)))}
-            elif match := _SEATS.match(path):
-                payload = {"data": self._seats(int(match.group(1)), params, query)}
-            else:
-                raise ApiError(404, "Not found")
-            return _Response(200, orjson.dumps(payload))
-
-    def _list(self, resource: str, params: dict[str, Any], query: dict[str, str]) -> bytes:
-        collection = self._collections[resource]
-        try:
-            conditions = parse_conditions(_param(params, query, "where"), collection.columns)
-            order_by = parse_order_by(_param(params, query, "orderBy"), collection.columns)
-        except QueryError as error:
-            raise ApiError(400, str(error)) from error
-        page = _positive_int(params.get("page", 1), "page")
-        per_page = min(_positive_int(params.get("perPage", DEFAULT_PER_PAGE[resource]), "perPage"), MAX_PER_PAGE)
-        items = self.account.orders if resource == "orders" else self.account.events
-        try:
-            data, total = collection.select(
-                items,
-                revision=self.account.revision,
-                conditions=conditions,
-                order_by=order_by,
-                page=page,
-                per_page=per_page,
-            )
-        except QueryError as error:
-            raise ApiError(400, str(error)) from error
-        paging = {"perPage": per_page, "currentPage": page, "total": total}
-        # Byte for byte what orjson.dumps({"data": data, "paging": paging}) gives, with each
-        # item encoded once per account revision: a scan of 10⁶ orders is then mostly joins.
-        items_json = self._encoded.join(data, self.account.revision)
-        return b'{"data":[' + items_json + b'],"paging":' + orjson.dumps(paging) + b"}"
-
-    def _item(self, resource: str, item_id: int) -> dict:
-        try:
-            return self.account.order(item_id) if resource == "orders" else self.account.event(item_id)
-        except KeyError as error:
-            raise ApiError(404, f"{resource[:-1].capitalize()} {item_id} not found") from error
-
-    def _seats(self, show_id: int, params: dict[str, Any], query: dict[str, str]) -> Any:
-        """Seats of a show: flat dict, flat list (show ids divisible by 3, as the real API
-        sometimes answers) or nested by zone when ``flat`` is not asked for."""
-        if show_id not in self.account.seats:
-            raise ApiError(404, f"Show {show_id} not found")
-        try:
-            predicates = [compile_condition(c) for c in parse_conditions(_param(params, query, "where"), SEAT_COLUMNS)]
-        except QueryError as error:
-            raise ApiError(400, str(error)) from error
-        select = _param(params, query, "select")
-        if select is not None and not isinstance(select, list):
-            raise ApiError(400, "select must be a list of seat fields")
-        keep = {"id", *select} if select else None
-
-        def view(seat: dict) -> dict:
-            return seat if keep is None else {k: v for k, v in seat.items() if k in keep}
-
-        matching = [seat for seat in self.account.seats[show_id] if all(p(seat) for p in predicates)]
-        if not _flag(params.get("flat")):
-            zones: dict[str, dict] = {}
-            for seat in matching:
-                zones.setdefault(seat["zone_id"], {"seats": {}})["seats"][seat["id"]] = view(seat)
-            return {"zones": zones}
-        if show_id % 3 == 0:
-            return [view(seat) for seat in matching]
-        return {seat["id"]: view(seat) for seat in matching}
 
 
 def _applicable_kinds(method: str, path: str, full_path: str) -> frozenset[str]:
@@ -432,100 +239,34 @@ def _applicable_kinds(method: str, path: str, full_path: str) -> frozenset[str]:
     if method != "GET" or not full_path.startswith(API_ROOT + "/"):
         return frozenset()
     kinds = set(REQUEST_KINDS)
-    if path in ("/orders", "/events") or _ITEM.match(path) or _SEATS.match(path):
+    if answers_objects(path):
         kinds.add("extra")
     if path == "/orders":
         kinds.add("drift")
     return frozenset(kinds)
 
 
-def _refusal(fault: Fault) -> _Response:
+def _refusal(fault: Fault) -> Response:
     """The answer given instead of the API's: rate limit, server error, revoked token."""
     if fault.kind == "429":
-        return _error(429, "Too Many Requests", (("Retry-After", str(fault.plan.retry_after)),))
+        return error_response(429, "Too Many Requests", (("Retry-After", str(fault.plan.retry_after)),))
     if fault.kind == "revoke":
-        return _error(401, "Token revoked")
-    return _error(fault.status or 500, "Simulated server error")
+        return error_response(401, "Token revoked")
+    return error_response(fault.status or 500, "Simulated server error")
 
 
-def _faulted(response: _Response, fault: Fault) -> _Response:
+def _faulted(response: Response, fault: Fault) -> Response:
     """The API's answer as ``fault`` changes it."""
     if fault.kind == "extra" and response.status == 200:
         varied = vary_shapes(orjson.loads(response.body), random.Random(fault.seed))
         return dataclasses.replace(response, body=orjson.dumps(varied))
     if fault.kind == "badjson":
-        return _Response(200, PROXY_PAGE, content_type="text/html; charset=utf-8")
+        return Response(200, PROXY_PAGE, content_type="text/html; charset=utf-8")
     if fault.kind == "slow":
         return dataclasses.replace(response, delay=fault.plan.slow_seconds)
     if fault.kind in ("reset", "truncate"):
         return dataclasses.replace(response, transport=fault.kind)
     return response
-
-
-class _EncodedItems:
-    """The JSON of each listed item, kept while the account's revision is unchanged
-    (every mutation bumps it, so nothing stale is ever served). The encodings sit end to
-    end in one buffer: kept as separate ``bytes`` they would cost about 2.5 times their
-    size in allocator slack. Entries hold the item itself so that an id() reused by a new
-    object can never match. Callers hold the account's lock."""
-
-    def __init__(self) -> None:
-        self._revision: int | None = None
-        self._buffer = bytearray()
-        self._spans: dict[int, tuple[dict, int, int]] = {}
-
-    def join(self, items: list[dict], revision: int) -> bytes:
-        """``b",".join`` of the items' JSON."""
-        if revision != self._revision:
-            self._buffer, self._spans, self._revision = bytearray(), {}, revision
-        spans, buffer = self._spans, self._buffer
-        for item in items:
-            span = spans.get(id(item))
-            if span is None or span[0] is not item:
-                start = len(buffer)
-                buffer += orjson.dumps(item)
-                spans[id(item)] = (item, start, len(buffer))
-        with memoryview(buffer) as view:
-            return b",".join([view[spans[id(item)][1] : spans[id(item)][2]] for item in items])
-
-
-def _json_body(raw: bytes) -> dict | None:
-    if not raw.strip():
-        return None
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ApiError(400, "Request body is not valid JSON") from error
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object")
-    return body
-
-
-def _param(params: dict[str, Any], query: dict[str, str], name: str) -> Any:
-    """A structured parameter: from the body as is, from the query string as JSON."""
-    value = params.get(name)
-    if isinstance(value, str) and query.get(name) == value:
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ApiError(400, f"{name} must be JSON") from error
-    return value
-
-
-def _positive_int(value: Any, name: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as error:
-        raise ApiError(400, f"{name} must be a positive integer") from error
-    if number < 1 or isinstance(value, bool):
-        raise ApiError(400, f"{name} must be a positive integer")
-    return number
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.lower() in ("1", "true", "yes")
-    return bool(value)
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -15,7 +15,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE, parse_ts, show_is_on_sale
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 
 _CENT = Decimal("0.01")
 

@@ -27,8 +27,8 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from zakaz_pipeline.qtickets.rules import parse_ts
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount, ticket_is_live
-from zakaz_pipeline.qtickets.simulator.truth import daily_sales
+from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
+from zakaz_pipeline_tests.truth import daily_sales
 
 logger = logging.getLogger(__name__)
 
