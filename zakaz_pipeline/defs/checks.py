@@ -25,6 +25,7 @@ from dagster import (
 )
 
 from zakaz_pipeline.defs.resources import QualityResource
+from zakaz_pipeline.errors import exception_line
 from zakaz_pipeline.warehouse import quality
 from zakaz_pipeline.warehouse.access import server_access_problems
 from zakaz_pipeline.warehouse.datalens import view_answers_under_datalens_settings
@@ -78,8 +79,7 @@ def _access(client: Client, q: QualityResource, scope: CheckScope) -> Finding:
     try:
         problems = server_access_problems(client, scope.database)
     except DatabaseError as exc:  # a user without SHOW USERS/SHOW GRANTS cannot audit access
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return Finding(False, "cannot read users and grants", "run as admin", note=first_line[:300])
+        return Finding(False, "cannot read users and grants", "run as admin", note=exception_line(exc))
     return Finding(not problems, "; ".join(problems) or "ok", "users and grants as in docs/DEPLOY.md")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from zakaz_pipeline.errors import exception_line
 from zakaz_pipeline.warehouse.quality import Finding
 
 DATALENS_SETTINGS: dict[str, Any] = {
@@ -34,8 +35,7 @@ def view_answers_under_datalens_settings(client: Client, view: str) -> Finding:
         default = _shape(client, view, {})
         datalens = _shape(client, view, DATALENS_SETTINGS)
     except DatabaseError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return Finding(False, "query failed", "answers under DataLens's settings", note=first_line[:300])
+        return Finding(False, "query failed", "answers under DataLens's settings", note=exception_line(exc))
     problems = []
     if default[0] != datalens[0]:
         changed = [f"{n}: {a} vs {b}" for (n, a), (_, b) in zip(default[0], datalens[0], strict=False) if a != b]

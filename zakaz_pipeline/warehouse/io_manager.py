@@ -28,6 +28,7 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
+from zakaz_pipeline.errors import first_line
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.writes import (
     Columns,
@@ -82,9 +83,9 @@ class ClickHouseIOManager(ConfigurableIOManager):
         try:
             yield
         except ClickHouseError as exc:
-            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             raise Failure(
-                f"writing {what} to {self.warehouse.target.describe()} failed: {type(exc).__name__}: {first_line}. "
+                f"writing {what} to {self.warehouse.target.describe()} failed: "
+                f"{type(exc).__name__}: {first_line(str(exc))}. "
                 "Days not yet swapped keep their previous rows; the next run rewrites them."
             ) from None
 
