@@ -1,7 +1,8 @@
 """HTTP client for the Qtickets seller REST API.
 
 Retries are urllib3's (429 honouring Retry-After, 5xx, connection errors and resets, read
-timeouts, truncated bodies), never a loop of our own. The transport is a plain urllib3
+timeouts, truncated bodies; the policy is ``transport.retry_policy``, shared with alert
+delivery), never a loop of our own. The transport is a plain urllib3
 ``PoolManager`` reading each body in full (``preload_content=True``), because then the
 body is read inside urllib3's retry handling and a connection that breaks mid-body is
 retried like one that breaks before the headers; ``requests`` reads bodies after its
@@ -36,13 +37,13 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     ResponseError,
 )
-from urllib3.util.retry import Retry
+
+from zakaz_pipeline.transport import retry_policy
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://qtickets.ru/api/rest/v1"
 DEFAULT_READ_TIMEOUT = 60.0
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 SEAT_FIELDS = ("id", "zone_id", "admission", "max_quantity", "free_quantity", "disabled")
 
 
@@ -234,18 +235,7 @@ def _paid_between(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
 
 
 def _build_pool(token: str, max_retries: int, backoff_factor: float) -> urllib3.PoolManager:
-    retry = Retry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        backoff_factor=backoff_factor,
-        backoff_jitter=backoff_factor,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=True,
-        raise_on_status=True,
-    )
+    retry = retry_policy("GET", max_retries, backoff_factor, jitter=True)
     headers = {
         # gzip as requests asked for it: JSON pages shrink about tenfold on the wire.
         **urllib3.make_headers(accept_encoding="gzip,deflate", user_agent="zakaz-pipeline"),
