@@ -14,13 +14,13 @@ from dagster import Definitions, in_process_executor, load_assets_from_modules, 
 
 from zakaz_pipeline.config import default_clickhouse_url
 from zakaz_pipeline.defs import assets
-from zakaz_pipeline.defs.alerts import alert_sensors
 from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import qtickets_sync_job
-from zakaz_pipeline.defs.late_changes import qtickets_late_changes, qtickets_late_changes_job
-from zakaz_pipeline.defs.monitoring import meta_job_runs_sensors
 from zakaz_pipeline.defs.resources import build_resources
 from zakaz_pipeline.defs.schedules import qtickets_every_15_minutes
+from zakaz_pipeline.defs.sensors.alerts import alert_sensors
+from zakaz_pipeline.defs.sensors.late_changes import qtickets_late_changes, qtickets_late_changes_job
+from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
 
 
 def _embedded() -> bool:

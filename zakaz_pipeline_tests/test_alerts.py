@@ -30,22 +30,24 @@ from dagster import (
     op,
 )
 
-from zakaz_pipeline.defs.alerts import (
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.defs.sensors.alert_rules import (
     AlertCursor,
     CheckOutcome,
     FinishedRun,
-    alert_sensor_status,
-    alert_sensors,
-    check_and_failure_rate_alert_sensor,
     failure_rate_alert,
-    first_line,
     handle_run_outcomes,
     merge_run_ends,
     next_incidents,
+)
+from zakaz_pipeline.defs.sensors.alerts import (
+    alert_sensor_status,
+    alert_sensors,
+    check_and_failure_rate_alert_sensor,
     run_failure_alert_sensor,
 )
-from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
-from zakaz_pipeline.notify import Alert, AlertDeliveryError, Notifier
+from zakaz_pipeline.defs.sensors.delivery import Alert, AlertDeliveryError, Notifier
+from zakaz_pipeline.errors import first_line
 
 BOT_TOKEN = "123456789:AAE-secret-bot-token-for-tests"
 CHAT_ID = "-1001234567"

@@ -1,36 +1,39 @@
 """Alerts to people: a generic JSON webhook and/or a Telegram chat, configured from the environment.
 
-Nothing here knows Dagster; ``defs/alerts.py`` decides *when* to alert, this module only
-delivers. Retries are urllib3's (connection errors, 429 honouring Retry-After, 5xx), with
-a (connect, read) timeout on every POST, never a loop of our own.
+Nothing here knows Dagster; ``alerts`` decides *when* to alert, this module only
+delivers. Retries are urllib3's (connection errors, 429 honouring Retry-After up to
+``MAX_RETRY_AFTER``, 5xx; the policy is ``transport.retry_policy``, shared with the
+Qtickets client), with a (connect, read) timeout on every POST, never a loop of our own.
 
 Secrets: the Telegram bot token sits in the request path and a webhook URL often carries a
 token too (Slack, Mattermost…). Neither may reach a log or an error message, so:
 
 * delivery errors are reported by destination *name* (``ALERT_WEBHOOK_URL``,
   ``TELEGRAM_BOT_TOKEN``) with the HTTP status or exception class, never with the URL or
-  the text of a requests exception (which quotes the URL);
+  the text of a urllib3 exception (which quotes the URL);
 * urllib3 logs the request path at DEBUG and, on a retry, at WARNING: a logging filter on
   urllib3's loggers replaces every configured secret with ``***`` before any handler sees it.
 
 ``send`` tries every destination and returns a :class:`DeliveryReport` instead of raising,
 so that the caller decides what a partial failure means (the sensors treat an alert that
 reached at least one destination as delivered, because sending it again would duplicate it
-there; see ``defs/alerts.py``).
+there; see ``alerts``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, get_args
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
+import urllib3
+from urllib3.exceptions import HTTPError, MaxRetryError, ResponseError
+
+from zakaz_pipeline.errors import redact
+from zakaz_pipeline.transport import retry_policy
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +43,10 @@ ALERT_KINDS: frozenset[str] = frozenset(get_args(AlertKind))
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 WEBHOOK = "ALERT_WEBHOOK_URL"
 TELEGRAM = "TELEGRAM_BOT_TOKEN"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-MAX_RETRY_AFTER = 30.0
+# A sensor tick has a deadline: a Retry-After longer than this is shortened to it.
+MAX_RETRY_AFTER = 30
 # Telegram refuses messages over 4096 characters.
 TELEGRAM_MAX_TEXT = 4000
-REDACTED = "***"
 # Every urllib3 logger that formats a URL or request path into its messages.
 URLLIB3_LOGGERS = (
     "urllib3.connectionpool",
@@ -108,14 +110,6 @@ class AlertDeliveryError(RuntimeError):
     """An alert reached no destination; the message names destinations, never their secrets."""
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every non-empty secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
 class _RedactSecrets(logging.Filter):
     """Rewrites urllib3 log records that would print a secret (the bot token is in the path)."""
 
@@ -156,7 +150,7 @@ class Notifier:
     read_timeout: float = 15.0
     max_retries: int = 3
     backoff_factor: float = 0.5
-    session: requests.Session = field(init=False, repr=False)
+    pool: urllib3.PoolManager = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.webhook_url = self.webhook_url.strip()
@@ -166,7 +160,7 @@ class Notifier:
         if bool(self.telegram_token) != bool(self.telegram_chat_id):
             raise ValueError("Telegram alerts need both TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID (one of them is empty)")
         _protect_in_logs(self._secrets)
-        self.session = _build_session(self.max_retries, self.backoff_factor)
+        self.pool = _build_pool(self.max_retries, self.backoff_factor)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> Self:
@@ -200,7 +194,7 @@ class Notifier:
         return tuple(secret for secret in (self.telegram_token, self.webhook_url) if secret)
 
     def close(self) -> None:
-        self.session.close()
+        self.pool.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -232,52 +226,31 @@ class Notifier:
         else:
             url = f"{self.telegram_api_url}/bot{self.telegram_token}/sendMessage"
             body = {"chat_id": self.telegram_chat_id, "text": redact(alert.as_message(), self._secrets)}
+        timeout = urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
         try:
-            response = self.session.post(url, json=body, timeout=(self.connect_timeout, self.read_timeout))
-        except requests.exceptions.RetryError:
-            return f"gave up after {self.max_retries} retries"
-        except requests.exceptions.RequestException as exc:
+            response = self.pool.request("POST", url, json=body, timeout=timeout)
+        except MaxRetryError as exc:
+            if isinstance(exc.reason, ResponseError):
+                return f"gave up after {self.max_retries} retries"
             # str(exc) quotes the URL (with the token): only the class name is safe.
-            return f"{exc.__class__.__name__}: the destination could not be reached"
-        if 200 <= response.status_code < 300:
+            return f"{type(exc.reason).__name__}: the destination could not be reached"
+        except HTTPError as exc:
+            return f"{type(exc).__name__}: the destination could not be reached"
+        if 200 <= response.status < 300:
             return None
-        return redact(f"HTTP {response.status_code}: {_error_text(response)}", self._secrets)
+        return redact(f"HTTP {response.status}: {_error_text(response)}", self._secrets)
 
 
-class _CappedRetry(Retry):
-    """Honours Retry-After up to ``MAX_RETRY_AFTER`` seconds, because a sensor tick has a
-    deadline; newer urllib3 has ``retry_after_max`` for this, older 2.x releases we allow do not."""
-
-    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+def _build_pool(max_retries: int, backoff_factor: float) -> urllib3.PoolManager:
+    # Hand back the last answer (raise_on_status=False), so the report says "HTTP 503" rather than "gave up".
+    retry = retry_policy("POST", max_retries, backoff_factor, raise_on_status=False, max_retry_after=MAX_RETRY_AFTER)
+    return urllib3.PoolManager(retries=retry, headers={"User-Agent": "zakaz-pipeline-alerts"})
 
 
-def _build_session(max_retries: int, backoff_factor: float) -> requests.Session:
-    retry = _CappedRetry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        backoff_factor=backoff_factor,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"POST"}),
-        respect_retry_after_header=True,
-        # Hand back the last answer, so the report says "HTTP 503" rather than a RetryError.
-        raise_on_status=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers.update({"User-Agent": "zakaz-pipeline-alerts"})
-    return session
-
-
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: urllib3.BaseHTTPResponse) -> str:
     """Telegram explains a refusal in ``description`` ("chat not found"); others get the reason phrase."""
     try:
-        body = response.json()
+        body = json.loads(response.data)
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("description"):

@@ -19,9 +19,9 @@ from dagster import (
     run_status_sensor,
 )
 
-from zakaz_pipeline.defs.alerts import first_line, root_error
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
 from zakaz_pipeline.defs.resources import QualityResource
+from zakaz_pipeline.errors import first_line, root_error
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.writes import append_rows
 
@@ -107,7 +107,7 @@ def _first_error_line(events: list[Any]) -> str:
             error = getattr(event.event_specific_data, "error", None)
             text = first_line(root_error(error).message if error else event.message)
             if text:
-                return text[:500]
+                return text
     return "the run failed"
 
 

@@ -1,0 +1,211 @@
+"""Alert sensors: one alert per failed run, per failing ERROR check, per day of many failures.
+
+This module reads the Dagster instance and decides *when*; the pure rules (incidents,
+texts, cursor) are ``alert_rules``, delivery (webhook, Telegram) is ``delivery``.
+Both sensors run by default once a destination is configured when the code loads
+(``ALERT_WEBHOOK_URL``, or ``TELEGRAM_BOT_TOKEN`` + ``TELEGRAM_CHAT_ID``) and are stopped
+without one (they would have nothing to do); the UI can still start them.
+
+* ``run_failure_alert_sensor``: Dagster keeps its cursor and moves past a run even when the
+  sensor raises, so an alert that no destination accepted (after urllib3's retries) is not
+  retried; it raises, and the tick shows the error in the UI.
+* ``check_and_failure_rate_alert_sensor`` keeps its own JSON cursor (:class:`AlertCursor`).
+  A check incident is keyed by the check (``asset/key:check_name``), not by partition: it
+  opens with an ERROR-severity failure (one alert) and closes when the check passes again;
+  WARN failures neither open nor close one. The checks in incident are in the cursor.
+  When an alert reaches no destination the cursor stops *before* that evaluation, so the
+  next tick retries it; an alert that reached at least one destination counts as sent, so
+  no destination ever gets the same incident twice. The failure-rate alert goes out once
+  per local day (``ZAKAZ_TIMEZONE``, the partitions' time zone); the cursor keeps the day.
+
+Reading evaluations: the sensor follows *finished runs* (run success/failure/cancel
+events, ``DagsterInstance.fetch_run_status_changes``, cursor = the storage id of the last
+run-end event handled) and reads each run's check evaluations. It does not page through
+``ASSET_CHECK_EVALUATION`` events by storage id: on the default SQLite storage (what
+``dagster dev`` and our ``instance.yaml`` use) those events live in per-run shards whose
+ids are neither global nor filterable (``get_event_records`` refuses such a cursor), while
+run-end events are mirrored into the index shard on every storage. The cost: a check is
+seen when its run ends, and evaluations reported outside a run are not alerted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    AssetCheckEvaluation,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    EventLogRecord,
+    RunFailureSensorContext,
+    RunsFilter,
+    RunStatusChangeRecordsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from zakaz_pipeline.defs.partitions import TIMEZONE
+from zakaz_pipeline.defs.sensors.alert_rules import (
+    FAILURE_RATE_THRESHOLD,
+    AlertCursor,
+    CheckOutcome,
+    FinishedRun,
+    failure_rate_alert,
+    handle_run_outcomes,
+    local_midnight,
+    merge_run_ends,
+    run_failure_alert,
+)
+from zakaz_pipeline.defs.sensors.delivery import Alert, AlertDeliveryError, Notifier
+from zakaz_pipeline.errors import env_secrets, first_line, root_error
+
+RUNS_PER_TICK = 100
+RUN_END_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
+# Without a cursor (first tick, or a cursor that could not be read) only recently finished
+# runs are looked at: the first tick must not replay the instance's whole history.
+FIRST_TICK_LOOKBACK = dt.timedelta(days=1)
+FINISHED_STATUSES = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+NOT_CONFIGURED = "no alert destination: set ALERT_WEBHOOK_URL and/or TELEGRAM_BOT_TOKEN + TELEGRAM_CHAT_ID"
+
+
+def check_outcome(record: EventLogRecord, secrets: Iterable[str] = ()) -> CheckOutcome | None:
+    event = record.event_log_entry.dagster_event
+    evaluation = event.event_specific_data if event is not None else None
+    if not isinstance(evaluation, AssetCheckEvaluation):
+        return None
+    return CheckOutcome(
+        storage_id=record.storage_id,
+        check=evaluation.asset_check_key.to_user_string(),
+        passed=evaluation.passed,
+        severity=evaluation.severity.value,
+        run_id=record.run_id,
+        partition=evaluation.partition,
+        description=first_line(evaluation.description, secrets),
+    )
+
+
+def finished_runs(instance: DagsterInstance, after_run_end: int | None, now: dt.datetime) -> list[FinishedRun]:
+    """Runs that ended after the cursor, in event-log order; at most ``RUNS_PER_TICK`` of each end."""
+    streams = []
+    for event_type in RUN_END_EVENTS:
+        if after_run_end is None:
+            records_filter = RunStatusChangeRecordsFilter(
+                event_type, after_timestamp=(now - FIRST_TICK_LOOKBACK).timestamp()
+            )
+        else:
+            records_filter = RunStatusChangeRecordsFilter(event_type, after_storage_id=after_run_end)
+        result = instance.fetch_run_status_changes(records_filter, limit=RUNS_PER_TICK, ascending=True)
+        streams.append([FinishedRun(record.storage_id, record.run_id) for record in result.records])
+    return merge_run_ends(streams, RUNS_PER_TICK)
+
+
+def run_check_outcomes(instance: DagsterInstance, run_id: str, secrets: Iterable[str] = ()) -> list[CheckOutcome]:
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    return [outcome for record in records if (outcome := check_outcome(record, secrets)) is not None]
+
+
+def alert_on_check_failures(
+    instance: DagsterInstance, cursor: AlertCursor, now: dt.datetime, deliver: Callable[[Alert], bool]
+) -> AlertCursor:
+    secrets = env_secrets(os.environ)
+    for run in finished_runs(instance, cursor.after_run_end, now):
+        cursor, done = handle_run_outcomes(cursor, run, run_check_outcomes(instance, run.run_id, secrets), deliver)
+        if not done:
+            break
+    return cursor
+
+
+def runs_today(instance: DagsterInstance, now: dt.datetime, tz: ZoneInfo) -> tuple[int, int]:
+    """(failed, finished) runs created since local midnight.
+
+    Run storage compares ``created_after`` as naive UTC, so the midnight is converted to UTC.
+    """
+    since = local_midnight(now, tz).astimezone(dt.UTC)
+    failed = instance.get_runs_count(RunsFilter(created_after=since, statuses=[DagsterRunStatus.FAILURE]))
+    total = instance.get_runs_count(RunsFilter(created_after=since, statuses=list(FINISHED_STATUSES)))
+    return failed, total
+
+
+def alert_on_failure_rate(
+    instance: DagsterInstance, cursor: AlertCursor, now: dt.datetime, deliver: Callable[[Alert], bool]
+) -> AlertCursor:
+    tz = ZoneInfo(TIMEZONE)
+    day = now.astimezone(tz).date()
+    if cursor.rate_alerted_day == day.isoformat():
+        return cursor
+    alert = failure_rate_alert(day, *runs_today(instance, now, tz))
+    if alert is not None and deliver(alert):
+        return replace(cursor, rate_alerted_day=day.isoformat())
+    return cursor
+
+
+def _deliverer(notifier: Notifier, logger: Any) -> Callable[[Alert], bool]:
+    """``send`` as a yes/no: yes when at least one destination took the alert (see module docstring)."""
+
+    def deliver(alert: Alert) -> bool:
+        report = notifier.send(alert)
+        if not report.ok:
+            logger.warning(f"alert {alert.title!r} not delivered to all destinations: {report.describe_failures()}")
+        return report.reached_anyone
+
+    return deliver
+
+
+def alert_sensor_status(env: Mapping[str, str] = os.environ) -> DefaultSensorStatus:
+    """Running once a destination is set; without one the sensors have nothing to do, and
+    a running sensor would log a skipped tick in the daemon's console every minute."""
+    configured = any(env.get(name, "").strip() for name in ("ALERT_WEBHOOK_URL", "TELEGRAM_BOT_TOKEN"))
+    return DefaultSensorStatus.RUNNING if configured else DefaultSensorStatus.STOPPED
+
+
+@run_failure_sensor(
+    default_status=alert_sensor_status(),
+    description="One alert (webhook and/or Telegram) per failed run of this code location.",
+)
+def run_failure_alert_sensor(context: RunFailureSensorContext) -> None:
+    secrets = env_secrets(os.environ)
+    with Notifier.from_env() as notifier:
+        if not notifier.configured:
+            context.log.info(f"run {context.dagster_run.run_id} failed; not alerted: {NOT_CONFIGURED}")
+            return
+        step_failures = context.get_step_failure_events()
+        error = step_failures[0].step_failure_data.error if step_failures else None
+        line = first_line(root_error(error).message if error else context.failure_event.message, secrets)
+        run = context.dagster_run
+        report = notifier.send(run_failure_alert(run.job_name, run.run_id, line, run.tags))
+    if not report.reached_anyone:
+        raise AlertDeliveryError(
+            f"run {run.run_id} failed and no destination took the alert: {report.describe_failures()}"
+        )
+
+
+@sensor(
+    default_status=alert_sensor_status(),
+    minimum_interval_seconds=60,
+    description=(
+        "One alert per incident of a failing ERROR asset check; one alert a day when more than "
+        f"{FAILURE_RATE_THRESHOLD:.0%} of the day's runs failed."
+    ),
+)
+def check_and_failure_rate_alert_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    with Notifier.from_env() as notifier:
+        if not notifier.configured:
+            return SkipReason(NOT_CONFIGURED)
+        deliver = _deliverer(notifier, context.log)
+        now = dt.datetime.now(dt.UTC)
+        cursor = alert_on_check_failures(context.instance, AlertCursor.parse(context.cursor), now, deliver)
+        cursor = alert_on_failure_rate(context.instance, cursor, now, deliver)
+    return SensorResult(cursor=cursor.dump())
+
+
+alert_sensors: list = [run_failure_alert_sensor, check_and_failure_rate_alert_sensor]
