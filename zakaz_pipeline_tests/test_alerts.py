@@ -241,6 +241,21 @@ def test_telegram_down_never_shows_the_token_and_webhook_still_gets_it(
     assert_no_token(caplog, report.describe_failures(), caplog.text)
 
 
+def test_webhook_token_in_the_url_stays_out_of_logs(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """urllib3 logs the path and query without the host: they must be hidden on their own."""
+    debug_logs(caplog)
+    secret = "hook-secret-0123456789"
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{receiver.url}/services/{secret}?token={secret}")
+    receiver.status = 503
+    with Notifier.from_env(max_retries=1, backoff_factor=0) as notifier:
+        report = notifier.send(ALERT)
+    assert len(receiver.requests) == 2 and "HTTP 503" in report.failed["ALERT_WEBHOOK_URL"]
+    assert any(record.name.startswith("urllib3") and "***" in record.getMessage() for record in caplog.records)
+    assert secret not in caplog.text and secret not in report.describe_failures()
+
+
 # ---------------------------------------------------------------- run failure sensor
 
 

@@ -12,7 +12,8 @@ token too (Slack, Mattermost…). Neither may reach a log or an error message, s
   ``TELEGRAM_BOT_TOKEN``) with the HTTP status or exception class, never with the URL or
   the text of a urllib3 exception (which quotes the URL);
 * urllib3 logs the request path at DEBUG and, on a retry, at WARNING: a logging filter on
-  urllib3's loggers replaces every configured secret with ``***`` before any handler sees it.
+  urllib3's loggers replaces every configured secret with ``***`` before any handler sees it
+  (the webhook's path and query count as secret on their own, since urllib3 logs no host).
 
 ``send`` tries every destination and returns a :class:`DeliveryReport` instead of raising,
 so that the caller decides what a partial failure means (the sensors treat an alert that
@@ -28,6 +29,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, get_args
+from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError, ResponseError
@@ -191,7 +193,9 @@ class Notifier:
 
     @property
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(secret for secret in (self.telegram_token, self.webhook_url) if secret)
+        return tuple(
+            secret for secret in (self.telegram_token, self.webhook_url, _webhook_path(self.webhook_url)) if secret
+        )
 
     def close(self) -> None:
         self.pool.clear()
@@ -239,6 +243,16 @@ class Notifier:
         if 200 <= response.status < 300:
             return None
         return redact(f"HTTP {response.status}: {_error_text(response)}", self._secrets)
+
+
+def _webhook_path(url: str) -> str:
+    """The path and query of a webhook URL as urllib3 logs them ("" for a bare host)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return path if len(path) > 1 else ""
 
 
 def _build_pool(max_retries: int, backoff_factor: float) -> urllib3.PoolManager:
