@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from benchmarks import environment
 from zakaz_pipeline.qtickets.client import QticketsClient, where
 from zakaz_pipeline.qtickets.rules import show_is_on_sale
 
-TIMEZONE = ZoneInfo("Europe/Moscow")
+TIMEZONE = ZoneInfo(environment.TIMEZONE)
 # Every order of the simulator starts with {"id":N,"uniqid":…}; baskets never carry uniqid.
 _ORDER_ID = re.compile(rb'\{"id":(\d+),"uniqid"')
 

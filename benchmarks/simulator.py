@@ -19,10 +19,9 @@ import time
 
 import orjson
 
-from zakaz_pipeline.qtickets.simulator.account import SimulatedAccount
-from zakaz_pipeline.qtickets.simulator.server import SimulatorServer
-
-TIMEZONE = "Europe/Moscow"
+from benchmarks.environment import TIMEZONE
+from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 
 
 def describe(account: SimulatedAccount) -> dict[str, object]:

@@ -1,0 +1,273 @@
+"""RESULTS.md and the console summary, rendered from what the harness measured.
+
+``report`` assembles the sections in order; each section is a function of the results
+alone, so a partial report (written after each scale) has the same shape as the final one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from benchmarks import views
+from benchmarks.environment import CLI_MODULE
+from benchmarks.machine import machine
+from benchmarks.results import ScaleResult
+from benchmarks.tables import markdown_table, sparkline, text_table
+from benchmarks.targets import HEADER, target_rows
+
+DATASET_HEADER = [
+    "scale", "orders", "paid orders", "tickets (paid)", "events", "shows (seated)", "seats", "first sale day",
+    "daily partitions", "generation s", "simulator RSS MB",
+]  # fmt: skip
+
+
+def report(
+    args: argparse.Namespace,
+    results: list[ScaleResult],
+    view_rows: list[dict[str, Any]],
+    view_scale: int | None,
+    command: str,
+    view_parts: Sequence[tuple[str, int, int]] = (),
+) -> tuple[str, str]:
+    """(RESULTS.md, the console summary) for ``results``; ``view_rows`` empty before views are timed."""
+    info = machine()
+    rows = target_rows(results, view_rows, view_scale)
+    md = _head(args, command, info, rows)
+    md += _datasets(args, results)
+    md += _serving(results)
+    for r in results:
+        md += _details(r)
+    if view_rows:
+        md += _views(args, view_rows, view_scale, view_parts)
+    md += _peer(results)
+    md += _profiles(results)
+    text = "\n".join(
+        [
+            f"zakaz benchmarks — {info['date']} — {info['cpu']}, {info['ram']}, Python {info['python']}",
+            info["versions"],
+            "",
+            text_table(HEADER, rows),
+        ]
+    )
+    return "\n".join(md), text
+
+
+def _head(args: argparse.Namespace, command: str, info: dict[str, str], rows: list[list[str]]) -> list[str]:
+    return [
+        "# zakaz benchmarks",
+        "",
+        (
+            f"Written by `{command}` on {info['date']}. Every figure is the median of {runs_text(args)} "
+            "(min–max beside it), on this machine, with the same invocation. Regenerate with the same command; "
+            "see benchmarks/README.md for what each figure measures."
+        ),
+        "",
+        "## Machine",
+        "",
+        markdown_table(["", ""], [[k, v] for k, v in info.items()]),
+        "",
+        "## Results against the targets",
+        "",
+        markdown_table(HEADER, rows),
+        "",
+    ]
+
+
+def _datasets(args: argparse.Namespace, results: list[ScaleResult]) -> list[str]:
+    rows = [
+        [
+            f"{r.scale}×",
+            f"{r.dataset['orders']:,}",
+            f"{r.dataset['paid_orders']:,}",
+            f"{r.dataset['tickets']:,} ({r.dataset['paid_tickets']:,})",
+            str(r.dataset["events"]),
+            f"{r.dataset['shows']} ({r.dataset['seated_shows']})",
+            f"{r.dataset['seats']:,}",
+            r.dataset["first_sale_day"],
+            str(r.partitions),
+            f"{r.dataset['generate_seconds']:.0f}",
+            f"{r.simulator_rss_mb:,.0f}",
+        ]
+        for r in results
+    ]
+    return [
+        "## Datasets (simulator, own process)",
+        "",
+        markdown_table(DATASET_HEADER, rows),
+        "",
+        (
+            "History: the account's orders spread over "
+            f"{args.history_days} days before now; the sync starts at the first sale day "
+            "(`QTICKETS_HISTORY_START` = `--from` = that day), so it spans one daily partition per day since."
+        ),
+        "",
+    ]
+
+
+def _serving(results: list[ScaleResult]) -> list[str]:
+    rows = [
+        [
+            f"{r.scale}×",
+            f"{r.serve_cold['seconds']:.1f}",
+            f"{r.fig('serve_pages').median:,.0f}",
+            f"{r.fig('serve_orders').median:,.0f}",
+            f"{r.fig('serve_mb').median:,.0f}",
+        ]
+        for r in results
+        if r.serve
+    ]
+    return [
+        "## Simulator serving rate (keyset scan of every order, 500 per page, raw bytes)",
+        "",
+        markdown_table(["scale", "first scan s (cold: encodes)", "pages/s", "orders/s", "MB/s"], rows),
+        "",
+        (
+            "The simulator keeps each item's JSON per account revision, so after the first scan a page is a join of "
+            "pre-encoded bytes. The floor below includes the server's share of every request."
+        ),
+        "",
+        "## Raw-fetch floor, sync and tick details",
+        "",
+    ]
+
+
+def _details(r: ScaleResult) -> list[str]:
+    """One scale's floor, sync and tick: what was fetched and written, and where the run's time went."""
+    last = r.floor[-1] if r.floor else {}
+    sync_runs = ", ".join(f"{m.seconds:.1f} s / {m.rss_mb:.0f} MB" for m in r.sync)
+    tick_runs = ", ".join(f"{m.seconds:.1f} s / {m.rss_mb:.0f} MB" for m in r.tick)
+    b, t = r.sync_breakdown, r.tick_breakdown
+    return [
+        f"### {r.scale}×",
+        "",
+        (
+            f"- floor: {last.get('orders', 0):,} paid orders ({last.get('tickets', 0):,} tickets) in "
+            f"{last.get('pages', 0)} pages, {last.get('events', 0)} events, seats of {last.get('shows_on_sale', 0)} "
+            f"shows on sale; orders alone {statistics.median(f['orders_seconds'] for f in r.floor):.1f} s of "
+            f"{r.fig('floor_s').median:.1f} s"
+        ),
+        (
+            f"- sync runs (wall / peak RSS of the tree): {sync_runs}; peak anonymous (private) memory "
+            f"{r.fig('sync_anon').median:.0f} MB, the rest is file-backed (chDB's library and other code)"
+        ),
+        _written(r),
+        (
+            f"- the last sync's run: {b.get('events')} Dagster events ({b.get('planned')} planned + "
+            f"{b.get('materializations')} materializations), {_s(b.get('before_run_start_s'))} from its first event "
+            f"to RUN_START, {_s(b.get('run_s'))} from RUN_START to RUN_SUCCESS; the rest of the "
+            f"{r.sync[-1].seconds:.1f} s wall is process start, imports, definitions and the summary"
+        ),
+        "- its steps: " + steps_text(b.get("steps", {})),
+        (
+            f"- RSS over the last sync (each mark = max in 1/60 of its wall time; peak "
+            f"{r.sync[-1].rss_mb:.0f} MB): `{sparkline(r.sync[-1].timeline)}`"
+        ),
+        f"- tick runs: {tick_runs}; the last tick's run: {t.get('events')} events, "
+        f"{_s(t.get('run_s'))} RUN_START→RUN_SUCCESS; steps: " + steps_text(t.get("steps", {})),
+        "",
+    ]
+
+
+def _written(r: ScaleResult) -> str:
+    """What the last sync left in the warehouse, and its own closing summary."""
+    c = r.counts
+    return (
+        f"- sync wrote: {c.get('stg_qtickets_api_orders_raw', 0):,} ticket rows, "
+        f"{c.get('fact_qtickets_sales_daily', 0):,} daily-sales rows over {c.get('sales_days', 0)} "
+        f"sales days, {c.get('dim_events', 0)} events, {c.get('dim_shows', 0)} shows; summary: "
+        + ", ".join(f"{k} {v}" for k, v in r.sync_summary.items())
+    )
+
+
+def _views(
+    args: argparse.Namespace,
+    view_rows: list[dict[str, Any]],
+    view_scale: int | None,
+    view_parts: Sequence[tuple[str, int, int]],
+) -> list[str]:
+    rows = [
+        [v["query"], str(v["rows"]), f"{v['p50_ms']:.1f}", f"{v['p95_ms']:.1f}", f"{v['max_ms']:.1f}"]
+        for v in view_rows
+    ]
+    return [
+        f"## DataLens queries ({view_scale}× warehouse, {args.view_repeats} timed runs each)",
+        "",
+        (
+            "Run in the harness process with clickhouse-connect on `chdb://<warehouse>` (database `zakaz`) after "
+            "the sync subprocess exited; embedded, so no network time is included."
+        ),
+        "",
+        markdown_table(["query", "rows", "p50 ms", "p95 ms", "max ms"], rows),
+        "",
+        "Active parts per table (every query over all history opens one part per daily partition at least): "
+        + ", ".join(f"{table} {parts:,} parts / {rows:,} rows" for table, parts, rows in view_parts)
+        + ".",
+        "",
+        "```sql",
+        *(f"-- {name}\n{sql};" for name, sql in views.QUERIES),
+        "```",
+        "",
+    ]
+
+
+def _peer(results: list[ScaleResult]) -> list[str]:
+    peer = next((r for r in results if r.peer), None)
+    if not peer:
+        return ["## dlt peer", "", next((r.peer_note for r in results if r.peer_note), "Skipped (`--skip-peer`)."), ""]
+    out = peer.peer_output[-1]
+    return [
+        "## dlt peer",
+        "",
+        f"`benchmarks/peer_dlt.py` against the same simulator and dataset ({peer.scale}×), in its own venv; "
+        f"runs: " + ", ".join(f"{m.seconds:.1f} s / {m.rss_mb:.0f} MB" for m in peer.peer) + ".",
+        (
+            f"Its last output: {orjson.dumps(out).decode()} — daily-sales rows {out.get('daily_rows')} vs ours "
+            f"{peer.counts.get('fact_qtickets_sales_daily')}."
+        ),
+        "",
+    ]
+
+
+def _profiles(results: list[ScaleResult]) -> list[str]:
+    profiled = [r for r in results if r.profiles]
+    if not profiled:
+        return []
+    md = [
+        "## Profiles of missed targets",
+        "",
+        (
+            f"The CLI run once more under `python -m cProfile -o … -m {CLI_MODULE} sync …` on a fresh "
+            "warehouse (cProfile slows Python-heavy code, so read shares rather than seconds). Buckets are the "
+            "cumulative time of one function each and overlap (imports include loading the definitions; "
+            "execute_in_process includes fetch, flatten, inserts and event writes)."
+        ),
+        "",
+    ]
+    for r in profiled:
+        for title, text in r.profiles:
+            md += [f"### {r.scale}×: {title}", "", "```", text, "```", ""]
+    return md
+
+
+def runs_text(args: argparse.Namespace) -> str:
+    if args.big_runs == args.runs or max(args.scales) == 1:
+        return f"{args.runs} run(s)"
+    return f"{args.runs} run(s) at 1× and {args.big_runs} at larger scales"
+
+
+def steps_text(steps: dict[str, float], floor: float = 0.25) -> str:
+    """Steps that took at least ``floor`` seconds; the others (checks, views) summed."""
+    big = [f"{key} {seconds:.1f} s" for key, seconds in steps.items() if seconds >= floor]
+    small = [seconds for seconds in steps.values() if seconds < floor]
+    if small:
+        big.append(f"{len(small)} other steps (checks, views) {sum(small):.1f} s in all")
+    return ", ".join(big)
+
+
+def _s(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s"

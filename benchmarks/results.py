@@ -1,0 +1,69 @@
+"""What one scale measured, kept raw (every run) so the report can show medians and spreads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import measure
+from benchmarks.environment import today
+
+
+@dataclass
+class Figure:
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def spread(self, fmt: str = "{:.1f}") -> str:
+        if len(self.values) < 2:
+            return "—"
+        return f"{fmt.format(min(self.values))}–{fmt.format(max(self.values))}"
+
+
+@dataclass
+class ScaleResult:
+    scale: int
+    dataset: dict[str, Any]
+    serve_cold: dict[str, Any] = field(default_factory=dict)
+    serve: list[dict[str, Any]] = field(default_factory=list)
+    floor: list[dict[str, Any]] = field(default_factory=list)
+    sync: list[measure.Measured] = field(default_factory=list)
+    sync_summary: dict[str, str] = field(default_factory=dict)
+    sync_breakdown: dict[str, Any] = field(default_factory=dict)
+    tick: list[measure.Measured] = field(default_factory=list)
+    tick_breakdown: dict[str, Any] = field(default_factory=dict)
+    peer: list[measure.Measured] = field(default_factory=list)
+    peer_output: list[dict[str, Any]] = field(default_factory=list)
+    peer_note: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    warehouse: Path | None = None
+    simulator_rss_mb: float = 0.0
+    profiles: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def partitions(self) -> int:
+        first = dt.date.fromisoformat(self.dataset["first_sale_day"])
+        return (today() - first).days + 1
+
+    def fig(self, name: str) -> Figure | None:
+        values = {
+            "floor_s": [f["seconds"] for f in self.floor],
+            "floor_rate": [f["orders"] / f["seconds"] for f in self.floor],
+            "serve_pages": [s["pages"] / s["seconds"] for s in self.serve],
+            "serve_orders": [s["orders"] / s["seconds"] for s in self.serve],
+            "serve_mb": [s["megabytes"] / s["seconds"] for s in self.serve],
+            "sync_s": [m.seconds for m in self.sync],
+            "sync_rss": [m.rss_mb for m in self.sync],
+            "sync_anon": [m.peak_anon_mb for m in self.sync],
+            "tick_s": [m.seconds for m in self.tick],
+            "tick_rss": [m.rss_mb for m in self.tick],
+            "peer_s": [m.seconds for m in self.peer],
+            "peer_rss": [m.rss_mb for m in self.peer],
+        }[name]
+        return Figure(values) if values else None

@@ -1,0 +1,121 @@
+"""The performance targets from the issue and the table that marks each MET or MISSED."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.results import ScaleResult
+
+TARGETS = {
+    "sync_vs_floor": 1.5,  # full-history sync ≤ 1.5 × raw-fetch floor
+    "dlt_vs_sync": 5.0,  # ≥ 5 × faster than dlt
+    "rss_mb": 500.0,  # peak RSS ≤ 500 MB
+    "rss_growth": 1.10,  # within 10 % between 1× and 10×
+    "dlt_rss_vs_sync": 10.0,  # ≥ 10 × less memory than dlt
+    "tick_s": 10.0,  # one 15-minute tick ≤ 10 s
+    "view_p95_ms": 50.0,  # DataLens view p95 ≤ 50 ms at 10×
+}
+HEADER = ["figure", "median", "min–max", "target", "status"]
+
+
+def status(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**MET**" if ok else "**MISSED**")
+
+
+def target_rows(results: list[ScaleResult], view_rows: list[dict[str, Any]], view_scale: int | None) -> list[list[str]]:
+    """figure | measured | min–max | target | status"""
+    rows: list[list[str]] = []
+    for r in results:
+        rows += _sync_rows(r)
+    rows += _growth_rows(results)
+    rows += _tick_rows(results)
+    rows += _view_rows(view_rows, view_scale)
+    rows += _peer_rows(results)
+    return rows
+
+
+def _sync_rows(r: ScaleResult) -> list[list[str]]:
+    """One scale's floor, full sync, their ratio and the sync's peak memory."""
+    rows: list[list[str]] = []
+    floor, sync = r.fig("floor_s"), r.fig("sync_s")
+    if floor:
+        rows.append([f"raw-fetch floor ({r.scale}×), s", f"{floor.median:.1f}", floor.spread(), "—", "reference"])
+        rate = r.fig("floor_rate")
+        rows.append(
+            [f"raw-fetch floor ({r.scale}×), orders/s", f"{rate.median:,.0f}", rate.spread("{:,.0f}"), "—", "—"]
+        )
+    if sync:
+        rows.append([f"full-history sync ({r.scale}×), s", f"{sync.median:.1f}", sync.spread(), "—", "—"])
+    if floor and sync:
+        ratio = sync.median / floor.median
+        rows.append(
+            [f"sync / floor ({r.scale}×)", f"{ratio:.2f}", "—", f"≤ {TARGETS['sync_vs_floor']}",
+             status(ratio <= TARGETS["sync_vs_floor"])]
+        )  # fmt: skip
+    if sync:
+        rss = r.fig("sync_rss")
+        rows.append(
+            [f"sync peak RSS ({r.scale}×), MB", f"{rss.median:.0f}", rss.spread("{:.0f}"), f"≤ {TARGETS['rss_mb']:.0f}",
+             status(rss.median <= TARGETS["rss_mb"])]
+        )  # fmt: skip
+    return rows
+
+
+def _growth_rows(results: list[ScaleResult]) -> list[list[str]]:
+    """Peak memory at 10× over 1×: history must not make the sync heavier."""
+    by_scale = {r.scale: r for r in results}
+    one, ten = by_scale.get(1), by_scale.get(10)
+    target = f"≤ {TARGETS['rss_growth']:.2f}"
+    if one and ten and one.sync and ten.sync:
+        growth = ten.fig("sync_rss").median / one.fig("sync_rss").median
+        return [["sync RSS 10× / 1×", f"{growth:.2f}", "—", target, status(growth <= TARGETS["rss_growth"])]]
+    return [["sync RSS 10× / 1×", "—", "—", target, status(None)]]
+
+
+def _tick_rows(results: list[ScaleResult]) -> list[list[str]]:
+    """The tick is judged at 1× (or the first scale); other scales' ticks are for information."""
+    base = next((r for r in results if r.scale == 1), None) or results[0]
+    rows: list[list[str]] = []
+    tick = base.fig("tick_s")
+    if tick:
+        rows.append(
+            [f"15-minute tick ({base.scale}×), s", f"{tick.median:.1f}", tick.spread(), f"≤ {TARGETS['tick_s']:.0f}",
+             status(tick.median <= TARGETS["tick_s"])]
+        )  # fmt: skip
+    for r in results:
+        if r is not base and r.fig("tick_s"):
+            t = r.fig("tick_s")
+            rows.append([f"15-minute tick ({r.scale}×), s", f"{t.median:.1f}", t.spread(), "—", "info"])
+    return rows
+
+
+def _view_rows(view_rows: list[dict[str, Any]], view_scale: int | None) -> list[list[str]]:
+    """The slowest DataLens query's p95; the target applies at 10× only."""
+    if not view_rows:
+        return []
+    worst = max(view_rows, key=lambda v: v["p95_ms"])
+    verdict = status(worst["p95_ms"] <= TARGETS["view_p95_ms"]) if view_scale == 10 else "not at 10×: " + status(None)
+    target = f"≤ {TARGETS['view_p95_ms']:.0f} at 10×"
+    return [[f"view p95, worst query ({view_scale}×), ms", f"{worst['p95_ms']:.1f}", "—", target, verdict]]
+
+
+def _peer_rows(results: list[ScaleResult]) -> list[list[str]]:
+    """dlt's time and memory, and how many times ours beat them."""
+    peer = next((r for r in results if r.peer), None)
+    if not peer:
+        note = next((r.peer_note for r in results if r.peer_note), "skipped (--skip-peer)")
+        return [
+            ["dlt / sync time", "—", "—", f"≥ {TARGETS['dlt_vs_sync']:.0f}", f"not measured: {note}"],
+            ["dlt RSS / sync RSS", "—", "—", f"≥ {TARGETS['dlt_rss_vs_sync']:.0f}", "not measured"],
+        ]
+    dlt, sync = peer.fig("peer_s"), peer.fig("sync_s")
+    dlt_rss, sync_rss = peer.fig("peer_rss"), peer.fig("sync_rss")
+    speed, memory = dlt.median / sync.median, dlt_rss.median / sync_rss.median
+    return [
+        [f"dlt peer ({peer.scale}×), s", f"{dlt.median:.1f}", dlt.spread(), "—", "—"],
+        [f"dlt peer peak RSS ({peer.scale}×), MB", f"{dlt_rss.median:.0f}", dlt_rss.spread("{:.0f}"), "—", "—"],
+        [f"dlt / sync time ({peer.scale}×)", f"{speed:.2f}", "—", f"≥ {TARGETS['dlt_vs_sync']:.0f}",
+         status(speed >= TARGETS["dlt_vs_sync"])],
+        [f"dlt RSS / sync RSS ({peer.scale}×)", f"{memory:.2f}", "—", f"≥ {TARGETS['dlt_rss_vs_sync']:.0f}",
+         status(memory >= TARGETS["dlt_rss_vs_sync"])],
+    ]  # fmt: skip
