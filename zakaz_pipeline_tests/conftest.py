@@ -21,8 +21,8 @@ os.environ["QTICKETS_HISTORY_START"] = (dt.date.today() - dt.timedelta(days=HIST
 # Step retries (after the API's own retries, or a warehouse outage) wait 10 s and more by default.
 os.environ["ZAKAZ_STEP_RETRY_DELAY"] = "0.2"
 
-from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 

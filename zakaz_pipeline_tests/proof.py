@@ -27,9 +27,9 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
 
-from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.faults import FaultPlan, drift
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN  # sets the partitions' environment first
 from zakaz_pipeline_tests.harness import ORG, TZ, attempt, failure_messages, history

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
-from zakaz_pipeline_tests import truth
 from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline_tests import truth
 
 TicketKey = tuple[int, int]
 TicketState = tuple[dt.date, Decimal, Decimal, bool, bool]  # day, price, refunded, refunded?, cancelled?

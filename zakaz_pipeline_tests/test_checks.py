@@ -11,8 +11,8 @@ from dagster import AssetCheckSeverity, AssetSelection, materialize
 
 from zakaz_pipeline.defs.checks import RULES, asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
-from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse import quality
 from zakaz_pipeline.warehouse.access import EFFECTIVE_GRANTS_SQL, USERS, access_problems, reader_tables
 from zakaz_pipeline.warehouse.contract import describe_schema, schema_contract

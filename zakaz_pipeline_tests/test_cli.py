@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from zakaz_pipeline_tests import truth
-from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline.cli.sync import SYNC_JOB, sync_assets
 from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import SimulatorServer
-from zakaz_pipeline.cli.sync import SYNC_JOB, sync_assets
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
+from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
 from zakaz_pipeline_tests.reconcile import differences
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import AssetCheckSeverity
 
-from zakaz_pipeline_tests import truth
-from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse import quality
 from zakaz_pipeline.warehouse.schema import ensure_schema, migrations, on_cluster, render, zoned_views
+from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import TZ, history, run, run_checks
 

@@ -29,10 +29,10 @@ from zakaz_pipeline.qtickets.client import (
     where,
 )
 from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, ticket_columns
-from zakaz_pipeline_tests import truth
-from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 from zakaz_pipeline.simulator.faults import KINDS, FaultPlan, drift
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
+from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
 
 TZ = ZoneInfo("Europe/Moscow")

@@ -1,15 +1,16 @@
-"""The live shop behind ``zakaz demo --ui``: seeded, every kind of change, ground truth exact."""
+"""The live shop behind ``zakaz demo --ui``: seeded, every kind of change, journalled with the one
+sales day whose ground truth it changes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from decimal import Decimal
 from pathlib import Path
 
-from zakaz_pipeline_tests import truth
+from zakaz_pipeline.simulator.live import ROTATION, Change, LiveShop, read_journal
+from zakaz_pipeline.simulator.rendering import format_ts
 from zakaz_pipeline.simulator.shop import SimulatedAccount
-from zakaz_pipeline.simulator.live import ROTATION, LiveShop, read_journal
+from zakaz_pipeline_tests import truth
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 TZ = "Europe/Moscow"
@@ -21,24 +22,26 @@ def shop(tmp_path: Path, name: str) -> LiveShop:
     return LiveShop(account, seed=5, interval=5, timezone=TZ, journal=tmp_path / name, clock=lambda: next(ticks))
 
 
-def day_totals(account: SimulatedAccount, day: str) -> dict[str, Decimal]:
-    cells = [v for (d, _), v in truth.daily_sales(account, TZ).items() if d.isoformat() == day]
-    return {
-        "orders": Decimal(sum(c.orders for c in cells)),
-        "tickets_sold": Decimal(sum(c.tickets_sold for c in cells)),
-        "gross_revenue": sum((c.gross_revenue for c in cells), Decimal(0)),
-        "refunded_amount": sum((c.refunded_amount for c in cells), Decimal(0)),
-        "revenue": sum((c.revenue for c in cells), Decimal(0)),
-    }
+def changed(account: SimulatedAccount, change: Change) -> bool:
+    """Whether the account shows the change the journal names, made at its ``at``."""
+    order, at = account.order(change.order_id), format_ts(dt.datetime.fromisoformat(change.at))
+    if change.kind == "refund":
+        return next(b for b in order["baskets"] if b["id"] == change.basket_id)["refunded_at"] == at
+    if change.kind == "cancel":
+        return order["deleted_at"] == at
+    return order["payed_at"] == at  # a new order or a late payment
 
 
-def test_changes_are_seeded_journalled_and_keep_the_truth_exact(tmp_path: Path) -> None:
+def test_changes_are_seeded_journalled_and_change_only_their_sales_day(tmp_path: Path) -> None:
     first, second = shop(tmp_path, "a.jsonl"), shop(tmp_path, "b.jsonl")
     for _ in range(2 * len(ROTATION)):
+        before = truth.daily_sales(first.account, TZ)
         change = first.step()
         second.step()
-        assert change is not None
-        assert {k: Decimal(v) for k, v in change.day_truth.items()} == day_totals(first.account, change.sales_date)
+        assert change is not None and changed(first.account, change)
+        after, day = truth.daily_sales(first.account, TZ), dt.date.fromisoformat(change.sales_date)
+        assert truth.day_totals(after, day) != truth.day_totals(before, day), "the journal names the changed day"
+        assert {k: v for k, v in after.items() if k[0] != day} == {k: v for k, v in before.items() if k[0] != day}
     assert read_journal(tmp_path / "a.jsonl") == first.changes == second.changes
     kinds = {change.kind for change in first.changes}
     assert {"order", "refund", "cancel"} <= kinds

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from zakaz_pipeline.defs import assets
-from zakaz_pipeline_tests import truth
-from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ORG, TZ, history, run
 

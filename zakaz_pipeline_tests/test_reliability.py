@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from dagster import DagsterInstance
 
-from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ORG, TZ, attempt, failure_messages, history, run, run_checks

@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from zakaz_pipeline.qtickets.rules import show_is_on_sale
-from zakaz_pipeline_tests import truth
 from zakaz_pipeline.simulator.rendering import MOSCOW
-from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
+from zakaz_pipeline_tests import truth
 
 NOW = dt.datetime(2025, 11, 20, 15, 0, tzinfo=MOSCOW)
 TOKEN = "test-token"

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from zakaz_pipeline.simulator.rendering import MOSCOW
-from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests.conftest import load_sample
 
 NOW = dt.datetime(2025, 11, 20, 15, 0, tzinfo=MOSCOW)

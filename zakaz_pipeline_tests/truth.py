@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -44,7 +45,14 @@ def _paid_at(order: dict) -> dt.datetime | None:
 
 
 def daily_sales(account: SimulatedAccount, tz: str = DEFAULT_TIMEZONE) -> dict[tuple[dt.date, int], DailySales]:
-    """Sales per (day of payment in ``tz``, event).
+    """Sales per (day of payment in ``tz``, event) of the account's orders."""
+    with account.lock:
+        return daily_sales_of(account.orders, tz)
+
+
+def daily_sales_of(orders_json: Iterable[dict], tz: str = DEFAULT_TIMEZONE) -> dict[tuple[dt.date, int], DailySales]:
+    """Sales per (day of payment in ``tz``, event) of API-shaped orders (an account's, or
+    those a running simulator answers).
 
     A sold ticket is a non-cancelled basket of a paid, non-cancelled order. Gross counts
     every sold ticket's price, refunds are subtracted for revenue, and refunded tickets
@@ -55,20 +63,19 @@ def daily_sales(account: SimulatedAccount, tz: str = DEFAULT_TIMEZONE) -> dict[t
     tickets: dict[tuple[dt.date, int], int] = defaultdict(int)
     gross: dict[tuple[dt.date, int], Decimal] = defaultdict(Decimal)
     refunded: dict[tuple[dt.date, int], Decimal] = defaultdict(Decimal)
-    with account.lock:
-        for order in account.orders:
-            paid_at = _paid_at(order)
-            if paid_at is None:
+    for order in orders_json:
+        paid_at = _paid_at(order)
+        if paid_at is None:
+            continue
+        key = (paid_at.astimezone(zone).date(), order["event_id"])
+        for basket in order["baskets"]:
+            if basket["deleted_at"] is not None:
                 continue
-            key = (paid_at.astimezone(zone).date(), order["event_id"])
-            for basket in order["baskets"]:
-                if basket["deleted_at"] is not None:
-                    continue
-                orders[key].add(order["id"])
-                gross[key] += _amount(basket["price"])
-                refunded[key] += _amount(basket["refunded_amount"])
-                if basket["refunded_at"] is None:
-                    tickets[key] += basket["quantity"]
+            orders[key].add(order["id"])
+            gross[key] += _amount(basket["price"])
+            refunded[key] += _amount(basket["refunded_amount"])
+            if basket["refunded_at"] is None:
+                tickets[key] += basket["quantity"]
     return {
         key: DailySales(
             orders=len(ids),
@@ -78,6 +85,18 @@ def daily_sales(account: SimulatedAccount, tz: str = DEFAULT_TIMEZONE) -> dict[t
             revenue=(gross[key] - refunded[key]).quantize(_CENT),
         )
         for key, ids in sorted(orders.items())
+    }
+
+
+def day_totals(sales: dict[tuple[dt.date, int], DailySales], day: dt.date) -> dict[str, Decimal]:
+    """One sales day's totals over all events, named as the daily fact's columns."""
+    cells = [cell for (date, _), cell in sales.items() if date == day]
+    return {
+        "orders": Decimal(sum(cell.orders for cell in cells)),
+        "tickets_sold": Decimal(sum(cell.tickets_sold for cell in cells)),
+        "gross_revenue": sum((cell.gross_revenue for cell in cells), Decimal(0)),
+        "refunded_amount": sum((cell.refunded_amount for cell in cells), Decimal(0)),
+        "revenue": sum((cell.revenue for cell in cells), Decimal(0)),
     }
 
 

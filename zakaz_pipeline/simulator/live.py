@@ -4,13 +4,15 @@
 to pick up: a new paid order every few seconds (seats selling, so inventory changes),
 and, in a fixed rotation, late payments of pending orders, refunds and cancellations of
 orders sold days ago. Every change goes through the account's own mutation methods under
-its lock, so the server's request threads never see half a change and ``truth.py`` stays
-the exact ground truth. Which order each change hits comes from a seeded generator.
+its lock, so the server's request threads never see half a change and the account stays
+consistent (seats, prices, stamps). Which order each change hits comes from a seeded
+generator.
 
 Each old sales day is changed at most once per shop, and every change is appended to a
-journal (JSON lines) with that day's ground-truth totals right after it: a test, or a
-person, can wait for the run that restates the day and compare the warehouse with the
-journal's numbers.
+journal (JSON lines): what changed (kind, order, ticket), when, and the sales day it
+restates. A test, or a person, can wait for the run that restates the day and compare the
+warehouse with the account, read over the simulator's API; the journal holds no totals
+because reckoning them is the tests' ground truth, not the shop's business.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from zoneinfo import ZoneInfo
 
 from zakaz_pipeline.qtickets.rules import parse_ts
 from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
-from zakaz_pipeline_tests.truth import daily_sales
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +42,14 @@ LATE_PAYMENT_WINDOW = dt.timedelta(days=2)  # a pending order this recent may st
 
 @dataclass(frozen=True)
 class Change:
-    """One change the shop made, as written to the journal."""
+    """One change the shop made, as written to the journal: ``at`` is the account's clock
+    when it was made, ``sales_date`` the day (of payment, in the shop's time zone) whose
+    totals it changes, ``basket_id`` the refunded ticket."""
 
     at: str
     kind: str
     order_id: int
     sales_date: str
-    day_truth: dict[str, str]
     basket_id: int | None = None
 
 
@@ -176,26 +178,13 @@ class LiveShop:
         return parse_ts(order["payed_at"]).astimezone(self._zone).date()
 
     def _change(self, kind: str, order: dict[str, Any], basket_id: int | None = None) -> Change:
-        day = self._sales_day(order)
         return Change(
             at=self.account.now.isoformat(),
             kind=kind,
             order_id=order["id"],
-            sales_date=day.isoformat(),
-            day_truth=self._day_truth(day),
+            sales_date=self._sales_day(order).isoformat(),
             basket_id=basket_id,
         )
-
-    def _day_truth(self, day: dt.date) -> dict[str, str]:
-        """The day's totals over all events, as ``truth.daily_sales`` reckons them."""
-        cells = [sales for (date, _), sales in daily_sales(self.account, self._zone.key).items() if date == day]
-        return {
-            "orders": str(sum(cell.orders for cell in cells)),
-            "tickets_sold": str(sum(cell.tickets_sold for cell in cells)),
-            "gross_revenue": str(sum(cell.gross_revenue for cell in cells)),
-            "refunded_amount": str(sum(cell.refunded_amount for cell in cells)),
-            "revenue": str(sum(cell.revenue for cell in cells)),
-        }
 
     def _write(self, change: Change) -> None:
         if self.journal is None:
