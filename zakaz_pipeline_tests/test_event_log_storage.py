@@ -20,7 +20,8 @@ from dagster import (
 )
 from dagster._check import CheckError
 
-from zakaz_pipeline import event_log_storage, runner
+from zakaz_pipeline import event_log_storage
+from zakaz_pipeline.cli.instance import EVENT_BATCH_SIZE, ensure_dagster_home, open_instance
 
 DAYS = 40
 FIRST = dt.date(2026, 1, 1)
@@ -43,10 +44,10 @@ JOB = Definitions(assets=[daily_thing, daily_other], jobs=[define_asset_job("bot
 @pytest.fixture
 def zakaz_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A DAGSTER_HOME as the zakaz CLI makes it (its instance.yaml, batch size, planned events)."""
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(runner.EVENT_BATCH_SIZE))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    return runner.ensure_dagster_home()
+    return ensure_dagster_home()
 
 
 def _range(first: dt.date, last: dt.date) -> dict[str, str]:
@@ -85,7 +86,7 @@ def test_a_run_over_many_days_is_stored_in_batches_and_read_by_plain_sqlite(
     monkeypatch.setattr(storage_class, "store_event_batch", store_event_batch)
     monkeypatch.setattr(storage_class, "_transaction", transaction)
     last = FIRST + dt.timedelta(days=DAYS - 1)
-    with runner.open_instance() as instance:
+    with open_instance() as instance:
         assert isinstance(instance.event_log_storage, event_log_storage.BatchedSqliteEventLogStorage)
         result = JOB.execute_in_process(instance=instance, tags=_range(FIRST, last))
         assert result.success
@@ -117,7 +118,7 @@ def test_a_run_over_many_days_is_stored_in_batches_and_read_by_plain_sqlite(
 def test_a_failed_batch_leaves_nothing_half_written(zakaz_home: Path) -> None:
     """If storing a batch fails, its transaction is rolled back, so Dagster's fallback of
     storing the events one by one cannot double any of them."""
-    with runner.open_instance() as instance:
+    with open_instance() as instance:
         result = JOB.execute_in_process(instance=instance, partition_key=FIRST.isoformat())
         events = [
             e

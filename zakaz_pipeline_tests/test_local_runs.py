@@ -20,7 +20,7 @@ import pytest
 import urllib3
 import yaml
 
-from zakaz_pipeline.local_runs import CODE_LOCATION, remote_job_origin
+from zakaz_pipeline.cli.instance import CODE_LOCATION, remote_job_origin
 from zakaz_pipeline.warehouse.contract import schema_contract
 from zakaz_pipeline_tests.reconcile import expected_tickets
 from zakaz_pipeline_tests.test_cli import env, zakaz  # noqa: F401  (env is a fixture)

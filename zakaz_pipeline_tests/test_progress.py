@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 
-from zakaz_pipeline.progress import Progress, ProgressRenderer, Throttle
+from zakaz_pipeline.cli.console import ProgressRenderer
+from zakaz_pipeline.defs.progress import Progress, Throttle
 from zakaz_pipeline.qtickets.client import QticketsClient
 from zakaz_pipeline_tests.conftest import TOKEN
 

@@ -7,12 +7,27 @@ crashed) is reported as such, never as passed.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from zakaz_pipeline.cli.preflight import check_warehouse_exists
 from zakaz_pipeline.config import Settings, debug_enabled
-from zakaz_pipeline.runner import RunConsole, console_logging, open_instance, record_in_warehouse
+
+if TYPE_CHECKING:
+    from dagster import AssetCheckEvaluation, AssetCheckKey
 
 SKIPPED_PREFIX = "skipped: "
+
+
+def check_command(_args: argparse.Namespace) -> int:
+    """Checks read the warehouse only: no Qtickets token or PII key is needed, and a
+    warehouse that is not there is an error (exit 2), never created."""
+    settings = Settings.from_env(need_secrets=False)
+    check_warehouse_exists(settings)
+    report = run_checks(settings)
+    print(report.table())
+    return 1 if report.failed else 0
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,10 @@ class CheckReport:
 
 
 def run_checks(settings: Settings) -> CheckReport:
+    """The ``qtickets_checks`` job run here, one line per check it holds, in the UI's order."""
+    from zakaz_pipeline.cli.console import RunConsole, console_logging
+    from zakaz_pipeline.cli.instance import execute_here, open_instance, record_in_warehouse
     from zakaz_pipeline.definitions import defs
-    from zakaz_pipeline.local_runs import execute_here
 
     job = defs.resolve_job_def("qtickets_checks")
     console = RunConsole()
@@ -67,16 +84,20 @@ def run_checks(settings: Settings) -> CheckReport:
         }
         record_in_warehouse(instance, result.run_id, settings)
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
-    lines = []
-    for key in sorted(job.asset_layer.asset_graph.asset_check_keys, key=lambda k: (k.asset_key.path, k.name)):
-        asset = key.asset_key.to_user_string()
-        evaluation = evaluations.get((asset, key.name))
-        if evaluation is None:
-            reason = skipped.get(f"{asset}__{key.name}")
-            status = "SKIPPED" if reason is not None else "NOT RUN"
-            lines.append(CheckLine(key.name, asset, status, reason or "the check did not finish", ""))
-            continue
-        metadata = {name: str(value.value) for name, value in evaluation.metadata.items()}
-        status = "PASSED" if evaluation.passed else evaluation.severity.value
-        lines.append(CheckLine(key.name, asset, status, metadata.get("value", ""), metadata.get("threshold", "")))
-    return CheckReport(result.run_id, lines)
+    keys = sorted(job.asset_layer.asset_graph.asset_check_keys, key=lambda k: (k.asset_key.path, k.name))
+    return CheckReport(result.run_id, [_line(key, evaluations, skipped) for key in keys])
+
+
+def _line(
+    key: AssetCheckKey, evaluations: dict[tuple[str, str], AssetCheckEvaluation], skipped: dict[str, str]
+) -> CheckLine:
+    """A check that did not evaluate is SKIPPED (with the reason it logged) or NOT RUN, never passed."""
+    asset = key.asset_key.to_user_string()
+    evaluation = evaluations.get((asset, key.name))
+    if evaluation is None:
+        reason = skipped.get(f"{asset}__{key.name}")
+        status = "SKIPPED" if reason is not None else "NOT RUN"
+        return CheckLine(key.name, asset, status, reason or "the check did not finish", "")
+    metadata = {name: str(value.value) for name, value in evaluation.metadata.items()}
+    status = "PASSED" if evaluation.passed else evaluation.severity.value
+    return CheckLine(key.name, asset, status, metadata.get("value", ""), metadata.get("threshold", ""))

@@ -1,4 +1,7 @@
-"""Runs the ``zakaz`` command executes in its own process, filed as the UI files its own.
+"""The ``zakaz`` command's Dagster instance, and its runs executed here, filed as the UI files its own.
+
+Runs are recorded in ``DAGSTER_HOME`` (default ``.zakaz/dagster_home``, which a plain
+``dagster dev`` in the repository uses too), set up from this package's ``instance.yaml``.
 
 The UI lists a job's runs (Jobs → ``qtickets_sync`` → Runs) by job name and the hidden
 ``.dagster/repository`` tag, which Dagster derives from a run's *remote origin* (code
@@ -17,8 +20,12 @@ that moves these names, and asks the UI's GraphQL for the job's runs.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance, EventLogEntry, multi_or_in_process_executor
@@ -27,11 +34,40 @@ from dagster._core.definitions.repository_definition.valid_definitions import SI
 from dagster._core.execution.api import JobExecutionResult, execute_run
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from filelock import FileLock
+
+from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings
 
 # The code location's name in workspace.yaml and infra/dagster/workspace.yaml (a test holds them equal).
 CODE_LOCATION = "zakaz"
 DEFINITIONS_MODULE = "zakaz_pipeline.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
+EVENT_BATCH_SIZE = 1000
+
+
+def ensure_dagster_home() -> Path:
+    """Runs are recorded in DAGSTER_HOME; default to ``.zakaz/dagster_home`` with our instance settings."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str((LOCAL_STATE_DIR / "dagster_home").resolve())))
+    # A run over many days records a planned and a materialized event per day and asset:
+    # plan once per asset and store in batches (measured, a 2-year sync: 37 s → 18 s on SQLite).
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        template = resources.files(__package__).joinpath("instance.yaml").read_text(encoding="utf-8")
+        config.write_text(template.replace("DAGSTER_HOME_PATH", json.dumps(str(home.resolve()))), encoding="utf-8")
+    return home
+
+
+def open_instance() -> DagsterInstance:
+    """The instance in DAGSTER_HOME, its storages created under a lock: processes started
+    together on a fresh home would otherwise race to create the same SQLite tables."""
+    home = ensure_dagster_home()
+    with FileLock(home / ".zakaz-init.lock", thread_local=False):
+        instance = DagsterInstance.get()
+        instance.get_runs(limit=1)
+    return instance
 
 
 def remote_job_origin(job_name: str) -> RemoteJobOrigin:
@@ -76,3 +112,12 @@ def execute_here(
     if listener is not None:
         instance.add_event_listener(run.run_id, listener)
     return execute_run(job, run, instance, raise_on_error=False)
+
+
+def record_in_warehouse(instance: DagsterInstance, run_id: str, settings: Settings) -> None:
+    """What the run-status sensors do for daemon runs, done for the CLI's own runs."""
+    from zakaz_pipeline.defs.sensors.run_monitoring import record_run
+    from zakaz_pipeline.warehouse.resource import ClickHouseResource
+
+    warehouse = ClickHouseResource(url=settings.clickhouse_url, database=settings.clickhouse_database)
+    record_run(instance, warehouse, run_id, settings.org)

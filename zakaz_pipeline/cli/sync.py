@@ -1,26 +1,32 @@
-"""Run the sync job in this process and report what the warehouse now holds."""
+"""``zakaz sync``: check the settings and the API, run the sync job here, print the summary.
+
+A refused token or a wrong API path ends the command in about a second, before Dagster
+loads; the run itself executes in this process (``cli/instance.py``) and what the
+warehouse then holds is printed. ``--dry-run`` fetches and transforms with no warehouse
+at all.
+"""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
-import json
+import logging
 import os
-import re
-import sys
 import uuid
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from filelock import FileLock
-
-from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings, debug_enabled
-from zakaz_pipeline.progress import Progress, ProgressRenderer
+from zakaz_pipeline.cli.preflight import check_reachable, check_token
+from zakaz_pipeline.config import ConfigError, Settings, debug_enabled
+from zakaz_pipeline.errors import first_line, root_error
+from zakaz_pipeline.qtickets.client import QticketsClient
+from zakaz_pipeline.qtickets.rows import event_columns, row_count, show_inventory, shows_on_sale, ticket_columns
+from zakaz_pipeline.warehouse.connection import open_client, parse_target
 
 if TYPE_CHECKING:
-    from dagster import DagsterInstance, EventLogEntry
-from zakaz_pipeline.warehouse.connection import open_client, parse_target
+    from dagster import JobExecutionResult
+
+log = logging.getLogger("zakaz")
 
 SUMMARY_SQL = """
 SELECT
@@ -34,12 +40,10 @@ SELECT
     (SELECT count() FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale),
     (SELECT sum(tickets_left) FROM fact_qtickets_inventory_latest WHERE org = %(org)s AND on_sale)
 """
-EVENT_BATCH_SIZE = 1000
 SYNC_JOB = "qtickets_sync"
 # Tables of the warehouse contract that no asset writes; every other table and view is an
 # asset of the sync job (a test holds them equal).
 NOT_ASSETS = ("meta_job_runs", "zakaz_schema_history")
-ERROR_CLASS_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)+[A-Za-z_]\w*: ")
 STOPPED = "the run stopped before its steps finished (interrupted by Ctrl-C or a kill); it is marked failed"
 FAILED_RUN_HINT = "the run's whole log: Dagster UI → Runs → {run_id}, or run again with --debug"
 SUMMARY_LABELS = (
@@ -48,67 +52,45 @@ SUMMARY_LABELS = (
 )  # fmt: skip
 
 
-def console_logging(debug: bool) -> dict[str, object]:
-    """Run config for the run's console logger. Dagster's console prints every event and a
-    failed step's whole stack; those belong to the run's log in the UI (the event log keeps
-    everything), so the terminal gets only what ``RunConsole`` renders — unless ``--debug``."""
-    return {"loggers": {"console": {"config": {"log_level": "INFO" if debug else "CRITICAL"}}}}
+def sync_command(args: argparse.Namespace) -> int:
+    """Bad settings, an unreachable endpoint or a refused API exit 2 before anything is
+    fetched or written; a refused start is still recorded in ``meta_job_runs``."""
+    settings = Settings.from_env()
+    first, last = _sales_days(args.first, args.last, settings)
+    check_reachable(settings)
+    try:
+        expected = check_token(settings, *sales_window(first, last, settings))
+    except ConfigError as exc:
+        if not args.dry_run:
+            record_refused_start(settings, first, last, str(exc))
+        raise
+    if expected is not None:
+        log.info("%d paid orders to fetch for sales days %s … %s", expected, first, last)
+    if args.dry_run:
+        print(dry_run(settings, first, last).table())
+        return 0
+    outcome = run_sync(settings, first, last)
+    print(outcome.table())
+    return 0 if outcome.success else 1
 
 
-class RunConsole:
-    """Listens to a run's events in this process and writes, on stderr, the progress lines
-    the assets log (``progress.Progress``) and one line per failed step — no stacks."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.renderer = ProgressRenderer(self.stream, terminal=self.stream.isatty())
-        self.retried: set[str] = set()  # a step's retries are announced once
-        self.interrupted = False
-
-    def __call__(self, entry: EventLogEntry) -> None:
-        progress = Progress.parse(entry.user_message) if not entry.is_dagster_event else None
-        if progress is not None:
-            self.renderer.show(progress)
-            return
-        event = entry.dagster_event
-        if event is None or event.event_type_value not in ("STEP_FAILURE", "STEP_UP_FOR_RETRY"):
-            return
-        from zakaz_pipeline.defs.alerts import root_error
-
-        error = getattr(event.event_specific_data, "error", None)
-        retry = event.event_type_value == "STEP_UP_FOR_RETRY"
-        if retry and _interrupted(error):
-            # Dagster retries a step that a signal interrupted (a preempted pod comes back);
-            # at a terminal, Ctrl-C or a kill means stop: the run ends as failed, at once.
-            self.interrupted = True
-            raise KeyboardInterrupt
-        cause = error_line(root_error(error).message) if error else event.message or ""
-        if retry and event.step_key in self.retried:
-            return
-        self.retried.add(event.step_key)
-        then = "failed, retrying" if retry else "failed"
-        self.renderer.finish()
-        self.stream.write(f"zakaz: step {event.step_key} {then}: {cause}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.renderer.finish()
+def _sales_days(first: dt.date | None, last: dt.date | None, settings: Settings) -> tuple[dt.date, dt.date]:
+    """``--from`` / ``--to`` defaulted (history start, today) and checked against the partitions."""
+    first = first or settings.history_start
+    last = last or dt.datetime.now(settings.tz).date()
+    if first > last:
+        raise ConfigError(f"--from {first} is after --to {last}")
+    if first < settings.history_start:
+        raise ConfigError(
+            f"--from {first} is before QTICKETS_HISTORY_START={settings.history_start}, the first sales day"
+        )
+    return first, last
 
 
-def _interrupted(error: object) -> bool:
-    """Whether a step error's chain holds a signal's interruption."""
-    while error is not None:
-        if getattr(error, "cls_name", None) in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
-            return True
-        error = getattr(error, "cause", None)
-    return False
-
-
-def error_line(message: str) -> str:
-    """A step error's first line without Dagster's ``module.ClassName: `` prefix."""
-    from zakaz_pipeline.defs.alerts import first_line
-
-    return ERROR_CLASS_PREFIX.sub("", first_line(message), count=1)
+def sales_window(first: dt.date, last: dt.date, settings: Settings) -> tuple[dt.datetime, dt.datetime]:
+    """``[first 00:00, the day after last 00:00)`` in the reporting time zone."""
+    tz = settings.tz
+    return dt.datetime.combine(first, dt.time(), tz), dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
 
 
 @dataclass
@@ -130,37 +112,11 @@ class SyncOutcome:
         return "\n".join([head, *(f"  {label:<{width}}  {value}" for label, value in self.summary.items())])
 
 
-def ensure_dagster_home() -> Path:
-    """Runs are recorded in DAGSTER_HOME; default to ``.zakaz/dagster_home`` with our instance settings."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str((LOCAL_STATE_DIR / "dagster_home").resolve())))
-    # A run over many days records a planned and a materialized event per day and asset:
-    # plan once per asset and store in batches (measured, a 2-year sync: 37 s → 18 s on SQLite).
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        template = resources.files("zakaz_pipeline").joinpath("instance.yaml").read_text(encoding="utf-8")
-        config.write_text(template.replace("DAGSTER_HOME_PATH", json.dumps(str(home.resolve()))), encoding="utf-8")
-    return home
-
-
-def open_instance() -> DagsterInstance:
-    """The instance in DAGSTER_HOME, its storages created under a lock: processes started
-    together on a fresh home would otherwise race to create the same SQLite tables."""
-    from dagster import DagsterInstance
-
-    home = ensure_dagster_home()
-    with FileLock(home / ".zakaz-init.lock", thread_local=False):
-        instance = DagsterInstance.get()
-        instance.get_runs(limit=1)
-    return instance
-
-
 def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     """One run of the sync job over ``first``..``last`` (one API scan for the range)."""
-    from zakaz_pipeline.defs.jobs import partition_range_tags
-    from zakaz_pipeline.local_runs import execute_here
+    from zakaz_pipeline.cli.console import RunConsole, console_logging
+    from zakaz_pipeline.cli.instance import execute_here, open_instance, record_in_warehouse
+    from zakaz_pipeline.defs.jobs import RANGE_START_TAG, partition_range_tags
 
     tags = partition_range_tags(first, last)
     console = RunConsole()
@@ -175,28 +131,21 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
             console.close()
         record_in_warehouse(instance, result.run_id, settings)
         summary = warehouse_summary(settings) if result.success else {}
-    outcome = SyncOutcome(
-        result.success, result.run_id, dt.date.fromisoformat(tags["dagster/asset_partition_range_start"]), last
-    )
-    if not result.success:
-        from zakaz_pipeline.defs.alerts import root_error
-
-        failures = result.get_step_failure_events()
-        error = failures[0].step_failure_data.error if failures else None
-        outcome.error = STOPPED if console.interrupted or not error else error_line(root_error(error).message)
-
-        return outcome
-    outcome.summary = summary
+    outcome = SyncOutcome(result.success, result.run_id, dt.date.fromisoformat(tags[RANGE_START_TAG]), last)
+    if result.success:
+        outcome.summary = summary
+    else:
+        outcome.error = _failure_text(result, interrupted=console.interrupted)
     return outcome
 
 
-def record_in_warehouse(instance: DagsterInstance, run_id: str, settings: Settings) -> None:
-    """What the run-status sensors do for daemon runs, done for the CLI's own runs."""
-    from zakaz_pipeline.defs.monitoring import record_run
-    from zakaz_pipeline.warehouse.resource import ClickHouseResource
+def _failure_text(result: JobExecutionResult, *, interrupted: bool) -> str:
+    """The root cause of the first failed step, or why there is none (a stopped run)."""
+    from zakaz_pipeline.cli.console import error_line
 
-    warehouse = ClickHouseResource(url=settings.clickhouse_url, database=settings.clickhouse_database)
-    record_run(instance, warehouse, run_id, settings.org)
+    failures = result.get_step_failure_events()
+    error = failures[0].step_failure_data.error if failures else None
+    return STOPPED if interrupted or not error else error_line(root_error(error).message)
 
 
 def warehouse_summary(settings: Settings) -> dict[str, object]:
@@ -232,9 +181,38 @@ def record_refused_start(settings: Settings, first: dt.date, last: dt.date, mess
         "partitions": first.isoformat() if first == last else f"{first}…{last}",
         "assets": sync_assets(),
         "rows_written": 0,
-        "message": message.splitlines()[0][:500],
+        "message": first_line(message),
     }
     target = parse_target(settings.clickhouse_url, settings.clickhouse_database)
     with open_client(target) as client:
         ensure_schema(client, os.environ.get("CLICKHOUSE_CLUSTER", "").strip(), settings.timezone)
         append_rows(client, "meta_job_runs", [{name: [value] for name, value in row.items()}])
+
+
+@dataclass(frozen=True)
+class DryRunCounts:
+    events: int
+    shows: int
+    orders: int
+    ticket_rows: int
+    shows_on_sale: int
+    tickets_left: int
+
+    def table(self) -> str:
+        return "dry run, nothing written:\n" + "\n".join(f"  {name:<14} {value}" for name, value in vars(self).items())
+
+
+def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
+    """The fetch and transform of a sync over ``first``..``last``, counted, with no warehouse at all."""
+    tz = settings.tz
+    start, end = sales_window(first, last, settings)
+    with QticketsClient(base_url=settings.base_url, token=settings.token, read_timeout=settings.read_timeout) as client:
+        events = [event for page in client.iter_events() for event in page]
+        event_rows, show_rows = event_columns(events, org=settings.org)
+        orders = tickets = 0
+        for page in client.iter_paid_orders(start, end):
+            orders += len(page)
+            tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
+        on_sale = shows_on_sale(events, dt.datetime.now(dt.UTC))
+        left = sum(show_inventory(client.show_seats(show_id))[1] for _, show_id in on_sale)
+    return DryRunCounts(row_count(event_rows), row_count(show_rows), orders, tickets, len(on_sale), left)

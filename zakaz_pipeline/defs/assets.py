@@ -38,8 +38,8 @@ from dagster import (
 
 from zakaz_pipeline.config import env_float
 from zakaz_pipeline.defs.partitions import TIMEZONE, daily_partitions
+from zakaz_pipeline.defs.progress import Progress, Throttle
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource
-from zakaz_pipeline.progress import Progress, Throttle
 from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsRequestError
 from zakaz_pipeline.qtickets.rows import (
     INVENTORY_COLUMNS,

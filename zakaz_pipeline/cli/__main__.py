@@ -1,0 +1,5 @@
+"""``python -m zakaz_pipeline.cli``: the ``zakaz`` command without its console script (tests, benchmarks)."""
+
+from zakaz_pipeline.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""``zakaz demo`` and ``zakaz simulator``: the fake Qtickets shop, synced or served alone.
+
+The demo serves a generated account on a free port, syncs its whole history into an
+embedded warehouse as a seller's first backfill would, and prints the summary; with
+``--ui`` a live shop keeps selling and the Dagster UI and daemon run on it (``cli/ui.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from zakaz_pipeline.cli.sync import sync_command
+from zakaz_pipeline.config import LOCAL_STATE_DIR, env_value, timezone_from
+from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
+
+log = logging.getLogger("zakaz")
+
+DEMO_TOKEN = "demo-token"
+DEMO_PII_KEY = "demo-pii-key-not-for-production"
+LIVE_SHOP_JOURNAL = "live_shop.jsonl"  # with --ui, in the demo's folder: one JSON line per change the shop made
+
+
+def simulator_command(args: argparse.Namespace) -> int:
+    """Serve the fake API until Ctrl-C; the token is QTICKETS_TOKEN's, else the demo's."""
+    from zakaz_pipeline.simulator.server import serve_forever
+
+    token = os.environ.get("QTICKETS_TOKEN", "").strip() or DEMO_TOKEN
+    serve_forever(
+        port=args.port, orders=args.orders, events=args.events, seed=args.seed, token=token, faults=args.faults
+    )
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """With the default ``--path`` the demo fills the default warehouse and Dagster home,
+    so a plain ``dagster dev`` in this folder shows it. The daily partitions start at the
+    account's first sale (``QTICKETS_HISTORY_START``), and the sync covers exactly them,
+    as a seller's first backfill would. With ``--ui`` a live shop keeps selling from before
+    the sync (so the newest sale is seconds old when the checks run) and the Dagster UI and
+    daemon then run on the demo with the API, token, PII key and warehouse wired in."""
+    from zakaz_pipeline.simulator.live import LiveShop
+    from zakaz_pipeline.simulator.server import SimulatorServer
+    from zakaz_pipeline.simulator.shop import SimulatedAccount
+
+    path = args.path.resolve()
+    timezone = timezone_from(env_value(os.environ, "ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE)).key
+    account = SimulatedAccount.generate(seed=args.seed, orders=args.orders, events=args.events)
+    first = account.first_payment_date(timezone)
+    _demo_environment(path, first.isoformat(), ui=args.ui)
+    with SimulatorServer(account, token=DEMO_TOKEN) as server, contextlib.ExitStack() as shop:
+        os.environ["QTICKETS_BASE_URL"] = server.base_url
+        log.info(
+            "simulator with %d orders and %d events at %s", len(account.orders), len(account.events), server.base_url
+        )
+        if args.ui:
+            journal = path / LIVE_SHOP_JOURNAL
+            journal.unlink(missing_ok=True)
+            shop.enter_context(
+                LiveShop(account, seed=args.seed, interval=args.shop_every, timezone=timezone, journal=journal)
+            )
+        status = sync_command(argparse.Namespace(first=first, last=None, dry_run=False))
+        if status == 0 and args.ui:
+            return _serve_ui(path, args.ui_port)
+    if status == 0:
+        print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path)}\nor run `zakaz demo --ui`.")
+    return status
+
+
+def _demo_environment(path: Path, history_start: str, *, ui: bool) -> None:
+    """The demo's own token, PII key, warehouse and first day (and with ``--ui`` the
+    running schedule at a cadence a person can watch) for the sync and the UI's children."""
+    os.environ.update(
+        QTICKETS_TOKEN=DEMO_TOKEN,
+        ZAKAZ_PII_KEY=DEMO_PII_KEY,
+        CLICKHOUSE_URL=f"chdb://{path / 'warehouse'}",
+        QTICKETS_HISTORY_START=history_start,
+    )
+    os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
+    if ui:
+        from zakaz_pipeline.cli.ui import DEMO_CADENCE
+
+        os.environ["ZAKAZ_SCHEDULE_RUNNING"] = "1"
+        for name, value in DEMO_CADENCE.items():
+            os.environ.setdefault(name, value)
+
+
+def _serve_ui(path: Path, port: int) -> int:
+    from zakaz_pipeline.cli.ui import UiError, serve_ui
+
+    try:
+        status = serve_ui(path, host="127.0.0.1", port=port, env=os.environ)
+    except UiError as exc:
+        print(f"zakaz: {exc}", file=sys.stderr)
+        return 1
+    print("demo stopped", flush=True)
+    return status
+
+
+def _ui_command(path: Path) -> str:
+    """The settings a UI needs to show this demo (no secrets: the demo's own token and
+    key are not needed to look, only to run)."""
+    start = f"QTICKETS_HISTORY_START={os.environ['QTICKETS_HISTORY_START']}"
+    if path == LOCAL_STATE_DIR.resolve():
+        return f"{start} dagster dev   (in this folder)"
+    return (
+        f"{start} DAGSTER_HOME={os.environ['DAGSTER_HOME']} CLICKHOUSE_URL={os.environ['CLICKHOUSE_URL']} dagster dev"
+    )

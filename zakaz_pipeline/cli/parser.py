@@ -1,0 +1,115 @@
+"""The ``zakaz`` command line: its subcommands, their flags, and which function runs each.
+
+Each subcommand's module keeps Dagster, chDB and the simulator behind imports inside its
+functions, so parsing (and ``--help``) stays fast and a bad flag is refused at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zakaz_pipeline.cli.bootstrap import bootstrap_command
+from zakaz_pipeline.cli.check import check_command
+from zakaz_pipeline.cli.demo import demo_command, simulator_command
+from zakaz_pipeline.cli.sync import sync_command
+from zakaz_pipeline.config import LOCAL_STATE_DIR
+
+if TYPE_CHECKING:
+    from zakaz_pipeline.simulator.faults import FaultPlan
+
+DEBUG_HELP = "on failure show the traceback and Dagster's own log (also ZAKAZ_DEBUG=1)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``args.command`` of the parsed arguments is the function that runs the subcommand."""
+    parser = argparse.ArgumentParser(prog="zakaz", description="Qtickets → ClickHouse analytics pipeline")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    _add_simulator(commands)
+    _add_demo(commands)
+    sync = commands.add_parser("sync", help="sync the configured Qtickets account into the warehouse")
+    sync.add_argument("--from", dest="first", type=_date, help="first sales day (default QTICKETS_HISTORY_START)")
+    sync.add_argument("--to", dest="last", type=_date, help="last sales day, inclusive (default today)")
+    sync.add_argument("--dry-run", action="store_true", help="fetch and transform, write nothing, print counts")
+    sync.set_defaults(command=sync_command)
+    bootstrap = commands.add_parser(
+        "bootstrap", help="create the database, tables, views, roles, users and grants (as admin); idempotent"
+    )
+    bootstrap.add_argument("--rotate-passwords", action="store_true", help="also reset existing users' passwords")
+    bootstrap.set_defaults(command=bootstrap_command)
+    check = commands.add_parser("check", help="run every asset check against the warehouse; non-zero on ERROR")
+    check.set_defaults(command=check_command)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    for command in commands.choices.values():  # also after the command: `zakaz sync --debug`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    return parser
+
+
+def _add_simulator(commands: argparse._SubParsersAction) -> None:
+    sim = commands.add_parser("simulator", help="serve a fake Qtickets API with synthetic data")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument(
+        "--faults",
+        type=_fault_plan,
+        default=os.environ.get("QTICKETS_SIMULATOR_FAULTS") or None,
+        metavar="SPEC",
+        help="inject seeded faults, e.g. seed=7,rate=0.2,kinds=429+5xx+slow+reset+truncate+badjson+drift+extra,"
+        "revoke_after=40,slow_seconds=1.5 (default QTICKETS_SIMULATOR_FAULTS)",
+    )
+    _add_dataset_arguments(sim)
+    sim.set_defaults(command=simulator_command)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser("demo", help="simulator + full sync into an embedded warehouse + summary")
+    demo.add_argument(
+        "--path", type=Path, default=LOCAL_STATE_DIR, help="where the demo keeps its warehouse and Dagster home"
+    )
+    demo.add_argument(
+        "--ui",
+        action="store_true",
+        help="then keep a live shop selling and serve the Dagster UI and daemon on it until Ctrl-C",
+    )
+    demo.add_argument("--ui-port", type=int, default=3000, help="the Dagster UI's port with --ui (default 3000)")
+    demo.add_argument(
+        "--shop-every", type=_positive_seconds, default=5.0, metavar="SECONDS",
+        help="with --ui, the live shop makes one change (mostly a new order) this often (default 5)",
+    )  # fmt: skip
+    _add_dataset_arguments(demo)
+    demo.set_defaults(command=demo_command)
+
+
+def _add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--orders", type=int, default=3000, help="number of orders to generate")
+    parser.add_argument("--events", type=int, default=15, help="number of events to generate")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be above 0 seconds")
+    return seconds
+
+
+def _fault_plan(spec: str) -> FaultPlan:
+    """argparse shows an ArgumentTypeError's own words; a ValueError it would hide."""
+    from zakaz_pipeline.simulator.faults import FaultPlan
+
+    try:
+        return FaultPlan.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
