@@ -210,9 +210,6 @@ class FaultInjector:
         return fault
 
 
-# --------------------------------------------------------------------------- drift
-
-
 def drift(account: SimulatedAccount, rng: random.Random) -> str:
     """One change a live shop makes while a scan pages: a new paid order, a refunded or
     cancelled ticket, a cancelled order or a late payment. The order is any of the
@@ -279,9 +276,6 @@ _CHANGES: tuple[Callable[[SimulatedAccount, random.Random], str], ...] = (
     _cancel_order,
     _pay,
 )
-
-
-# --------------------------------------------------------------------------- extra
 
 
 def vary_shapes(value: Any, rng: random.Random) -> Any:
