@@ -18,6 +18,7 @@ import gc
 import random
 import threading
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -170,11 +171,12 @@ class SimulatedAccount:
                 basket["pdf_url"], basket["passbook_url"] = ticket_urls(order["uniqid"], basket["barcode"])
             self._touch(order, order["baskets"], stamp)
 
-    def place_order(self, rng: random.Random) -> dict:
+    def place_order(self, rng: random.Random, *, skip_shows: Collection[int] = ()) -> dict:
         """A new paid one-ticket order for a free seat of a show on sale, taken at ``now``
         as a live shop keeps selling while a scan pages; like every new order it gets the
-        highest id. ``rng`` picks the seat and the order's details. ValueError when there
-        is no order to continue from or no free seat on sale."""
+        highest id. ``rng`` picks the seat and the order's details; ``skip_shows`` keeps
+        some shows unsold (a show whose pace is zero). ValueError when there is no order to
+        continue from or no free seat on sale."""
         with self.lock:
             if not self.orders:
                 raise ValueError("the account has no order to continue the ids from")
@@ -182,7 +184,7 @@ class SimulatedAccount:
                 (event, show, seat)
                 for event in self.events
                 for show in event["shows"]
-                if show_is_on_sale(event, show, self.now)
+                if show_is_on_sale(event, show, self.now) and show["id"] not in skip_shows
                 for seat in self.seats[show["id"]]
                 if not seat["disabled"] and seat["free_quantity"] > 0
             ]
