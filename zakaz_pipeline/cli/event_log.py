@@ -4,20 +4,31 @@ A sync over two years of daily partitions records a materialization per day and 
 (~1,500 events). Dagster hands them over in batches (``DAGSTER_EVENT_BATCH_SIZE``), but
 its SQLite storage writes each event on its own: a new engine, connection and commit
 for the run's database and again for the index (and one more engine to ask whether a
-table exists), ~6 ms an event, about a third of a full sync measured with py-spy.
-Postgres (the deployment's storage) already writes a batch at once; this gives the local
-instance the same, and keeps one engine per file. The files and tables are Dagster's
-own, so the UI and a home configured with plain ``sqlite`` read them as usual.
+table exists). Postgres (the deployment's storage) already writes a batch at once; this
+gives the local instance the same, and keeps one engine per file. The files and tables
+are Dagster's own, so the UI and a home configured with plain ``sqlite`` read them as usual.
+
+It earns its place: a two-year sync (123,000 orders, 731 days) with a fresh home, Dagster
+1.13, five interleaved pairs against Dagster's stock SQLite storage: median CPU 29.9 s vs
+42.0 s, wall 67 s vs 114 s on a loaded machine (the pairwise wall ratio 0.65, CPU 0.71).
+
+It relies on ``SqliteEventLogStorage``'s private ``_connect``, ``_initdb``,
+``_initialized_dbs`` and ``_db_lock``, so it is guarded: on a Dagster series other than
+``VERIFIED_DAGSTER`` the configured storage is Dagster's own (with a warning), and
+``test_event_log.py`` fails until the internals are checked again and that constant moved.
+A home opts out by naming Dagster's storage in its ``dagster.yaml`` (``storage: sqlite:``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import dagster
 from dagster import StringSource
 from dagster._config import UserConfigSchema
 from dagster._core.events.log import EventLogEntry
@@ -26,6 +37,14 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
+
+# The Dagster series whose SqliteEventLogStorage internals this module was checked against.
+VERIFIED_DAGSTER = "1.13"
+
+
+def verified(version: str = dagster.__version__) -> bool:
+    """Whether ``version`` is of the series the private internals were checked on."""
+    return version.startswith(f"{VERIFIED_DAGSTER}.")
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
@@ -46,8 +65,17 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     @classmethod
     def from_config_value(
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> BatchedSqliteEventLogStorage:
-        return cls(inst_data=inst_data, **config_value)
+    ) -> SqliteEventLogStorage:
+        """This storage on the verified Dagster series, Dagster's own SQLite event log (same files) on any other."""
+        if verified():
+            return cls(inst_data=inst_data, **config_value)
+        logging.getLogger(__name__).warning(
+            "Dagster %s is not the %s series the batched event log was verified on: "
+            "using Dagster's own SQLite event log (see zakaz_pipeline/cli/event_log.py)",
+            dagster.__version__,
+            VERIFIED_DAGSTER,
+        )
+        return SqliteEventLogStorage(os.path.join(config_value["dagster_home"], "history", "runs"), inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         with self._db_lock, contextlib.ExitStack() as stack:

@@ -1,11 +1,14 @@
 """The local instance's event log: a batch of events in one transaction per SQLite file,
-in Dagster's own layout, so a home configured with plain ``sqlite`` reads it unchanged."""
+in Dagster's own layout, so a home configured with plain ``sqlite`` reads it unchanged;
+only on the Dagster series its private internals were checked on."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
+import dagster
 import pytest
 from dagster import (
     AssetKey,
@@ -19,8 +22,9 @@ from dagster import (
     define_asset_job,
 )
 from dagster._check import CheckError
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from zakaz_pipeline import event_log_storage
+from zakaz_pipeline.cli import event_log
 from zakaz_pipeline.cli.instance import EVENT_BATCH_SIZE, ensure_dagster_home, open_instance
 
 DAYS = 40
@@ -64,7 +68,7 @@ def _materialized(instance: DagsterInstance, key: str) -> set[str]:
 def test_a_run_over_many_days_is_stored_in_batches_and_read_by_plain_sqlite(
     zakaz_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    storage_class = event_log_storage.BatchedSqliteEventLogStorage
+    storage_class = event_log.BatchedSqliteEventLogStorage
     batches: list[int] = []
     current: list[int] = []  # the batch being stored, if any
     transactions: list[tuple[int, str]] = []
@@ -87,7 +91,7 @@ def test_a_run_over_many_days_is_stored_in_batches_and_read_by_plain_sqlite(
     monkeypatch.setattr(storage_class, "_transaction", transaction)
     last = FIRST + dt.timedelta(days=DAYS - 1)
     with open_instance() as instance:
-        assert isinstance(instance.event_log_storage, event_log_storage.BatchedSqliteEventLogStorage)
+        assert isinstance(instance.event_log_storage, event_log.BatchedSqliteEventLogStorage)
         result = JOB.execute_in_process(instance=instance, tags=_range(FIRST, last))
         assert result.success
         run_id = result.run_id
@@ -132,3 +136,35 @@ def test_a_failed_batch_leaves_nothing_half_written(zakaz_home: Path) -> None:
         assert len(instance.all_logs(result.run_id)) == before
         storage.store_event_batch(events)
         assert len(instance.all_logs(result.run_id)) == before + len(events)
+
+
+def test_the_private_dagster_internals_it_uses_were_checked_on_this_dagster(zakaz_home: Path) -> None:
+    """Fails on a Dagster upgrade: check the module against the new SqliteEventLogStorage
+    (``_connect``, ``_initdb``, ``_initialized_dbs``, ``_db_lock``, ``conn_string_for_shard``,
+    ``has_table``), re-measure a two-year sync against Dagster's own storage, then move
+    ``VERIFIED_DAGSTER``."""
+    assert event_log.verified(), (
+        f"Dagster {dagster.__version__} is not the {event_log.VERIFIED_DAGSTER} series "
+        "zakaz_pipeline/cli/event_log.py was verified on: local homes now use Dagster's own "
+        "SQLite event log; re-check its private internals and re-measure (see this test's docstring)"
+    )
+    for name in ("_connect", "_initdb", "conn_string_for_shard", "has_table", "store_event", "store_event_batch"):
+        assert callable(getattr(SqliteEventLogStorage, name, None)), f"SqliteEventLogStorage.{name} is gone"
+    with open_instance() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, event_log.BatchedSqliteEventLogStorage)
+        assert isinstance(storage._initialized_dbs, set)
+        assert hasattr(storage._db_lock, "acquire")
+
+
+def test_an_unverified_dagster_series_gets_dagsters_own_storage(
+    zakaz_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(event_log, "VERIFIED_DAGSTER", "0.0")
+    last = FIRST + dt.timedelta(days=2)
+    with caplog.at_level(logging.WARNING, logger=event_log.__name__), open_instance() as instance:
+        assert type(instance.event_log_storage) is SqliteEventLogStorage
+        result = JOB.execute_in_process(instance=instance, tags=_range(FIRST, last))
+        assert result.success
+        assert _materialized(instance, "daily_other") == {(FIRST + dt.timedelta(days=i)).isoformat() for i in range(3)}
+    assert any("not the 0.0 series" in record.getMessage() for record in caplog.records)
