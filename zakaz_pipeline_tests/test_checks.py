@@ -71,6 +71,28 @@ def test_every_asset_has_a_schema_check_and_blocking_guards_before_the_facts() -
     assert {f"{ORDERS}.no_duplicate_tickets", f"{ORDERS}.no_negative_amounts", f"{ORDERS}.keys_present"} <= blocking
 
 
+def test_each_asset_has_one_checks_definition_built_from_its_rules() -> None:
+    """The UI groups checks by asset; so does the code: one multi_asset_check (one step) each."""
+    assets = [{key.asset_key.to_user_string() for key in checks.check_keys} for checks in asset_checks]
+    assert all(len(keys) == 1 for keys in assets)
+    assert len({next(iter(keys)) for keys in assets}) == len(asset_checks) == len({rule.asset for rule in RULES})
+    specs = {key.to_user_string(): c.get_spec_for_check_key(key) for c in asset_checks for key in c.check_keys}
+    assert {name: spec.blocking for name, spec in specs.items()} == {f"{r.asset}:{r.name}": r.blocking for r in RULES}
+
+
+def test_a_check_that_raises_does_not_hide_the_others_of_its_asset(synced, server, warehouse, instance) -> None:
+    with warehouse.get_client() as client:
+        client.command("DROP TABLE fact_qtickets_inventory_latest")
+    result = run_checks(server, warehouse, instance)
+    found = outcomes(result)
+    latest = "fact_qtickets_inventory_latest"
+    assert not result.success
+    assert found[f"{latest}.columns_match_contract"][:2] == (False, AssetCheckSeverity.ERROR)
+    assert found[f"{latest}.columns_match_contract"][2]["value"] == "missing"
+    assert f"{latest}.no_duplicate_shows" not in found and f"{latest}.tickets_left_within_total" not in found
+    assert found["dim_shows.no_duplicate_shows"][0], "other assets' checks still answer"
+
+
 def test_bad_rows_fail_the_checks_that_guard_against_them(synced, server, warehouse, instance) -> None:
     with warehouse.get_client() as client:
         counted = f"org = '{ORG}' AND {quality.COUNTED_IN_FACTS} AND refunded_at IS NULL"

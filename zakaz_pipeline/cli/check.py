@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from zakaz_pipeline.cli.preflight import check_warehouse_exists
-from zakaz_pipeline.config import Settings, debug_enabled
+from zakaz_pipeline.settings import Settings, debug_enabled
 
 if TYPE_CHECKING:
     from dagster import AssetCheckEvaluation, AssetCheckKey
-
-SKIPPED_PREFIX = "skipped: "
 
 
 def check_command(_args: argparse.Namespace) -> int:
@@ -66,9 +64,10 @@ def run_checks(settings: Settings) -> CheckReport:
     """The ``qtickets_checks`` job run here, one line per check it holds, in the UI's order."""
     from zakaz_pipeline.cli.console import RunConsole, console_logging
     from zakaz_pipeline.cli.instance import execute_here, open_instance, record_in_warehouse
-    from zakaz_pipeline.definitions import defs
+    from zakaz_pipeline.definitions import build_definitions
+    from zakaz_pipeline.defs.checks import skipped_reasons
 
-    job = defs.resolve_job_def("qtickets_checks")
+    job = build_definitions(settings).resolve_job_def("qtickets_checks")
     console = RunConsole()
     with open_instance() as instance:
         try:
@@ -77,11 +76,7 @@ def run_checks(settings: Settings) -> CheckReport:
             )
         finally:
             console.close()
-        skipped = {
-            entry.step_key: entry.user_message[len(SKIPPED_PREFIX) :]
-            for entry in instance.all_logs(result.run_id)
-            if entry.user_message.startswith(SKIPPED_PREFIX)
-        }
+        skipped = skipped_reasons(entry.user_message for entry in instance.all_logs(result.run_id))
         record_in_warehouse(instance, result.run_id, settings)
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
     keys = sorted(job.asset_layer.asset_graph.asset_check_keys, key=lambda k: (k.asset_key.path, k.name))
@@ -95,7 +90,7 @@ def _line(
     asset = key.asset_key.to_user_string()
     evaluation = evaluations.get((asset, key.name))
     if evaluation is None:
-        reason = skipped.get(f"{asset}__{key.name}")
+        reason = skipped.get(key.to_user_string())
         status = "SKIPPED" if reason is not None else "NOT RUN"
         return CheckLine(key.name, asset, status, reason or "the check did not finish", "")
     metadata = {name: str(value.value) for name, value in evaluation.metadata.items()}

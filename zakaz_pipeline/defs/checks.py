@@ -3,11 +3,13 @@
 Each ``Rule`` pairs an asset with a rule of ``warehouse.quality``. Blocking ERROR rules
 guard what flows on: a failed one stops the run before the facts are rebuilt from bad
 rows. Every asset also has ``columns_match_contract`` (its table or view against the
-schema contract). ``zakaz check`` runs them all through the ``qtickets_checks`` job.
+schema contract). Each asset's rules are one ``multi_asset_check`` (one step), so the
+code and the UI group them alike. ``zakaz check`` runs them all through the
+``qtickets_checks`` job.
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -15,10 +17,12 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetKey,
     AssetSelection,
     define_asset_job,
     multi_asset_check,
@@ -132,36 +136,76 @@ RULES = (
 )  # fmt: skip
 
 
-def _asset_check(rule: Rule) -> AssetChecksDefinition:
-    spec = AssetCheckSpec(rule.name, asset=rule.asset, description=rule.description, blocking=rule.blocking)
+SKIPPED_PREFIX = "skipped "
+
+
+def skipped_message(key: AssetCheckKey, reason: str) -> str:
+    """The log line a skipped check writes: Dagster records no result for it (the UI shows it
+    skipped), so this line is how ``zakaz check`` learns the reason."""
+    return f"{SKIPPED_PREFIX}{key.to_user_string()}: {reason}"
+
+
+def skipped_reasons(messages: Iterable[str]) -> dict[str, str]:
+    """``asset:check`` → reason, from a run's log lines written by :func:`skipped_message`."""
+    found = (m[len(SKIPPED_PREFIX) :].split(": ", 1) for m in messages if m.startswith(SKIPPED_PREFIX))
+    return {parts[0]: parts[1] for parts in found if len(parts) == 2}
+
+
+def _asset_checks(asset: str, rules: Sequence[Rule]) -> AssetChecksDefinition:
+    """All of one asset's rules as one ``multi_asset_check``: one step, one connection.
+
+    Each spec keeps its own ``blocking``: Dagster fails the step after it has yielded every
+    result when a blocking one failed with ERROR, and only then holds back what is
+    downstream. A rule that raises does not hide the others: they still report, and the
+    step then fails with its error (the check has no result: ``NOT RUN`` in ``zakaz check``).
+    """
+    specs = [AssetCheckSpec(r.name, asset=asset, description=r.description, blocking=r.blocking) for r in rules]
 
     @multi_asset_check(
-        specs=[spec],
-        name=f"{rule.asset}__{rule.name}",
-        can_subset=True,
-        required_resource_keys={"warehouse", "quality"},
+        specs=specs, name=f"{asset}_checks", can_subset=True, required_resource_keys={"warehouse", "quality"}
     )
-    def _check(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+    def _checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
         warehouse = context.resources.warehouse
         scope = CheckScope(database=warehouse.database, embedded=warehouse.target.embedded)
+        selected = {key.name for key in context.selected_asset_check_keys}
+        crashed: list[Exception] = []
         with warehouse.get_client() as client:
-            finding = rule.evaluate(client, context.resources.quality, scope)
-        if finding.skipped:
-            context.log.info("skipped: %s", finding.skipped)
-            return
-        yield AssetCheckResult(
-            asset_key=rule.asset,
-            check_name=rule.name,
-            passed=finding.passed,
-            severity=AssetCheckSeverity(finding.severity.value),
-            description=finding.note or None,
-            metadata={"value": str(finding.value), "threshold": finding.threshold},
-        )
+            for rule in (r for r in rules if r.name in selected):
+                try:
+                    finding = rule.evaluate(client, context.resources.quality, scope)
+                except Exception as exc:  # noqa: BLE001 - re-raised below, once the other rules have answered
+                    context.log.error("%s.%s did not finish: %s", asset, rule.name, exception_line(exc))
+                    crashed.append(exc)
+                    continue
+                if finding.skipped:
+                    context.log.info(skipped_message(AssetCheckKey(AssetKey(asset), rule.name), finding.skipped))
+                    continue
+                yield _result(asset, rule.name, finding)
+        if crashed:
+            raise crashed[0]
 
-    return _check
+    return _checks
 
 
-asset_checks = [_asset_check(rule) for rule in RULES]
+def _result(asset: str, name: str, finding: Finding) -> AssetCheckResult:
+    return AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=finding.passed,
+        severity=AssetCheckSeverity(finding.severity.value),
+        description=finding.note or None,
+        metadata={"value": str(finding.value), "threshold": finding.threshold},
+    )
+
+
+def _rules_by_asset(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
+    by_asset: dict[str, list[Rule]] = {}
+    for rule in rules:
+        by_asset.setdefault(rule.asset, []).append(rule)
+    return by_asset
+
+
+asset_checks = [_asset_checks(asset, rules) for asset, rules in _rules_by_asset(RULES).items()]
 
 qtickets_checks_job = define_asset_job(
     "qtickets_checks",
