@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
+from zakaz_pipeline.qtickets.rules import CENT
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
 
@@ -37,8 +38,8 @@ def expected_tickets(account: SimulatedAccount, tz: str) -> dict[TicketKey, Tick
         return {
             (order["id"], basket["id"]): (
                 dt.datetime.fromisoformat(order["payed_at"]).astimezone(zone).date(),
-                Decimal(str(basket["price"])).quantize(Decimal("0.01")),
-                Decimal(str(basket["refunded_amount"] or 0)).quantize(Decimal("0.01")),
+                Decimal(str(basket["price"])).quantize(CENT),
+                Decimal(str(basket["refunded_amount"] or 0)).quantize(CENT),
                 basket["refunded_at"] is not None,
                 basket["deleted_at"] is not None or order["deleted_at"] is not None,
             )

@@ -6,15 +6,17 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from zakaz_pipeline.columns import row_count
 from zakaz_pipeline.qtickets.rows import (
     TICKET_COLUMNS,
     buyer_key,
     event_columns,
-    row_count,
     show_inventory,
+    shows_on_sale,
     split_seat,
     ticket_columns,
 )
+from zakaz_pipeline.qtickets.rules import CENT, show_is_on_sale
 
 KEY = b"k" * 32
 MSK = ZoneInfo("Europe/Moscow")
@@ -36,7 +38,7 @@ def test_every_basket_of_paid_orders_becomes_one_row(sample_orders) -> None:
     assert set(rows) == set(TICKET_COLUMNS)
     assert rows["basket_id"] == [b["id"] for o in paid for b in o["baskets"]]
     assert sum(rows["price"], Decimal(0)) == sum(Decimal(str(b["price"])) for o in paid for b in o["baskets"])
-    assert all(isinstance(v, Decimal) and v == v.quantize(Decimal("0.01")) for v in rows["refunded_amount"])
+    assert all(isinstance(v, Decimal) and v == v.quantize(CENT) for v in rows["refunded_amount"])
     assert rows["sales_date"][0] == dt.datetime.fromisoformat(paid[0]["payed_at"]).astimezone(MSK).date()
 
 
@@ -66,6 +68,16 @@ def test_events_keep_the_city_name_not_its_repr(sample_events) -> None:
     assert events["city_timezone"] == [e["city"]["timezone"] for e in sample_events]
     assert row_count(shows) == sum(len(e["shows"]) for e in sample_events)
     assert events["is_deleted"] == [e["deleted_at"] is not None for e in sample_events]
+
+
+def test_shows_on_sale_are_read_from_the_flattened_rows_as_from_the_answer(sample_events) -> None:
+    """The inventory asset and the dry run pick shows from dim rows; the rule is the API's."""
+    now = dt.datetime(2022, 1, 3, 8, tzinfo=MSK)
+    events, shows = event_columns(sample_events, org="o")
+    picked = shows_on_sale(events, shows, now)
+    by_answer = [(e["id"], s["id"]) for e in sample_events for s in e["shows"] if show_is_on_sale(e, s, now)]
+    assert picked == by_answer and len(picked) > 10
+    assert not {event for event, _ in picked} & {24089, 30926}, "an inactive and a deleted event sell nothing"
 
 
 def test_seat_ids_and_inventory_sums() -> None:

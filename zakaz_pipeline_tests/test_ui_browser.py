@@ -44,10 +44,11 @@ from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from zakaz_pipeline.cli.demo import DEMO_TOKEN
-from zakaz_pipeline.definitions import defs
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
 from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 from zakaz_pipeline.simulator.live import Change, read_journal
 from zakaz_pipeline_tests import truth
+from zakaz_pipeline_tests.harness import definitions
 
 # Debian's package; CHROMIUM_PATH names another Chromium or Chrome (e.g. on a non-Debian CI runner).
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium")
@@ -251,7 +252,7 @@ def latest_run_covering(instance: DagsterInstance, job: str, day: str, after: fl
     records = instance.get_run_records(RunsFilter(job_name=job, statuses=[DagsterRunStatus.SUCCESS]))
     for record in records:  # newest first
         tags = record.dagster_run.tags
-        start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+        start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
         if start and end and start <= day <= end and record.create_timestamp.timestamp() > after:
             return record.dagster_run.run_id
     return None
@@ -286,7 +287,7 @@ def failed_checks(evaluations: list) -> list[str]:
 
 def test_live_demo_in_the_ui(browser: BrowserContext, live_demo: LiveDemo, tmp_path: Path) -> None:
     demo = live_demo
-    graph = defs.resolve_asset_graph()
+    graph = definitions().resolve_asset_graph()
     keys = sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())
     with DagsterInstance.from_config(demo.home) as instance:
         initial = instance.get_runs(RunsFilter(job_name="qtickets_sync"))[-1]  # the oldest: the demo's own sync
@@ -348,7 +349,7 @@ def test_live_demo_in_the_ui(browser: BrowserContext, live_demo: LiveDemo, tmp_p
     backfill, runs = wait_for("finished backfill", finished_backfill, RUN_TIMEOUT_S, demo)
     assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
     assert [run.status for run in runs] == [DagsterRunStatus.SUCCESS], "the backfill is one successful run"
-    assert (runs[0].tags["dagster/asset_partition_range_start"], runs[0].tags["dagster/asset_partition_range_end"]) == (
+    assert (runs[0].tags[RANGE_START_TAG], runs[0].tags[RANGE_END_TAG]) == (
         str(first),
         str(last),
     )

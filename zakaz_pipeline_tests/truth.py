@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE, parse_ts, show_is_on_sale
+from zakaz_pipeline.qtickets.rules import CENT, DEFAULT_TIMEZONE, parse_ts, show_is_on_sale
 from zakaz_pipeline.simulator.shop import SimulatedAccount
-
-_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class DailySales:
 
 def _amount(value: float | None) -> Decimal:
     """JSON money to exact Decimal; floats go through ``str`` to drop binary noise."""
-    return Decimal(0).quantize(_CENT) if value is None else Decimal(str(value)).quantize(_CENT)
+    return Decimal(0).quantize(CENT) if value is None else Decimal(str(value)).quantize(CENT)
 
 
 def _paid_at(order: dict) -> dt.datetime | None:
@@ -80,9 +78,9 @@ def daily_sales_of(orders_json: Iterable[dict], tz: str = DEFAULT_TIMEZONE) -> d
         key: DailySales(
             orders=len(ids),
             tickets_sold=tickets[key],
-            gross_revenue=gross[key].quantize(_CENT),
-            refunded_amount=refunded[key].quantize(_CENT),
-            revenue=(gross[key] - refunded[key]).quantize(_CENT),
+            gross_revenue=gross[key].quantize(CENT),
+            refunded_amount=refunded[key].quantize(CENT),
+            revenue=(gross[key] - refunded[key]).quantize(CENT),
         )
         for key, ids in sorted(orders.items())
     }

@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from zakaz_pipeline.cli.preflight import check_reachable, check_token
-from zakaz_pipeline.config import ConfigError, Settings, debug_enabled
+from zakaz_pipeline.columns import row_count
 from zakaz_pipeline.errors import first_line, root_error
 from zakaz_pipeline.qtickets.client import QticketsClient
-from zakaz_pipeline.qtickets.rows import event_columns, row_count, show_inventory, shows_on_sale, ticket_columns
+from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, shows_on_sale, ticket_columns
+from zakaz_pipeline.settings import ConfigError, Settings, debug_enabled
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def record_refused_start(settings: Settings, first: dt.date, last: dt.date, mess
     }
     target = parse_target(settings.clickhouse_url, settings.clickhouse_database)
     with open_client(target) as client:
-        ensure_schema(client, os.environ.get("CLICKHOUSE_CLUSTER", "").strip(), settings.timezone)
+        ensure_schema(client, settings.clickhouse_cluster, settings.timezone)
         append_rows(client, "meta_job_runs", [{name: [value] for name, value in row.items()}])
 
 
@@ -213,6 +213,6 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
         for page in client.iter_paid_orders(start, end):
             orders += len(page)
             tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
-        on_sale = shows_on_sale(events, dt.datetime.now(dt.UTC))
+        on_sale = shows_on_sale(event_rows, show_rows, dt.datetime.now(dt.UTC))
         left = sum(show_inventory(client.show_seats(show_id))[1] for _, show_id in on_sale)
     return DryRunCounts(row_count(event_rows), row_count(show_rows), orders, tickets, len(on_sale), left)

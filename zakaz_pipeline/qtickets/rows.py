@@ -19,11 +19,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from zakaz_pipeline.qtickets.rules import parse_ts, show_is_on_sale
+from zakaz_pipeline.columns import Columns, empty_columns, rows_of
+from zakaz_pipeline.qtickets.rules import CENT, parse_ts, show_is_on_sale
 
-Columns = dict[str, list[Any]]
-
-CENT = Decimal("0.01")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 TICKET_COLUMNS = (
@@ -49,14 +47,6 @@ SHOW_COLUMNS = (
 )  # fmt: skip
 
 INVENTORY_COLUMNS = ("org", "snapshot_ts", "event_id", "show_id", "tickets_total", "tickets_left")
-
-
-def empty_columns(names: Iterable[str]) -> Columns:
-    return {name: [] for name in names}
-
-
-def row_count(columns: Mapping[str, list[Any]]) -> int:
-    return len(next(iter(columns.values()), []))
 
 
 def money(value: Any) -> Decimal:
@@ -203,13 +193,17 @@ def _price(value: Any) -> Decimal | None:
     return None if value is None else money(value)
 
 
-def shows_on_sale(events: Iterable[Mapping[str, Any]], now: dt.datetime) -> list[tuple[int, int]]:
-    """``(event_id, show_id)`` of every show whose inventory is worth a snapshot now."""
+def shows_on_sale(event_rows: Columns, show_rows: Columns, now: dt.datetime) -> list[tuple[int, int]]:
+    """``(event_id, show_id)`` of every show whose inventory is worth a snapshot now.
+
+    Read from the flattened rows (``dim_events``/``dim_shows``, as :func:`event_columns`
+    builds them), so the inventory asset snapshots and ``zakaz sync --dry-run`` counts the
+    same shows, by the same flags as the warehouse holds."""
+    events = {row["event_id"]: row for row in rows_of(event_rows)}
     return [
-        (event["id"], show["id"])
-        for event in events
-        for show in event.get("shows") or ()
-        if show_is_on_sale(event, show, now)
+        (show["event_id"], show["show_id"])
+        for show in rows_of(show_rows)
+        if show["event_id"] in events and show_is_on_sale(events[show["event_id"]], show, now)
     ]
 
 

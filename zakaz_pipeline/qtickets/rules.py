@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
+CENT = Decimal("0.01")
+"""Money is exact to the cent (kopeck): what the API's amounts resolve to and the warehouse stores."""
 
 
 def parse_ts(value: str | dt.datetime | None) -> dt.datetime | None:

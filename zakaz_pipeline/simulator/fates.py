@@ -14,7 +14,8 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from zakaz_pipeline.simulator.rendering import KOPECK, ROUBLE
+from zakaz_pipeline.qtickets.rules import CENT
+from zakaz_pipeline.simulator.rendering import ROUBLE
 
 FATES = ("normal", "unpaid", "late", "paid_cancelled", "partial_cancel", "refund", "free")
 FATE_CUMULATIVE = (61, 76, 84, 87, 90, 95, 100)  # shares 61, 15, 8, 3, 3, 5, 5 %
@@ -68,7 +69,7 @@ def decide_fate(rng: random.Random, now: dt.datetime, kind: str, created: dt.dat
         if refunded <= now:
             count = quantity if rng.random() < 0.5 else rng.randint(1, quantity)
             share = Decimal(0) if rng.random() < 0.5 else Decimal(rng.randint(10, 30)) / 100
-            step = KOPECK if rng.random() < 0.3 else ROUBLE
+            step = CENT if rng.random() < 0.3 else ROUBLE
             return Fate(
                 kind,
                 payed_at=quick,

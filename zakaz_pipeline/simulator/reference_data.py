@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from zakaz_pipeline.simulator.rendering import KOPECK, ROUBLE
+from zakaz_pipeline.qtickets.rules import CENT
+from zakaz_pipeline.simulator.rendering import ROUBLE
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ DISCOUNTS = (
     (6896, Decimal("0.30"), ROUBLE),
     (6897, Decimal("0.20"), ROUBLE),
     (6926, Decimal("0.10"), ROUBLE),
-    (6986, Decimal("0.15"), KOPECK),
-    (6997, Decimal("0.125"), KOPECK),
+    (6986, Decimal("0.15"), CENT),
+    (6997, Decimal("0.125"), CENT),
 )
 FREE_DISCOUNT = 6840

@@ -12,11 +12,12 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from zakaz_pipeline.qtickets.rules import CENT
+
 MOSCOW = ZoneInfo("Europe/Moscow")
 # Qtickets renders every timestamp with the Moscow offset; a fixed offset also makes
 # equal-format strings sort like the instants they name, which the server relies on.
 MSK_OFFSET = dt.timezone(dt.timedelta(hours=3))
-KOPECK = Decimal("0.01")
 ROUBLE = Decimal(1)
 
 
@@ -29,7 +30,7 @@ def format_ts(value: dt.datetime) -> str:
 
 def money(value: Decimal) -> int | float:
     """An amount as the API sends it: an int for whole roubles, a float otherwise."""
-    value = value.quantize(KOPECK)
+    value = value.quantize(CENT)
     return int(value) if value == value.to_integral_value() else float(value)
 
 
@@ -37,7 +38,7 @@ def to_decimal(value: float | Decimal | None) -> Decimal:
     """Exact money from a JSON number (floats through ``str`` to avoid binary noise)."""
     if value is None:
         return Decimal(0)
-    return Decimal(str(value)).quantize(KOPECK)
+    return Decimal(str(value)).quantize(CENT)
 
 
 def order_price(baskets: list[dict], order_deleted_at: str | None) -> int | float:

@@ -28,10 +28,10 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
+from zakaz_pipeline.columns import Columns
 from zakaz_pipeline.errors import first_line
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.writes import (
-    Columns,
     SelectInto,
     Slice,
     append_rows,

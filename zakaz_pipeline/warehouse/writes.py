@@ -22,11 +22,11 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from zakaz_pipeline.columns import Columns, row_count
 from zakaz_pipeline.warehouse.connection import IDENTIFIER
 
 log = logging.getLogger(__name__)
 
-Columns = Mapping[str, list[Any]]
 ALTER_ACTIONS_PER_STATEMENT = 200
 NO_PARTITION_LIMIT = {"max_partitions_per_insert_block": 0}
 SWAP_REPAIRS = 5
@@ -154,7 +154,7 @@ def _fill(client: Client, stage: str, target: Slice, source: Iterable[Columns] |
 
 
 def _insert(client: Client, table: str, batch: Columns) -> int:
-    rows = len(next(iter(batch.values()), []))
+    rows = row_count(batch)
     if rows:
         client.insert(
             table,
