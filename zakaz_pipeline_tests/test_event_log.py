@@ -26,6 +26,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 
 from zakaz_pipeline.cli import event_log
 from zakaz_pipeline.cli.instance import EVENT_BATCH_SIZE, ensure_dagster_home, open_instance
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
 
 DAYS = 40
 FIRST = dt.date(2026, 1, 1)
@@ -55,10 +56,7 @@ def zakaz_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _range(first: dt.date, last: dt.date) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
+    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
 
 
 def _materialized(instance: DagsterInstance, key: str) -> set[str]:
