@@ -1,38 +1,50 @@
-"""``defs``: what ``dagster dev``, workspace.yaml and the ``zakaz`` CLI load.
+"""The code location: ``defs`` is what ``dagster dev``, workspace.yaml and the ``zakaz`` CLI load.
 
-Loading needs no secrets and no network. With the embedded warehouse every run uses the
-in-process executor, because one process at a time may open a chDB data path; with a
-server, runs default to one process per step, and the ``zakaz`` command asks for
-``in_process`` (``local_runs``).
+Nothing is read when this module is imported: ``defs`` is Dagster's lazy loader
+(``@definitions``), which reads the settings (``Settings.from_env``, no secrets needed,
+every bad value reported at once) and calls ``build_definitions``. Loading needs no
+secrets and no network. With the embedded warehouse every run uses the in-process
+executor, because one process at a time may open a chDB data path; with a server, runs
+default to one process per step, and the ``zakaz`` command asks for ``in_process``
+(``cli/instance.py``).
 """
 
 from __future__ import annotations
 
-import os
+from dagster import Definitions, definitions, in_process_executor, multi_or_in_process_executor
 
-from dagster import Definitions, in_process_executor, load_assets_from_modules, multi_or_in_process_executor
-
-from zakaz_pipeline.config import default_clickhouse_url
-from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.assets import build_assets
 from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
-from zakaz_pipeline.defs.jobs import qtickets_sync_job
+from zakaz_pipeline.defs.jobs import sync_job
+from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import build_resources
-from zakaz_pipeline.defs.schedules import qtickets_every_15_minutes
+from zakaz_pipeline.defs.schedules import default_status, every_15_minutes
 from zakaz_pipeline.defs.sensors.alerts import alert_sensors
-from zakaz_pipeline.defs.sensors.late_changes import qtickets_late_changes, qtickets_late_changes_job
+from zakaz_pipeline.defs.sensors.late_changes import late_changes_job, late_changes_sensor
 from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
+from zakaz_pipeline.settings import Settings
 
 
-def _embedded() -> bool:
-    return (os.environ.get("CLICKHOUSE_URL", "").strip() or default_clickhouse_url()).startswith("chdb://")
+def build_definitions(settings: Settings) -> Definitions:
+    """Every asset, check, job, schedule, sensor and resource, configured by ``settings``."""
+    partitions = daily_partitions(settings.history_start, settings.timezone)
+    status = default_status(settings.schedule_running)
+    sync, late_changes = sync_job(partitions), late_changes_job(partitions)
+    return Definitions(
+        assets=build_assets(partitions, retry_delay=settings.step_retry_delay),
+        asset_checks=asset_checks,
+        jobs=[sync, late_changes, qtickets_checks_job],
+        schedules=[every_15_minutes(sync, partitions, cron=settings.schedule_cron, status=status)],
+        sensors=[
+            late_changes_sensor(late_changes, partitions, interval=settings.late_changes_interval, status=status),
+            *meta_job_runs_sensors,
+            *alert_sensors(settings),
+        ],
+        resources=build_resources(settings),
+        executor=in_process_executor if settings.embedded else multi_or_in_process_executor,
+    )
 
 
-defs = Definitions(
-    assets=[*load_assets_from_modules([assets]), assets.meta_job_runs],
-    asset_checks=asset_checks,
-    jobs=[qtickets_sync_job, qtickets_late_changes_job, qtickets_checks_job],
-    schedules=[qtickets_every_15_minutes],
-    sensors=[qtickets_late_changes, *meta_job_runs_sensors, *alert_sensors],
-    resources=build_resources(),
-    executor=in_process_executor if _embedded() else multi_or_in_process_executor,
-)
+@definitions
+def defs() -> Definitions:
+    return build_definitions(Settings.from_env(need_secrets=False))

@@ -3,8 +3,6 @@ open only one), a fresh database per test, and a running simulator."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +11,9 @@ import orjson
 import pytest
 from dagster import DagsterInstance
 
-# Partitions are part of the definitions, read from the environment when they load:
-# fix them before any test imports them.
+# Days of history of the generated accounts; the test settings' partitions start before them
+# (``harness.SETTINGS``).
 HISTORY_DAYS = 120
-os.environ["ZAKAZ_TIMEZONE"] = "Europe/Moscow"
-os.environ["QTICKETS_HISTORY_START"] = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 10)).isoformat()
-# Step retries (after the API's own retries, or a warehouse outage) wait 10 s and more by default.
-os.environ["ZAKAZ_STEP_RETRY_DELAY"] = "0.2"
 
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount

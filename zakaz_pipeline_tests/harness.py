@@ -1,26 +1,56 @@
-"""Running the asset graph in a test: real resources on the simulator and chDB."""
+"""Running the asset graph in a test: real resources on the simulator and chDB.
+
+The definitions are built from an explicit test ``Settings`` (``SETTINGS``), never from
+the process's environment: daily partitions from ``HISTORY_DAYS + 10`` days ago in
+Moscow, and step retries after 0.2 s (10 s and more by default)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from dagster import AssetsDefinition, AssetSelection, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import AssetsDefinition, AssetSelection, DagsterInstance, Definitions, ExecuteInProcessResult, materialize
 
-from zakaz_pipeline.defs import assets
+from zakaz_pipeline.definitions import build_definitions
+from zakaz_pipeline.defs.assets import build_assets
 from zakaz_pipeline.defs.checks import asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
 from zakaz_pipeline.errors import root_error
+from zakaz_pipeline.settings import Settings
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
-from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN
+from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
 
 ORG = "test-org"
 TZ = "Europe/Moscow"
-ALL_ASSETS = [a for a in vars(assets).values() if isinstance(a, AssetsDefinition)]
+# The variables of the test settings (a mapping: the process's environment is never read).
+ENV = {
+    "ZAKAZ_TIMEZONE": TZ,
+    "QTICKETS_HISTORY_START": (dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 10)).isoformat(),
+    "ZAKAZ_STEP_RETRY_DELAY": "0.2",
+    "ORG_NAME": ORG,
+    "QTICKETS_TOKEN": TOKEN,
+    "ZAKAZ_PII_KEY": PII_KEY,
+}
+SETTINGS = Settings.from_env(ENV)
+PARTITIONS = daily_partitions(SETTINGS.history_start, SETTINGS.timezone)
+ALL_ASSETS = [
+    a for a in build_assets(PARTITIONS, retry_delay=SETTINGS.step_retry_delay) if isinstance(a, AssetsDefinition)
+]
+
+
+def settings_with(**env: str) -> Settings:
+    """The test settings with some variables changed (e.g. ``ZAKAZ_SCHEDULE_CRON``)."""
+    return Settings.from_env(ENV | env)
+
+
+def definitions(settings: Settings = SETTINGS) -> Definitions:
+    """The code location's definitions, built as ``defs`` builds them, from test settings."""
+    return build_definitions(settings)
 
 
 def qtickets_resource(server: SimulatorServer, token: str = TOKEN, read_timeout: float = 60.0) -> QticketsResource:

@@ -48,6 +48,7 @@ from zakaz_pipeline.defs.sensors.alerts import (
 )
 from zakaz_pipeline.defs.sensors.delivery import Alert, AlertDeliveryError, Notifier
 from zakaz_pipeline.errors import first_line
+from zakaz_pipeline.settings import Settings
 
 BOT_TOKEN = "123456789:AAE-secret-bot-token-for-tests"
 CHAT_ID = "-1001234567"
@@ -138,6 +139,12 @@ def webhook(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
 def instance() -> Iterator[DagsterInstance]:
     with instance_for_test() as temporary:
         yield temporary
+
+
+def env_settings() -> Settings:
+    """The settings of the (monkeypatched) environment, read when a sensor is built, as the
+    code location reads them when it loads."""
+    return Settings.from_env(need_secrets=False)
 
 
 def set_telegram(monkeypatch: pytest.MonkeyPatch, api_url: str) -> None:
@@ -282,13 +289,14 @@ def quiet_job() -> None:
 def run_failure_tick(instance: DagsterInstance, tags: dict[str, str] | None = None) -> str:
     result = exploding_job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
     assert not result.success
+    sensor = run_failure_alert_sensor(env_settings())
     context = build_run_status_sensor_context(
-        sensor_name=run_failure_alert_sensor.name,
+        sensor_name=sensor.name,
         dagster_event=result.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=result.dagster_run,
     ).for_run_failure()
-    run_failure_alert_sensor(context)
+    sensor(context)
     return result.run_id
 
 
@@ -362,7 +370,7 @@ def evaluate_checks(instance: DagsterInstance, *, error_ok: bool = True, warn_ok
 
 
 def tick(instance: DagsterInstance, cursor: str | None) -> str | None:
-    result = check_and_failure_rate_alert_sensor(build_sensor_context(instance=instance, cursor=cursor))
+    result = check_and_failure_rate_alert_sensor(env_settings())(build_sensor_context(instance=instance, cursor=cursor))
     return result.cursor
 
 
@@ -421,7 +429,7 @@ def test_undelivered_check_alert_is_retried_next_tick(webhook: Receiver, instanc
 
 def test_check_sensor_skips_without_destination(instance: DagsterInstance) -> None:
     evaluate_checks(instance, error_ok=False)
-    result = check_and_failure_rate_alert_sensor(build_sensor_context(instance=instance))
+    result = check_and_failure_rate_alert_sensor(env_settings())(build_sensor_context(instance=instance))
     assert "ALERT_WEBHOOK_URL" in result.skip_message
 
 
@@ -511,8 +519,17 @@ def test_first_line_is_short_and_secret_free() -> None:
 
 
 def test_alert_sensors_run_by_default_only_with_a_destination() -> None:
-    assert [s.name for s in alert_sensors] == ["run_failure_alert_sensor", "check_and_failure_rate_alert_sensor"]
-    assert all(s.default_status == alert_sensor_status() for s in alert_sensors)
-    assert alert_sensor_status({}).value == "STOPPED"
-    assert alert_sensor_status({"ALERT_WEBHOOK_URL": "https://hooks.example/x"}).value == "RUNNING"
-    assert alert_sensor_status({"TELEGRAM_BOT_TOKEN": "1:abc", "TELEGRAM_CHAT_ID": "5"}).value == "RUNNING"
+    sensors = alert_sensors(env_settings())
+    assert [s.name for s in sensors] == ["run_failure_alert_sensor", "check_and_failure_rate_alert_sensor"]
+    assert all(s.default_status == alert_sensor_status(env_settings()) for s in sensors)
+
+    def status(env: dict[str, str]) -> str:
+        return alert_sensor_status(Settings.from_env(env, need_secrets=False)).value
+
+    assert status({}) == "STOPPED"
+    assert status({"ALERT_WEBHOOK_URL": "https://hooks.example/x"}) == "RUNNING"
+    assert status({"TELEGRAM_BOT_TOKEN": "1:abc", "TELEGRAM_CHAT_ID": "5"}) == "RUNNING"
+    assert all(
+        s.default_status.value == "RUNNING"
+        for s in alert_sensors(Settings.from_env({"ALERT_WEBHOOK_URL": "x"}, need_secrets=False))
+    )

@@ -23,6 +23,7 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
+from zakaz_pipeline_tests.harness import definitions
 from zakaz_pipeline_tests.reconcile import differences
 
 
@@ -246,9 +247,7 @@ def plain_error(result: subprocess.CompletedProcess) -> str:
 
 def test_a_refused_start_is_recorded_with_the_sync_jobs_assets() -> None:
     """The row the CLI writes without loading Dagster names the assets the job would have run."""
-    from zakaz_pipeline.definitions import defs
-
-    job = defs.resolve_job_def(SYNC_JOB)
+    job = definitions().resolve_job_def(SYNC_JOB)
     assert sync_assets() == sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
 
 

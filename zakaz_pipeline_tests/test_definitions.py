@@ -8,11 +8,12 @@ import subprocess
 import sys
 from zoneinfo import ZoneInfo
 
+import pytest
 from dagster import BackfillPolicy, DagsterInstance, build_schedule_context
 
-from zakaz_pipeline.definitions import defs
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
-from zakaz_pipeline.defs.partitions import HISTORY_START, daily_partitions
+from zakaz_pipeline.settings import ConfigError
+from zakaz_pipeline_tests.harness import PARTITIONS, SETTINGS, definitions
 
 EXPECTED_ASSETS = {
     "dim_events", "dim_shows", "stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw",
@@ -23,20 +24,20 @@ EXPECTED_ASSETS = {
 
 
 def test_asset_graph_and_partitioning() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = definitions().resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == EXPECTED_ASSETS
     for name in ("stg_qtickets_api_orders_raw", "fact_qtickets_sales_daily"):
         node = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == name))
-        assert node.partitions_def == daily_partitions
+        assert node.partitions_def == PARTITIONS
         assert node.backfill_policy == BackfillPolicy.single_run()
-    assert daily_partitions.timezone == "Europe/Moscow"
+    assert PARTITIONS.timezone == "Europe/Moscow"
 
 
 def test_schedule_asks_for_today_and_yesterday_in_one_run() -> None:
-    schedule = defs.resolve_schedule_def("qtickets_every_15_minutes")
+    schedule = definitions().resolve_schedule_def("qtickets_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
-    day = HISTORY_START + dt.timedelta(days=30)
+    day = SETTINGS.history_start + dt.timedelta(days=30)
     # 00:15 in Moscow is still the previous day in UTC: "today" must be Moscow's
     moment = dt.datetime.combine(day, dt.time(0, 15), ZoneInfo("Europe/Moscow"))
     with DagsterInstance.ephemeral() as instance:
@@ -55,7 +56,28 @@ def test_dagster_definitions_validate_passes_without_secrets() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_importing_reads_nothing_and_loading_names_every_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment is read when Dagster loads ``defs``, not when the module is imported."""
+    monkeypatch.setenv("ZAKAZ_SCHEDULE_CRON", "every minute")
+    monkeypatch.setenv("QTICKETS_HISTORY_START", "yesterday")
+    imported = subprocess.run(
+        [sys.executable, "-c", "import zakaz_pipeline.definitions, zakaz_pipeline.defs.assets"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    from zakaz_pipeline.definitions import defs
+
+    with pytest.raises(ConfigError) as raised:
+        defs()
+    assert "ZAKAZ_SCHEDULE_CRON='every minute'" in str(raised.value)
+    assert "QTICKETS_HISTORY_START='yesterday'" in str(raised.value)
+    monkeypatch.delenv("ZAKAZ_SCHEDULE_CRON")
+    monkeypatch.delenv("QTICKETS_HISTORY_START")
+    assert defs().resolve_job_def("qtickets_sync").name == "qtickets_sync"
+
+
 def test_every_asset_carries_checks_and_the_automation_is_wired() -> None:
+    defs = definitions()
     graph = defs.resolve_asset_graph()
     checked = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert checked == EXPECTED_ASSETS

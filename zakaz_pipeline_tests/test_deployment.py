@@ -32,7 +32,8 @@ import jsonschema
 import pytest
 import yaml
 
-from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.assets.facts import SALES_FACT_POOL
+from zakaz_pipeline_tests.harness import definitions
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -428,7 +429,8 @@ def test_instance_launches_runs_in_docker_containers(instance_ref):
     assert isinstance(instance_ref.run_coordinator_data.rehydrate(as_type=QueuedRunCoordinator), QueuedRunCoordinator)
     # Two runs at a time; the sales fact's steps one at a time across runs (whole months).
     assert instance_ref.settings["concurrency"] == {"runs": {"max_concurrent_runs": 2}, "pools": {"default_limit": 1}}
-    assert assets.fact_qtickets_sales_daily.op.pool == assets.SALES_FACT_POOL
+    sales_fact = definitions().resolve_assets_def("fact_qtickets_sales_daily")
+    assert sales_fact.op.pool == SALES_FACT_POOL
     validated_config(instance_ref.compute_logs_data)
     assert instance_ref.settings["telemetry"] == {"enabled": False}
     assert instance_ref.settings["run_monitoring"]["enabled"] is True

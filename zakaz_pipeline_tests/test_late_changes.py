@@ -16,13 +16,21 @@ from zakaz_pipeline.defs.sensors.late_changes import (
     Cursor,
     changed_days,
     day_ranges,
-    qtickets_late_changes,
 )
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
-from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, TZ, history, pipeline_resources, qtickets_resource, run
+from zakaz_pipeline_tests.harness import (
+    ALL_ASSETS,
+    ORG,
+    TZ,
+    definitions,
+    history,
+    pipeline_resources,
+    qtickets_resource,
+    run,
+)
 
 PARTS_SQL = """
 SELECT table, partition, groupArray(name) FROM system.parts
@@ -42,7 +50,7 @@ def live_baskets(order: dict) -> list[dict]:
 
 def tick(server, instance, cursor: str | None):
     context = build_sensor_context(instance=instance, cursor=cursor, resources={"qtickets": qtickets_resource(server)})
-    return qtickets_late_changes.evaluate_tick(context)
+    return definitions().resolve_sensor_def("qtickets_late_changes").evaluate_tick(context)
 
 
 def parts(client) -> Parts:

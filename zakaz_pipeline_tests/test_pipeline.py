@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from zakaz_pipeline.defs import assets
+from zakaz_pipeline.defs.assets import orders
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
@@ -79,7 +79,7 @@ def test_full_history_reconciles_with_ground_truth(server, account, warehouse, i
 
 
 def test_orders_streamed_in_many_inserts_land_exactly_once(server, account, warehouse, instance, monkeypatch) -> None:
-    monkeypatch.setattr(assets, "ROWS_PER_INSERT", 37)
+    monkeypatch.setattr(orders, "ROWS_PER_INSERT", 37)
     first, last = history(account)
     run(server, warehouse, instance, first, last)
     sold = sum(len(o["baskets"]) for o in account.orders if o["payed_at"])
@@ -181,7 +181,7 @@ def test_pages_are_flattened_with_the_collector_paused_and_restored(enabled: boo
     was = gc.isenabled()
     try:
         gc.enable() if enabled else gc.disable()
-        assert list(assets._flattened(iter(pages), flatten)) == [(2, {"id": [1, 2]}), (1, {"id": [3]})]
+        assert list(orders._flattened(iter(pages), flatten)) == [(2, {"id": [1, 2]}), (1, {"id": [3]})]
         assert seen == [False, False]
         assert gc.isenabled() is enabled
     finally:

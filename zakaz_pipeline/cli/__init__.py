@@ -15,11 +15,10 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from zakaz_pipeline.cli.demo import simulator_command
 from zakaz_pipeline.cli.parser import build_parser
-from zakaz_pipeline.config import ConfigError, debug_enabled
+from zakaz_pipeline.settings import ConfigError, debug_enabled
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,21 +67,14 @@ def _say(message: str, debug: bool = False) -> None:
 def _cause(exc: Exception) -> str:
     """One line naming what failed, without secrets: API and warehouse errors are already
     worded for people; anything else gets its type and first line."""
-    from zakaz_pipeline.errors import env_secrets, exception_line
+    from zakaz_pipeline.errors import exception_line
     from zakaz_pipeline.qtickets.client import QticketsError
+    from zakaz_pipeline.settings import process_secrets
 
-    secrets = (*env_secrets(os.environ), _url_password(os.environ.get("CLICKHOUSE_ADMIN_URL", "")))
-    text = exception_line(exc, secrets)
+    text = exception_line(exc, process_secrets())
     if isinstance(exc, QticketsError):
         return f"the Qtickets API failed: {text}"
     return f"{type(exc).__name__}: {text}"
-
-
-def _url_password(url: str) -> str:
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""
 
 
 def _configure_logging(debug: bool) -> None:

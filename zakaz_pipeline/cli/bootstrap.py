@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from zakaz_pipeline.config import ConfigError, Settings
+from zakaz_pipeline.settings import ConfigError, Settings, environment
 
 
 def bootstrap_command(args: argparse.Namespace) -> int:
@@ -17,11 +16,13 @@ def bootstrap_command(args: argparse.Namespace) -> int:
     from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
 
     settings = Settings.from_env(need_secrets=False)
-    url = os.environ.get("CLICKHOUSE_ADMIN_URL", "").strip() or settings.clickhouse_url
-    cluster = os.environ.get("CLICKHOUSE_CLUSTER", "").strip()
+    url = settings.clickhouse_admin_url or settings.clickhouse_url
+    cluster = settings.clickhouse_cluster
     try:
         target = parse_target(url, settings.clickhouse_database)
-        lines = bootstrap(target, cluster=cluster, rotate_passwords=args.rotate_passwords)
+        lines = bootstrap(
+            target, environment(), cluster=cluster, timezone=settings.timezone, rotate_passwords=args.rotate_passwords
+        )
     except (BootstrapError, WarehouseConfigError) as exc:
         message = str(exc).replace("CLICKHOUSE_URL", "CLICKHOUSE_ADMIN_URL / CLICKHOUSE_URL")
         if "CLICKHOUSE_" not in message:  # a server that does not answer: name what points at it

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from zakaz_pipeline.cli.sync import sync_command
-from zakaz_pipeline.config import LOCAL_STATE_DIR, env_value, timezone_from
-from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
+from zakaz_pipeline.settings import LOCAL_STATE_DIR, Settings, environment
 
 log = logging.getLogger("zakaz")
 
@@ -29,7 +28,7 @@ def simulator_command(args: argparse.Namespace) -> int:
     """Serve the fake API until Ctrl-C; the token is QTICKETS_TOKEN's, else the demo's."""
     from zakaz_pipeline.simulator.server import serve_forever
 
-    token = os.environ.get("QTICKETS_TOKEN", "").strip() or DEMO_TOKEN
+    token = Settings.from_env(need_secrets=False).token or DEMO_TOKEN
     serve_forever(
         port=args.port, orders=args.orders, events=args.events, seed=args.seed, token=token, faults=args.faults
     )
@@ -48,10 +47,10 @@ def demo_command(args: argparse.Namespace) -> int:
     from zakaz_pipeline.simulator.shop import SimulatedAccount
 
     path = args.path.resolve()
-    timezone = timezone_from(env_value(os.environ, "ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE)).key
+    timezone = Settings.from_env(need_secrets=False).timezone
     account = SimulatedAccount.generate(seed=args.seed, orders=args.orders, events=args.events)
     first = account.first_payment_date(timezone)
-    _demo_environment(path, first.isoformat(), ui=args.ui)
+    wired = _demo_environment(path, first.isoformat(), ui=args.ui)
     with SimulatorServer(account, token=DEMO_TOKEN) as server, contextlib.ExitStack() as shop:
         os.environ["QTICKETS_BASE_URL"] = server.base_url
         log.info(
@@ -67,33 +66,32 @@ def demo_command(args: argparse.Namespace) -> int:
         if status == 0 and args.ui:
             return _serve_ui(path, args.ui_port)
     if status == 0:
-        print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path)}\nor run `zakaz demo --ui`.")
+        print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path, wired)}\nor run `zakaz demo --ui`.")
     return status
 
 
-def _demo_environment(path: Path, history_start: str, *, ui: bool) -> None:
+def _demo_environment(path: Path, history_start: str, *, ui: bool) -> dict[str, str]:
     """The demo's own token, PII key, warehouse and first day (and with ``--ui`` the
-    running schedule at a cadence a person can watch) for the sync and the UI's children."""
-    os.environ.update(
-        QTICKETS_TOKEN=DEMO_TOKEN,
-        ZAKAZ_PII_KEY=DEMO_PII_KEY,
-        CLICKHOUSE_URL=f"chdb://{path / 'warehouse'}",
-        QTICKETS_HISTORY_START=history_start,
-    )
-    os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
+    running schedule at a cadence a person can watch) written for the sync (which reads
+    them back as its settings) and the UI's children; returns the warehouse, first day and
+    Dagster home it wired."""
+    wired = {"CLICKHOUSE_URL": f"chdb://{path / 'warehouse'}", "QTICKETS_HISTORY_START": history_start}
+    os.environ.update(QTICKETS_TOKEN=DEMO_TOKEN, ZAKAZ_PII_KEY=DEMO_PII_KEY, **wired)
+    wired["DAGSTER_HOME"] = os.environ.setdefault("DAGSTER_HOME", str(path / "dagster_home"))
     if ui:
         from zakaz_pipeline.cli.ui import DEMO_CADENCE
 
         os.environ["ZAKAZ_SCHEDULE_RUNNING"] = "1"
         for name, value in DEMO_CADENCE.items():
             os.environ.setdefault(name, value)
+    return wired
 
 
 def _serve_ui(path: Path, port: int) -> int:
     from zakaz_pipeline.cli.ui import UiError, serve_ui
 
     try:
-        status = serve_ui(path, host="127.0.0.1", port=port, env=os.environ)
+        status = serve_ui(path, host="127.0.0.1", port=port, env=environment())
     except UiError as exc:
         print(f"zakaz: {exc}", file=sys.stderr)
         return 1
@@ -101,12 +99,10 @@ def _serve_ui(path: Path, port: int) -> int:
     return status
 
 
-def _ui_command(path: Path) -> str:
+def _ui_command(path: Path, wired: dict[str, str]) -> str:
     """The settings a UI needs to show this demo (no secrets: the demo's own token and
     key are not needed to look, only to run)."""
-    start = f"QTICKETS_HISTORY_START={os.environ['QTICKETS_HISTORY_START']}"
+    start = f"QTICKETS_HISTORY_START={wired['QTICKETS_HISTORY_START']}"
     if path == LOCAL_STATE_DIR.resolve():
         return f"{start} dagster dev   (in this folder)"
-    return (
-        f"{start} DAGSTER_HOME={os.environ['DAGSTER_HOME']} CLICKHOUSE_URL={os.environ['CLICKHOUSE_URL']} dagster dev"
-    )
+    return f"{start} DAGSTER_HOME={wired['DAGSTER_HOME']} CLICKHOUSE_URL={wired['CLICKHOUSE_URL']} dagster dev"

@@ -36,7 +36,7 @@ from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOr
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from filelock import FileLock
 
-from zakaz_pipeline.config import LOCAL_STATE_DIR, Settings
+from zakaz_pipeline.settings import LOCAL_STATE_DIR, Settings
 
 # The code location's name in workspace.yaml and infra/dagster/workspace.yaml (a test holds them equal).
 CODE_LOCATION = "zakaz"
@@ -119,5 +119,10 @@ def record_in_warehouse(instance: DagsterInstance, run_id: str, settings: Settin
     from zakaz_pipeline.defs.sensors.run_monitoring import record_run
     from zakaz_pipeline.warehouse.resource import ClickHouseResource
 
-    warehouse = ClickHouseResource(url=settings.clickhouse_url, database=settings.clickhouse_database)
+    warehouse = ClickHouseResource(
+        url=settings.clickhouse_url,
+        database=settings.clickhouse_database,
+        cluster=settings.clickhouse_cluster,
+        timezone=settings.timezone,
+    )
     record_run(instance, warehouse, run_id, settings.org)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ from zakaz_pipeline.cli.bootstrap import bootstrap_command
 from zakaz_pipeline.cli.check import check_command
 from zakaz_pipeline.cli.demo import demo_command, simulator_command
 from zakaz_pipeline.cli.sync import sync_command
-from zakaz_pipeline.config import LOCAL_STATE_DIR
+from zakaz_pipeline.settings import LOCAL_STATE_DIR, simulator_faults
 
 if TYPE_CHECKING:
     from zakaz_pipeline.simulator.faults import FaultPlan
@@ -54,7 +53,7 @@ def _add_simulator(commands: argparse._SubParsersAction) -> None:
     sim.add_argument(
         "--faults",
         type=_fault_plan,
-        default=os.environ.get("QTICKETS_SIMULATOR_FAULTS") or None,
+        default=simulator_faults(),
         metavar="SPEC",
         help="inject seeded faults, e.g. seed=7,rate=0.2,kinds=429+5xx+slow+reset+truncate+badjson+drift+extra,"
         "revoke_after=40,slow_seconds=1.5 (default QTICKETS_SIMULATOR_FAULTS)",

@@ -19,8 +19,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from zakaz_pipeline.config import ConfigError, Settings
 from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsError, QticketsRequestError
+from zakaz_pipeline.settings import ConfigError, Settings
 from zakaz_pipeline.warehouse.connection import WarehouseConfigError, open_client, parse_target
 
 CONNECT_TIMEOUT_SECONDS = 5.0

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, DailyPartitionsDefinition, define_asset_job
 
-from zakaz_pipeline.defs.partitions import HISTORY_START, daily_partitions
-
+# Dagster's tags for a run over a range of partitions. Its own constants for them live in the
+# private ``dagster._core.storage.tags``, so the rest of the package and the tests use these.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
-qtickets_sync_job = define_asset_job(
-    "qtickets_sync",
-    selection=AssetSelection.all(),
-    partitions_def=daily_partitions,
-    description="Events, shows, paid orders of the chosen days, inventory, facts and the dashboard view.",
-)
+SYNC_JOB = "qtickets_sync"
 
 
-def partition_range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
-    """Run tags that make one run cover the days ``first``..``last`` (inclusive)."""
-    first = max(first, HISTORY_START)
+def sync_job(partitions: DailyPartitionsDefinition) -> Any:
+    """The job every sync runs (CLI, schedule, UI backfills): a job defined over assets is
+    resolved by ``Definitions``, so its type is not public API."""
+    return define_asset_job(
+        SYNC_JOB,
+        selection=AssetSelection.all(),
+        partitions_def=partitions,
+        description="Events, shows, paid orders of the chosen days, inventory, facts and the dashboard view.",
+    )
+
+
+def partition_range_tags(first: dt.date, last: dt.date, *, earliest: dt.date | None = None) -> dict[str, str]:
+    """Run tags that make one run cover the days ``first``..``last`` (inclusive), starting
+    no earlier than ``earliest`` (the partitions' first day) when given."""
+    first = max(first, earliest) if earliest else first
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
     return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}

@@ -2,20 +2,20 @@
 
 A day is a sales day in ``ZAKAZ_TIMEZONE`` starting at ``QTICKETS_HISTORY_START``;
 ``end_offset=1`` makes today a partition, so the 15-minute schedule can refresh it.
-Both variables are read when the code loads because partitions are part of the
-definitions; a bad value stops loading with a message naming the variable.
+Built from the settings when the definitions load (``definitions.build_definitions``).
 """
 
 from __future__ import annotations
 
-import os
+import datetime as dt
 
 from dagster import DailyPartitionsDefinition
 
-from zakaz_pipeline.config import DEFAULT_HISTORY_START, env_value, history_start_from, timezone_from
-from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 
-TIMEZONE = timezone_from(env_value(os.environ, "ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE)).key
-HISTORY_START = history_start_from(env_value(os.environ, "QTICKETS_HISTORY_START", DEFAULT_HISTORY_START))
+def daily_partitions(history_start: dt.date, timezone: str) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=history_start.isoformat(), timezone=timezone, end_offset=1)
 
-daily_partitions = DailyPartitionsDefinition(start_date=HISTORY_START.isoformat(), timezone=TIMEZONE, end_offset=1)
+
+def first_day(partitions: DailyPartitionsDefinition) -> dt.date:
+    """The first sales day the partitions hold."""
+    return partitions.start.date()

@@ -1,16 +1,14 @@
-"""Resources, configured from the environment with ``EnvVar`` so secrets stay out of
-the definitions and the UI; optional variables fall back to their documented defaults."""
+"""Resources, configured from the validated ``Settings``; secrets reach them as ``EnvVar``
+references, so they stay out of the definitions and the UI."""
 
-import os
 from typing import Any
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource
 from pydantic import Field
 
-from zakaz_pipeline.config import DEFAULT_ORG, MIN_PII_KEY_LENGTH, default_clickhouse_url, env_float
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT, QticketsClient
 from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
-from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE
+from zakaz_pipeline.settings import DEFAULT_ORG, MIN_PII_KEY_LENGTH, Settings
 from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 
@@ -55,40 +53,35 @@ class QualityResource(ConfigurableResource):
     volume_max_drop: float = Field(default=0.5, description="ZAKAZ_VOLUME_MAX_DROP: day vs a week earlier → WARN")
 
 
-def _env(name: str, default: str) -> Any:
-    """``EnvVar(name)`` when the variable is set, else the default value."""
-    return EnvVar(name) if os.environ.get(name, "").strip() else default
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """The resources of ``settings``; secrets as ``EnvVar`` references (``Settings.secret``).
 
-
-def _env_float(name: str, default: float) -> float:
-    """Thresholds and timeouts are plain numbers, not secrets: read them now, with a clear error."""
-    return env_float(os.environ, name, default)
-
-
-def build_resources() -> dict[str, Any]:
+    ``org`` is passed from the one setting into the three resources that need it (the API's
+    rows, the IO manager's slices, the checks' filter) rather than read from one another:
+    the warehouse's IO manager must not depend on the Qtickets resource, and each stays
+    usable alone (tests, ``zakaz check``)."""
     warehouse = ClickHouseResource(
-        url=_env("CLICKHOUSE_URL", default_clickhouse_url()),
-        database=_env("CLICKHOUSE_DATABASE", DEFAULT_DATABASE),
-        cluster=_env("CLICKHOUSE_CLUSTER", ""),
-        timezone=_env("ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE),
+        url=settings.secret("clickhouse_url"),
+        database=settings.clickhouse_database,
+        cluster=settings.clickhouse_cluster,
+        timezone=settings.timezone,
     )
-    org = _env("ORG_NAME", DEFAULT_ORG)
     return {
         "qtickets": QticketsResource(
-            org=org,
-            base_url=_env("QTICKETS_BASE_URL", DEFAULT_BASE_URL),
-            token=EnvVar("QTICKETS_TOKEN"),
-            read_timeout=_env_float("QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            org=settings.org,
+            base_url=settings.base_url,
+            token=settings.secret("token"),
+            read_timeout=settings.read_timeout,
         ),
-        "pii": PiiResource(key=EnvVar("ZAKAZ_PII_KEY")),
+        "pii": PiiResource(key=settings.secret("pii_key")),
         "quality": QualityResource(
-            org=org,
-            timezone=_env("ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE),
-            orders_warn_hours=_env_float("ZAKAZ_ORDERS_WARN_HOURS", 2),
-            orders_error_hours=_env_float("ZAKAZ_ORDERS_ERROR_HOURS", 48),
-            inventory_warn_hours=_env_float("ZAKAZ_INVENTORY_WARN_HOURS", 2),
-            volume_max_drop=_env_float("ZAKAZ_VOLUME_MAX_DROP", 0.5),
+            org=settings.org,
+            timezone=settings.timezone,
+            orders_warn_hours=settings.orders_warn_hours,
+            orders_error_hours=settings.orders_error_hours,
+            inventory_warn_hours=settings.inventory_warn_hours,
+            volume_max_drop=settings.volume_max_drop,
         ),
         "warehouse": warehouse,
-        "io_manager": ClickHouseIOManager(warehouse=warehouse, org=org),
+        "io_manager": ClickHouseIOManager(warehouse=warehouse, org=settings.org),
     }

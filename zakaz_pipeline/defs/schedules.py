@@ -7,40 +7,41 @@ that a person watching the UI sees ticks); the schedule keeps its name.
 """
 
 import datetime as dt
-import os
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
-from dagster._utils.schedules import is_valid_cron_string
-
-from zakaz_pipeline.config import ConfigError, env_value
-from zakaz_pipeline.defs.jobs import partition_range_tags, qtickets_sync_job
-from zakaz_pipeline.defs.partitions import TIMEZONE
-
-DEFAULT_CRON = "*/15 * * * *"
-
-DEFAULT_STATUS = (
-    DefaultScheduleStatus.RUNNING if os.environ.get("ZAKAZ_SCHEDULE_RUNNING") == "1" else DefaultScheduleStatus.STOPPED
+from dagster import (
+    DailyPartitionsDefinition,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    schedule,
 )
 
-
-def cron_from_env() -> str:
-    """The schedule's cron string; a bad one stops loading with a message naming the variable."""
-    cron = env_value(os.environ, "ZAKAZ_SCHEDULE_CRON", DEFAULT_CRON)
-    if not is_valid_cron_string(cron):
-        raise ConfigError(f"ZAKAZ_SCHEDULE_CRON={cron!r} is not a cron string (e.g. {DEFAULT_CRON!r})")
-    return cron
+from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.partitions import first_day
 
 
-@schedule(
-    job=qtickets_sync_job,
-    cron_schedule=cron_from_env(),
-    execution_timezone=TIMEZONE,
-    default_status=DEFAULT_STATUS,
-)
-def qtickets_every_15_minutes(context: ScheduleEvaluationContext) -> RunRequest:
-    today = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE)).date()
-    return RunRequest(
-        run_key=context.scheduled_execution_time.isoformat(),
-        tags=partition_range_tags(today - dt.timedelta(days=1), today),
+def default_status(running: bool) -> DefaultScheduleStatus:
+    """The schedule's and the late-change sensor's status when the code loads."""
+    return DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
+
+
+def every_15_minutes(
+    job: Any, partitions: DailyPartitionsDefinition, *, cron: str, status: DefaultScheduleStatus
+) -> ScheduleDefinition:
+    """``qtickets_every_15_minutes`` on ``job`` at ``cron`` in the partitions' time zone."""
+    tz = partitions.timezone
+
+    @schedule(
+        name="qtickets_every_15_minutes", job=job, cron_schedule=cron, execution_timezone=tz, default_status=status
     )
+    def qtickets_every_15_minutes(context: ScheduleEvaluationContext) -> RunRequest:
+        today = context.scheduled_execution_time.astimezone(ZoneInfo(tz)).date()
+        return RunRequest(
+            run_key=context.scheduled_execution_time.isoformat(),
+            tags=partition_range_tags(today - dt.timedelta(days=1), today, earliest=first_day(partitions)),
+        )
+
+    return qtickets_every_15_minutes

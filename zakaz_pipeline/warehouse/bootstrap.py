@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -212,26 +211,25 @@ def access_plan(
     return plan
 
 
-def read_passwords(env: Mapping[str, str] | None = None) -> dict[str, str]:
+def read_passwords(env: Mapping[str, str]) -> dict[str, str]:
     """Each password from ``<VAR>`` or from the file named by ``<VAR>_FILE`` (Docker secrets)."""
-    found, problems = _passwords(os.environ if env is None else env)
+    found, problems = _passwords(env)
     if problems:
         raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(problems))
     return found
 
 
-def read_networks(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+def read_networks(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     """Each configurable user's networks: comma-separated CIDRs, else its defaults."""
-    found, problems = _networks(os.environ if env is None else env)
+    found, problems = _networks(env)
     if problems:
         raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(problems))
     return found
 
 
-def read_server_settings(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+def read_server_settings(env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     """Passwords, networks and the TLS pair, every problem reported at once before any
     connection is made."""
-    env = os.environ if env is None else env
     passwords, problems = _passwords(env)
     networks, network_problems = _networks(env)
     problems += network_problems + certificate_problems(env)
@@ -319,11 +317,14 @@ def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = F
     return report
 
 
-def bootstrap(target: WarehouseTarget, *, cluster: str = "", rotate_passwords: bool = False) -> list[str]:
-    """Schema first (so grants name existing tables), then roles, users and grants."""
-    passwords, networks = ({}, {}) if target.embedded else read_server_settings()
+def bootstrap(
+    target: WarehouseTarget, env: Mapping[str, str], *, cluster: str = "", timezone: str, rotate_passwords: bool = False
+) -> list[str]:
+    """Schema first (so grants name existing tables, views in ``timezone``), then roles, users
+    and grants; passwords, networks and the TLS pair from ``env`` (the process's variables)."""
+    passwords, networks = ({}, {}) if target.embedded else read_server_settings(env)
     with open_client(target) as client:
-        applied = ensure_schema(client, cluster)
+        applied = ensure_schema(client, cluster, timezone)
         lines = [f"applied  migration {name}" for name in applied] or [
             f"exists   schema at version {current_version():03d}"
         ]

@@ -9,7 +9,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseTarget, open_client, parse_target
-from zakaz_pipeline.warehouse.schema import configured_timezone, ensure_schema
+from zakaz_pipeline.warehouse.schema import DEFAULT_TIMEZONE, ensure_schema
 
 _schema_ready: set[tuple[str, str, str]] = set()
 _schema_guard = threading.Lock()
@@ -21,9 +21,7 @@ class ClickHouseResource(ConfigurableResource):
     url: str = Field(description="CLICKHOUSE_URL: chdb:///path or http(s)://user:password@host:port")
     database: str = Field(default=DEFAULT_DATABASE, description="CLICKHOUSE_DATABASE")
     cluster: str = Field(default="", description="CLICKHOUSE_CLUSTER: DDL ON CLUSTER with Replicated engines")
-    timezone: str = Field(
-        default="", description="ZAKAZ_TIMEZONE: the views' time zone (empty: the environment's, else Europe/Moscow)"
-    )
+    timezone: str = Field(default="", description="ZAKAZ_TIMEZONE: the views' time zone (empty: Europe/Moscow)")
 
     @property
     def target(self) -> WarehouseTarget:
@@ -41,7 +39,7 @@ class ClickHouseResource(ConfigurableResource):
         """A client on the database, its schema brought up to date once per process."""
         target = self.target
         with open_client(target) as client:
-            timezone = self.timezone or configured_timezone()
+            timezone = self.timezone or DEFAULT_TIMEZONE
             key = (target.describe(), target.database, timezone)
             with _schema_guard:
                 if key not in _schema_ready:

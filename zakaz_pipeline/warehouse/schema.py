@@ -20,7 +20,6 @@ first time a process opens the warehouse, and no session or server time zone ent
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -133,17 +132,12 @@ def zoned_views(timezone: str) -> dict[str, tuple[str, str]]:
     return views
 
 
-def configured_timezone() -> str:
-    """``ZAKAZ_TIMEZONE`` of this process, else the default: every caller that names no
-    zone renders the views alike, so two processes never re-render them back and forth."""
-    return os.environ.get("ZAKAZ_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
-
-
 def ensure_schema(client: Client, cluster: str = "", timezone: str | None = None) -> list[str]:
     """Apply the migrations the connected database lacks, their views rendered in
-    ``timezone`` (default: ``configured_timezone()``), and re-render views left in another
+    ``timezone`` (the configured ``ZAKAZ_TIMEZONE``, which every process passes: a
+    process naming another zone would re-render them back), and re-render views left in another
     zone; return the names of the migrations applied and of the views re-rendered."""
-    timezone = timezone or configured_timezone()
+    timezone = timezone or DEFAULT_TIMEZONE
     if cluster:
         client.command(on_cluster(f"CREATE DATABASE IF NOT EXISTS {client.database}", cluster))
     client.command(on_cluster(HISTORY_DDL, cluster))

@@ -2,8 +2,8 @@
 
 This module reads the Dagster instance and decides *when*; the pure rules (incidents,
 texts, cursor) are ``alert_rules``, delivery (webhook, Telegram) is ``delivery``.
-Both sensors run by default once a destination is configured when the code loads
-(``ALERT_WEBHOOK_URL``, or ``TELEGRAM_BOT_TOKEN`` + ``TELEGRAM_CHAT_ID``) and are stopped
+Both sensors (built by ``alert_sensors`` from the settings) run by default once a destination
+is configured (``ALERT_WEBHOOK_URL``, or ``TELEGRAM_BOT_TOKEN`` + ``TELEGRAM_CHAT_ID``) and are stopped
 without one (they would have nothing to do); the UI can still start them.
 
 * ``run_failure_alert_sensor``: Dagster keeps its cursor and moves past a run even when the
@@ -31,8 +31,7 @@ seen when its run ends, and evaluations reported outside a run are not alerted.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +46,7 @@ from dagster import (
     RunFailureSensorContext,
     RunsFilter,
     RunStatusChangeRecordsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -54,7 +54,6 @@ from dagster import (
     sensor,
 )
 
-from zakaz_pipeline.defs.partitions import TIMEZONE
 from zakaz_pipeline.defs.sensors.alert_rules import (
     FAILURE_RATE_THRESHOLD,
     AlertCursor,
@@ -67,7 +66,8 @@ from zakaz_pipeline.defs.sensors.alert_rules import (
     run_failure_alert,
 )
 from zakaz_pipeline.defs.sensors.delivery import Alert, AlertDeliveryError, Notifier
-from zakaz_pipeline.errors import env_secrets, first_line, root_error
+from zakaz_pipeline.errors import first_line, root_error
+from zakaz_pipeline.settings import Settings
 
 RUNS_PER_TICK = 100
 RUN_END_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
@@ -115,9 +115,12 @@ def run_check_outcomes(instance: DagsterInstance, run_id: str, secrets: Iterable
 
 
 def alert_on_check_failures(
-    instance: DagsterInstance, cursor: AlertCursor, now: dt.datetime, deliver: Callable[[Alert], bool]
+    instance: DagsterInstance,
+    cursor: AlertCursor,
+    now: dt.datetime,
+    deliver: Callable[[Alert], bool],
+    secrets: Iterable[str] = (),
 ) -> AlertCursor:
-    secrets = env_secrets(os.environ)
     for run in finished_runs(instance, cursor.after_run_end, now):
         cursor, done = handle_run_outcomes(cursor, run, run_check_outcomes(instance, run.run_id, secrets), deliver)
         if not done:
@@ -137,9 +140,8 @@ def runs_today(instance: DagsterInstance, now: dt.datetime, tz: ZoneInfo) -> tup
 
 
 def alert_on_failure_rate(
-    instance: DagsterInstance, cursor: AlertCursor, now: dt.datetime, deliver: Callable[[Alert], bool]
+    instance: DagsterInstance, cursor: AlertCursor, now: dt.datetime, deliver: Callable[[Alert], bool], tz: ZoneInfo
 ) -> AlertCursor:
-    tz = ZoneInfo(TIMEZONE)
     day = now.astimezone(tz).date()
     if cursor.rate_alerted_day == day.isoformat():
         return cursor
@@ -161,51 +163,61 @@ def _deliverer(notifier: Notifier, logger: Any) -> Callable[[Alert], bool]:
     return deliver
 
 
-def alert_sensor_status(env: Mapping[str, str] = os.environ) -> DefaultSensorStatus:
+def alert_sensor_status(settings: Settings) -> DefaultSensorStatus:
     """Running once a destination is set; without one the sensors have nothing to do, and
     a running sensor would log a skipped tick in the daemon's console every minute."""
-    configured = any(env.get(name, "").strip() for name in ("ALERT_WEBHOOK_URL", "TELEGRAM_BOT_TOKEN"))
-    return DefaultSensorStatus.RUNNING if configured else DefaultSensorStatus.STOPPED
+    return DefaultSensorStatus.RUNNING if settings.alerts_configured else DefaultSensorStatus.STOPPED
 
 
-@run_failure_sensor(
-    default_status=alert_sensor_status(),
-    description="One alert (webhook and/or Telegram) per failed run of this code location.",
-)
-def run_failure_alert_sensor(context: RunFailureSensorContext) -> None:
-    secrets = env_secrets(os.environ)
-    with Notifier.from_env() as notifier:
-        if not notifier.configured:
-            context.log.info(f"run {context.dagster_run.run_id} failed; not alerted: {NOT_CONFIGURED}")
-            return
-        step_failures = context.get_step_failure_events()
-        error = step_failures[0].step_failure_data.error if step_failures else None
-        line = first_line(root_error(error).message if error else context.failure_event.message, secrets)
-        run = context.dagster_run
-        report = notifier.send(run_failure_alert(run.job_name, run.run_id, line, run.tags))
-    if not report.reached_anyone:
-        raise AlertDeliveryError(
-            f"run {run.run_id} failed and no destination took the alert: {report.describe_failures()}"
-        )
+def alert_sensors(settings: Settings) -> list[SensorDefinition]:
+    """The two alert sensors, delivering to the destinations of ``settings``."""
+    return [run_failure_alert_sensor(settings), check_and_failure_rate_alert_sensor(settings)]
 
 
-@sensor(
-    default_status=alert_sensor_status(),
-    minimum_interval_seconds=60,
-    description=(
-        "One alert per incident of a failing ERROR asset check; one alert a day when more than "
-        f"{FAILURE_RATE_THRESHOLD:.0%} of the day's runs failed."
-    ),
-)
-def check_and_failure_rate_alert_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-    with Notifier.from_env() as notifier:
-        if not notifier.configured:
-            return SkipReason(NOT_CONFIGURED)
-        deliver = _deliverer(notifier, context.log)
-        now = dt.datetime.now(dt.UTC)
-        cursor = alert_on_check_failures(context.instance, AlertCursor.parse(context.cursor), now, deliver)
-        cursor = alert_on_failure_rate(context.instance, cursor, now, deliver)
-    return SensorResult(cursor=cursor.dump())
+def run_failure_alert_sensor(settings: Settings) -> SensorDefinition:
+    @run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=alert_sensor_status(settings),
+        description="One alert (webhook and/or Telegram) per failed run of this code location.",
+    )
+    def _sensor(context: RunFailureSensorContext) -> None:
+        secrets = settings.secret_values()
+        with Notifier.from_settings(settings) as notifier:
+            if not notifier.configured:
+                context.log.info(f"run {context.dagster_run.run_id} failed; not alerted: {NOT_CONFIGURED}")
+                return
+            step_failures = context.get_step_failure_events()
+            error = step_failures[0].step_failure_data.error if step_failures else None
+            line = first_line(root_error(error).message if error else context.failure_event.message, secrets)
+            run = context.dagster_run
+            report = notifier.send(run_failure_alert(run.job_name, run.run_id, line, run.tags))
+        if not report.reached_anyone:
+            raise AlertDeliveryError(
+                f"run {run.run_id} failed and no destination took the alert: {report.describe_failures()}"
+            )
+
+    return _sensor
 
 
-alert_sensors: list = [run_failure_alert_sensor, check_and_failure_rate_alert_sensor]
+def check_and_failure_rate_alert_sensor(settings: Settings) -> SensorDefinition:
+    @sensor(
+        name="check_and_failure_rate_alert_sensor",
+        default_status=alert_sensor_status(settings),
+        minimum_interval_seconds=60,
+        description=(
+            "One alert per incident of a failing ERROR asset check; one alert a day when more than "
+            f"{FAILURE_RATE_THRESHOLD:.0%} of the day's runs failed."
+        ),
+    )
+    def _sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        with Notifier.from_settings(settings) as notifier:
+            if not notifier.configured:
+                return SkipReason(NOT_CONFIGURED)
+            deliver = _deliverer(notifier, context.log)
+            now = dt.datetime.now(dt.UTC)
+            cursor = AlertCursor.parse(context.cursor)
+            cursor = alert_on_check_failures(context.instance, cursor, now, deliver, settings.secret_values())
+            cursor = alert_on_failure_rate(context.instance, cursor, now, deliver, settings.tz)
+        return SensorResult(cursor=cursor.dump())
+
+    return _sensor

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, get_args
@@ -35,6 +34,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError, ResponseError
 
 from zakaz_pipeline.errors import redact
+from zakaz_pipeline.settings import Settings
 from zakaz_pipeline.transport import retry_policy
 
 log = logging.getLogger(__name__)
@@ -165,17 +165,21 @@ class Notifier:
         self.pool = _build_pool(self.max_retries, self.backoff_factor)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> Self:
-        """Read ``ALERT_WEBHOOK_URL``, ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_CHAT_ID`` and
-        ``TELEGRAM_API_URL``; ``options`` set timeouts and retries."""
-        env = os.environ if env is None else env
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        """The destinations of ``settings`` (``ALERT_WEBHOOK_URL``, ``TELEGRAM_BOT_TOKEN``,
+        ``TELEGRAM_CHAT_ID``, ``TELEGRAM_API_URL``); ``options`` set timeouts and retries."""
         return cls(
-            webhook_url=env.get("ALERT_WEBHOOK_URL", ""),
-            telegram_token=env.get("TELEGRAM_BOT_TOKEN", ""),
-            telegram_chat_id=env.get("TELEGRAM_CHAT_ID", ""),
-            telegram_api_url=env.get("TELEGRAM_API_URL", ""),
+            webhook_url=settings.alert_webhook_url,
+            telegram_token=settings.telegram_bot_token,
+            telegram_chat_id=settings.telegram_chat_id,
+            telegram_api_url=settings.telegram_api_url,
             **options,
         )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> Self:
+        """``from_settings`` of the process's variables (or of ``env``)."""
+        return cls.from_settings(Settings.from_env(env, need_secrets=False), **options)
 
     @property
     def configured(self) -> bool:

@@ -12,25 +12,28 @@ A day that a queued run (of this job or the sync job) will read anyway is not re
 again: that run has not fetched yet, so it sees the change. A busy shop (a new sale on
 today's day every tick) then keeps one run waiting instead of a growing queue.
 
-It ticks every 5 minutes; ``ZAKAZ_LATE_CHANGES_INTERVAL`` (seconds) changes that
+It ticks every 5 minutes; ``ZAKAZ_LATE_CHANGES_INTERVAL`` (seconds, ``Settings``) changes that
 (``zakaz demo --ui`` uses 30 s).
 """
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dagster import (
+    AssetKey,
     AssetSelection,
     DagsterInstance,
     DagsterRunStatus,
+    DailyPartitionsDefinition,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -38,28 +41,27 @@ from dagster import (
     sensor,
 )
 
-from zakaz_pipeline.config import env_float
-from zakaz_pipeline.defs.assets import qtickets_api, stg_qtickets_api_orders_raw
-from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, partition_range_tags, qtickets_sync_job
-from zakaz_pipeline.defs.partitions import HISTORY_START, TIMEZONE, daily_partitions
+from zakaz_pipeline.defs.assets.common import qtickets_api
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, SYNC_JOB, partition_range_tags
+from zakaz_pipeline.defs.partitions import first_day
 from zakaz_pipeline.defs.resources import QticketsResource
-from zakaz_pipeline.defs.schedules import DEFAULT_STATUS
 from zakaz_pipeline.qtickets.client import where
 from zakaz_pipeline.qtickets.rules import parse_ts
 
 OVERLAP = dt.timedelta(minutes=10)
 FIRST_LOOKBACK = dt.timedelta(days=1)
-DEFAULT_INTERVAL_SECONDS = 300
-INTERVAL_SECONDS = int(env_float(os.environ, "ZAKAZ_LATE_CHANGES_INTERVAL", DEFAULT_INTERVAL_SECONDS))
+LATE_CHANGES_JOB = "qtickets_late_changes"
+LATE_CHANGE_SELECTION = AssetSelection.assets(AssetKey("stg_qtickets_api_orders_raw")).downstream()
 
-LATE_CHANGE_SELECTION = AssetSelection.assets(stg_qtickets_api_orders_raw).downstream()
 
-qtickets_late_changes_job = define_asset_job(
-    "qtickets_late_changes",
-    selection=LATE_CHANGE_SELECTION,
-    partitions_def=daily_partitions,
-    description="Re-reads the paid orders of the sales days that changed, and rebuilds their facts and views.",
-)
+def late_changes_job(partitions: DailyPartitionsDefinition) -> Any:
+    """Orders raw → daily facts → views, for the days a run's tags name (see ``jobs.sync_job``)."""
+    return define_asset_job(
+        LATE_CHANGES_JOB,
+        selection=LATE_CHANGE_SELECTION,
+        partitions_def=partitions,
+        description="Re-reads the paid orders of the sales days that changed, and rebuilds their facts and views.",
+    )
 
 
 @dataclass
@@ -122,37 +124,53 @@ def queued_days(instance: DagsterInstance) -> set[dt.date]:
     days: set[dt.date] = set()
     for run in waiting:
         start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
-        if run.job_name not in (qtickets_late_changes_job.name, qtickets_sync_job.name) or not (start and end):
+        if run.job_name not in (LATE_CHANGES_JOB, SYNC_JOB) or not (start and end):
             continue
         first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
         days.update(first + dt.timedelta(days=n) for n in range((last - first).days + 1))
     return days
 
 
-@sensor(
-    job=qtickets_late_changes_job,
-    minimum_interval_seconds=INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus(DEFAULT_STATUS.value),
-    description="Re-runs the sales days of orders changed after their day (refunds, cancellations, late payments).",
-)
-def qtickets_late_changes(context: SensorEvaluationContext, qtickets: QticketsResource) -> SensorResult | SkipReason:
-    cursor = Cursor.parse(context.cursor)
-    since = cursor.since(dt.datetime.now(dt.UTC))
-    with qtickets_api(qtickets) as client:
-        orders = [order for page in client.iter_orders([where("updated_at", ">=", since)]) for order in page]
-    days, after = changed_days(orders, cursor, ZoneInfo(TIMEZONE))
-    last_day = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
-    days = {day for day in days if HISTORY_START <= day <= last_day}
-    waiting = days & queued_days(context.instance) if days else set()
-    days -= waiting
-    if not days:
-        context.update_cursor(after.dump())
-        queued = f" ({len(waiting)} already in a queued run)" if waiting else ""
-        return SkipReason(f"{len(orders)} orders updated since {since.isoformat()}; no sales day to re-run{queued}")
+def late_changes_sensor(
+    job: Any, partitions: DailyPartitionsDefinition, *, interval: int, status: DefaultScheduleStatus
+) -> SensorDefinition:
+    """``qtickets_late_changes``: ticks every ``interval`` s, requests ``job`` runs for the
+    changed sales days within ``partitions``; starts with the schedule's ``status``."""
+    tz, history_start = ZoneInfo(partitions.timezone), first_day(partitions)
+
+    @sensor(
+        name=LATE_CHANGES_JOB,
+        job=job,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus(status.value),
+        description="Re-runs the sales days of orders changed after their day (refunds, cancellations, late payments).",
+    )
+    def qtickets_late_changes(
+        context: SensorEvaluationContext, qtickets: QticketsResource
+    ) -> SensorResult | SkipReason:
+        cursor = Cursor.parse(context.cursor)
+        since = cursor.since(dt.datetime.now(dt.UTC))
+        with qtickets_api(qtickets) as client:
+            orders = [order for page in client.iter_orders([where("updated_at", ">=", since)]) for order in page]
+        days, after = changed_days(orders, cursor, tz)
+        last_day = dt.datetime.now(tz).date()
+        days = {day for day in days if history_start <= day <= last_day}
+        waiting = days & queued_days(context.instance) if days else set()
+        days -= waiting
+        if not days:
+            context.update_cursor(after.dump())
+            queued = f" ({len(waiting)} already in a queued run)" if waiting else ""
+            return SkipReason(f"{len(orders)} orders updated since {since.isoformat()}; no sales day to re-run{queued}")
+        context.log.info("orders changed on %d sales day(s): %s", len(days), ", ".join(map(str, sorted(days))))
+        return SensorResult(run_requests=_run_requests(days, after), cursor=after.dump())
+
+    return qtickets_late_changes
+
+
+def _run_requests(days: set[dt.date], after: Cursor) -> list[RunRequest]:
+    """One run per range of consecutive days, keyed by the range and the new watermark."""
     mark = after.watermark.isoformat() if after.watermark else ""
-    requests = [
+    return [
         RunRequest(run_key=f"late:{first}:{last}:{mark}", tags=partition_range_tags(first, last))
         for first, last in day_ranges(days)
     ]
-    context.log.info("orders changed on %d sales day(s): %s", len(days), ", ".join(map(str, sorted(days))))
-    return SensorResult(run_requests=requests, cursor=after.dump())

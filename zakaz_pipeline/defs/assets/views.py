@@ -1,0 +1,55 @@
+"""The DataLens views (their DDL is a schema migration) and ``meta_job_runs``, the runs'
+table they read, which the run-status sensors and the CLI write."""
+
+from dagster import AssetKey, AssetsDefinition, AssetSpec, MaterializeResult, asset
+
+from zakaz_pipeline.defs.assets.common import ROW_COUNT, table
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
+
+ORDERS, INVENTORY = AssetKey("stg_qtickets_api_orders_raw"), AssetKey("stg_qtickets_api_inventory_raw")
+EVENTS, SHOWS = AssetKey("dim_events"), AssetKey("dim_shows")
+SALES, INVENTORY_LATEST = AssetKey("fact_qtickets_sales_daily"), AssetKey("fact_qtickets_inventory_latest")
+# name, description, upstream assets
+VIEWS = (
+    ("v_qtickets_sales_dashboard", "DataLens: daily sales with event, city and the event's current inventory.",
+     [SALES, INVENTORY_LATEST]),
+    ("v_sales_14d", "DataLens: the dashboard's daily sales of the last 14 days.",
+     [AssetKey("v_qtickets_sales_dashboard")]),
+    ("v_sales_latest", "DataLens: per event, sales today, yesterday, 7 days and all time, with tickets left.",
+     [SALES, INVENTORY_LATEST]),
+    ("v_qtickets_freshness", "DataLens: per source table, the age of its newest data and its last run's status.",
+     [ORDERS, INVENTORY, EVENTS, AssetKey("meta_job_runs")]),
+    ("v_inventory_history",
+     "DataLens: every inventory snapshot of every show, with the seats taken since the previous snapshot.",
+     [INVENTORY, EVENTS, SHOWS]),
+    ("v_show_sell_through",
+     "DataLens: per show on sale, capacity, sold, % sold, sold in 1 / 7 days, days to the show, projected sell-out.",
+     [AssetKey("v_inventory_history")]),
+)  # fmt: skip
+
+
+def meta_job_runs() -> AssetSpec:
+    return AssetSpec(
+        "meta_job_runs",
+        description="One row per Dagster run (job, status, times, days, rows, first error line); "
+        "written by the run-status sensor and the zakaz CLI.",
+        metadata=table("meta_job_runs"),
+        group_name="monitoring",
+        kinds={"clickhouse"},
+    )
+
+
+def view_asset(name: str, description: str, deps: list[AssetKey]) -> AssetsDefinition:
+    """A DataLens view: its DDL is a schema migration; materializing it records what it now shows."""
+
+    @asset(name=name, description=description, deps=deps, metadata=table(name), group_name="bi", kinds={"clickhouse"})
+    def _view(warehouse: ClickHouseResource) -> MaterializeResult:
+        with warehouse.get_client() as client:
+            rows = client.query(f"SELECT count() FROM {name}").result_rows[0][0]
+        return MaterializeResult(metadata={ROW_COUNT: int(rows)})
+
+    return _view
+
+
+def view_assets() -> list[AssetsDefinition]:
+    return [view_asset(name, description, deps) for name, description, deps in VIEWS]

@@ -1,0 +1,275 @@
+"""The one reader of the environment: every setting of the README's configuration table,
+validated together before anything is fetched, and handed to the CLI and the definitions.
+
+``Settings.from_env`` reports every bad value at once, each naming its variable, and never
+echoes a secret. Secrets are kept for the CLI's own requests (the preflight, the dry run),
+but resources receive them as Dagster ``EnvVar`` references made here (``Settings.secret``),
+so the UI and a run's config show the variable's name, never its value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dagster import EnvVar
+from dagster._utils.schedules import is_valid_cron_string
+
+from zakaz_pipeline.errors import env_secrets
+from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
+from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
+from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseConfigError, parse_target
+
+DEFAULT_HISTORY_START = "2021-01-01"
+DEFAULT_ORG = "default"
+DEFAULT_CRON = "*/15 * * * *"
+LOCAL_STATE_DIR = Path(".zakaz")
+MIN_PII_KEY_LENGTH = 16
+# Resources get these as ``EnvVar`` when read from the process: field → variable.
+SECRETS = {
+    "token": "QTICKETS_TOKEN", "pii_key": "ZAKAZ_PII_KEY", "clickhouse_url": "CLICKHOUSE_URL",
+    "alert_webhook_url": "ALERT_WEBHOOK_URL", "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
+}  # fmt: skip
+# Without these a run cannot work at all: an ``EnvVar`` even when unset, so the run names it.
+REQUIRED_SECRETS = ("QTICKETS_TOKEN", "ZAKAZ_PII_KEY")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """One or more settings are unusable; the message names each variable."""
+
+
+def debug_enabled() -> bool:
+    """``ZAKAZ_DEBUG=1`` (or ``zakaz --debug``, which sets it): tracebacks and Dagster's own
+    console output on the terminal, instead of one plain line per failure. Read on its own:
+    it must work while the other settings are the very thing that failed."""
+    return os.environ.get("ZAKAZ_DEBUG", "").strip() == "1"
+
+
+def process_secrets() -> tuple[str, ...]:
+    """Every secret value of this process (also the admin URL's password), for the CLI's last-resort
+    error line: it must not quote them even when the settings themselves could not be read."""
+    return (*env_secrets(os.environ), _url_password(os.environ.get("CLICKHOUSE_ADMIN_URL", "")))
+
+
+def simulator_faults() -> str | None:
+    """``QTICKETS_SIMULATOR_FAULTS``, the default of ``zakaz simulator --faults``: read when the
+    command line is parsed, before (and without) the pipeline's settings."""
+    return os.environ.get("QTICKETS_SIMULATOR_FAULTS", "").strip() or None
+
+
+def environment() -> Mapping[str, str]:
+    """The raw variables: for ``zakaz bootstrap``'s own reading of users' passwords (or their
+    ``*_FILE``), networks and TLS pair, which only that command needs, and for the children
+    ``zakaz demo --ui`` starts (the webserver and daemon read the settings themselves)."""
+    return os.environ
+
+
+def default_clickhouse_url() -> str:
+    return f"chdb://{(LOCAL_STATE_DIR / 'warehouse').resolve()}"
+
+
+def timezone_from(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"ZAKAZ_TIMEZONE={name!r} is not a known IANA time zone (e.g. Europe/Moscow)") from None
+
+
+class _Reader:
+    """Reads variables, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str = "") -> str:
+        return self.env.get(name, "").strip() or default
+
+    def checked(self, name: str, default: str, parse: Callable[[str], T], fallback: T) -> T:
+        try:
+            return parse(self.text(name, default))
+        except (ConfigError, WarehouseConfigError) as exc:
+            self.problems.append(str(exc))
+            return fallback
+
+    def number(self, name: str, default: float) -> float:
+        """A positive number (thresholds, timeouts): not a secret, so the bad value is shown."""
+
+        def parse(raw: str) -> float:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a number") from None
+            if not value > 0:
+                raise ConfigError(f"{name}={raw!r} must be above 0")
+            return value
+
+        return self.checked(name, str(default), parse, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str
+    org: str
+    clickhouse_url: str = field(repr=False)
+    clickhouse_database: str
+    timezone: str
+    history_start: dt.date
+    token: str = field(repr=False)
+    pii_key: str = field(repr=False)
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    clickhouse_cluster: str = ""
+    clickhouse_admin_url: str = field(default="", repr=False)
+    step_retry_delay: float = 10.0
+    schedule_running: bool = False
+    schedule_cron: str = DEFAULT_CRON
+    late_changes_interval: int = 300
+    orders_warn_hours: float = 2.0
+    orders_error_hours: float = 48.0
+    inventory_warn_hours: float = 2.0
+    volume_max_drop: float = 0.5
+    alert_webhook_url: str = field(default="", repr=False)
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_chat_id: str = ""
+    telegram_api_url: str = ""
+    simulator_faults: str = ""
+    # Read from this process's variables (then resources get ``EnvVar``s), and which were set.
+    from_process: bool = field(default=False, repr=False, compare=False)
+    set_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, need_secrets: bool = True) -> Settings:
+        """Read and check every variable (``env``: a test's mapping instead of the process's);
+        raise ``ConfigError`` naming all problems."""
+        source = os.environ if env is None else env
+        read = _Reader(source)
+        values = _connection_values(read) | _definition_values(read) | _alert_values(read)
+        if need_secrets:
+            read.problems += _secret_problems(values["token"], values["pii_key"])
+        if read.problems:
+            raise ConfigError("configuration problems:\n  - " + "\n  - ".join(read.problems))
+        names = frozenset(name for name, value in source.items() if value.strip())
+        return cls(**values, from_process=env is None, set_names=names)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def embedded(self) -> bool:
+        """The warehouse is embedded chDB (one process at a time may open its data path)."""
+        return self.clickhouse_url.startswith("chdb://")
+
+    @property
+    def alerts_configured(self) -> bool:
+        return bool(self.alert_webhook_url or self.telegram_bot_token)
+
+    def secret(self, name: str) -> Any:
+        """What a resource gets for the secret field ``name``: ``EnvVar`` of its variable when
+        these settings came from the process (set, or required), else the value itself
+        (a test's settings; a default such as the local warehouse's path)."""
+        variable = SECRETS[name]
+        if self.from_process and (variable in self.set_names or variable in REQUIRED_SECRETS):
+            return EnvVar(variable)
+        return getattr(self, name)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Secret values an error line must never quote, including the warehouse passwords."""
+        values = (
+            self.token, self.pii_key, self.alert_webhook_url, self.telegram_bot_token,
+            _url_password(self.clickhouse_url), _url_password(self.clickhouse_admin_url),
+        )  # fmt: skip
+        return tuple(value for value in values if value)
+
+
+def _connection_values(read: _Reader) -> dict[str, Any]:
+    database = read.text("CLICKHOUSE_DATABASE", DEFAULT_DATABASE)
+    url = read.text("CLICKHOUSE_URL", default_clickhouse_url())
+    read.checked("CLICKHOUSE_URL", url, lambda value: parse_target(value, database), None)
+    return {
+        "base_url": read.checked("QTICKETS_BASE_URL", DEFAULT_BASE_URL, _base_url, DEFAULT_BASE_URL),
+        "token": read.text("QTICKETS_TOKEN"),
+        "read_timeout": read.number("QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+        "simulator_faults": read.text("QTICKETS_SIMULATOR_FAULTS"),
+        "org": read.text("ORG_NAME", DEFAULT_ORG),
+        "clickhouse_url": url,
+        "clickhouse_database": database,
+        "clickhouse_cluster": read.text("CLICKHOUSE_CLUSTER"),
+        "clickhouse_admin_url": read.text("CLICKHOUSE_ADMIN_URL"),
+        "pii_key": read.text("ZAKAZ_PII_KEY"),
+    }
+
+
+def _definition_values(read: _Reader) -> dict[str, Any]:
+    timezone = read.checked("ZAKAZ_TIMEZONE", DEFAULT_TIMEZONE, lambda name: timezone_from(name).key, DEFAULT_TIMEZONE)
+    start = read.checked("QTICKETS_HISTORY_START", DEFAULT_HISTORY_START, _history_start, dt.date(2021, 1, 1))
+    return {
+        "timezone": timezone,
+        "history_start": start,
+        "step_retry_delay": read.number("ZAKAZ_STEP_RETRY_DELAY", 10.0),
+        "schedule_running": read.text("ZAKAZ_SCHEDULE_RUNNING") == "1",
+        "schedule_cron": read.checked("ZAKAZ_SCHEDULE_CRON", DEFAULT_CRON, _cron, DEFAULT_CRON),
+        "late_changes_interval": int(read.number("ZAKAZ_LATE_CHANGES_INTERVAL", 300)),
+        "orders_warn_hours": read.number("ZAKAZ_ORDERS_WARN_HOURS", 2.0),
+        "orders_error_hours": read.number("ZAKAZ_ORDERS_ERROR_HOURS", 48.0),
+        "inventory_warn_hours": read.number("ZAKAZ_INVENTORY_WARN_HOURS", 2.0),
+        "volume_max_drop": read.number("ZAKAZ_VOLUME_MAX_DROP", 0.5),
+    }
+
+
+def _alert_values(read: _Reader) -> dict[str, Any]:
+    """Destinations are checked by ``Notifier`` when an alert is sent (a half-configured
+    Telegram fails the alert sensor's tick, not every command)."""
+    return {
+        "alert_webhook_url": read.text("ALERT_WEBHOOK_URL"),
+        "telegram_bot_token": read.text("TELEGRAM_BOT_TOKEN"),
+        "telegram_chat_id": read.text("TELEGRAM_CHAT_ID"),
+        "telegram_api_url": read.text("TELEGRAM_API_URL"),
+    }
+
+
+def _history_start(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"QTICKETS_HISTORY_START={value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _cron(value: str) -> str:
+    if not is_valid_cron_string(value):
+        raise ConfigError(f"ZAKAZ_SCHEDULE_CRON={value!r} is not a cron string (e.g. {DEFAULT_CRON!r})")
+    return value
+
+
+def _base_url(url: str) -> str:
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")) or len(url.split("/")) < 3 or not url.split("/")[2]:
+        raise ConfigError(f"QTICKETS_BASE_URL={url!r} must be an http(s) URL such as {DEFAULT_BASE_URL}")
+    return url
+
+
+def _url_password(url: str) -> str:
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
+
+
+def _secret_problems(token: str, pii_key: str) -> list[str]:
+    problems = []
+    if not token:
+        problems.append("QTICKETS_TOKEN is not set: set it to the seller's Qtickets API token")
+    if len(pii_key) < MIN_PII_KEY_LENGTH:
+        problems.append(
+            f"ZAKAZ_PII_KEY must be a secret of at least {MIN_PII_KEY_LENGTH} characters "
+            "(it keys the buyer hash; keep it stable, or repeat buyers stop matching)"
+        )
+    return problems
