@@ -141,7 +141,7 @@ class Settings:
     telegram_chat_id: str = ""
     telegram_api_url: str = ""
     simulator_faults: str = ""
-    # Read from this process's variables (then resources get ``EnvVar``s), and which were set.
+    # Read from this process's variables (then resources get ``EnvVar``s), and which secrets were set.
     from_process: bool = field(default=False, repr=False, compare=False)
     set_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
@@ -156,7 +156,7 @@ class Settings:
             read.problems += _secret_problems(values["token"], values["pii_key"])
         if read.problems:
             raise ConfigError("configuration problems:\n  - " + "\n  - ".join(read.problems))
-        names = frozenset(name for name, value in source.items() if value.strip())
+        names = frozenset(name for name in SECRETS.values() if source.get(name, "").strip())
         return cls(**values, from_process=env is None, set_names=names)
 
     @property

@@ -23,7 +23,7 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
-from zakaz_pipeline_tests.harness import definitions
+from zakaz_pipeline_tests.harness import SETTINGS, definitions
 from zakaz_pipeline_tests.reconcile import differences
 
 
@@ -54,7 +54,7 @@ def env(tmp_path: Path, small_server) -> dict[str, str]:
         "ZAKAZ_PII_KEY": PII_KEY,
         "CLICKHOUSE_URL": f"chdb://{tmp_path / 'warehouse'}",
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "QTICKETS_HISTORY_START": os.environ["QTICKETS_HISTORY_START"],
+        "QTICKETS_HISTORY_START": SETTINGS.history_start.isoformat(),
         "ORG_NAME": "cli",
     }
 
