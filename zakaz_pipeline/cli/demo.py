@@ -13,9 +13,14 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zakaz_pipeline.cli.sync import sync_command
-from zakaz_pipeline.settings import LOCAL_STATE_DIR, Settings, environment
+from zakaz_pipeline.cli.ui import write_workspace
+from zakaz_pipeline.settings import LOCAL_STATE_DIR, ConfigError, Settings, environment
+
+if TYPE_CHECKING:
+    from zakaz_pipeline.simulator.faults import FaultPlan
 
 log = logging.getLogger("zakaz")
 
@@ -30,9 +35,23 @@ def simulator_command(args: argparse.Namespace) -> int:
 
     token = Settings.from_env(need_secrets=False).token or DEMO_TOKEN
     serve_forever(
-        port=args.port, orders=args.orders, events=args.events, seed=args.seed, token=token, faults=args.faults
+        port=args.port, orders=args.orders, events=args.events, seed=args.seed, token=token, faults=_paced_plan(args)
     )
     return 0
+
+
+def _paced_plan(args: argparse.Namespace) -> FaultPlan | None:
+    """``--faults`` with ``--latency-ms`` / ``--jitter-ms`` / ``--max-per-page`` over it; the
+    pace alone is a plan without faults, seeded by ``--seed`` (the jitter's draws)."""
+    from zakaz_pipeline.simulator.faults import FaultPlan
+
+    pace = {"latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms, "max_per_page": args.max_per_page}
+    if all(value is None for value in pace.values()):
+        return args.faults
+    try:
+        return (args.faults or FaultPlan(seed=args.seed)).paced(**pace)
+    except ValueError as exc:
+        raise ConfigError(f"zakaz simulator --latency-ms/--jitter-ms/--max-per-page: {exc}") from None
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -105,4 +124,5 @@ def _ui_command(path: Path, wired: dict[str, str]) -> str:
     start = f"QTICKETS_HISTORY_START={wired['QTICKETS_HISTORY_START']}"
     if path == LOCAL_STATE_DIR.resolve():
         return f"{start} dagster dev   (in this folder)"
-    return f"{start} DAGSTER_HOME={wired['DAGSTER_HOME']} CLICKHOUSE_URL={wired['CLICKHOUSE_URL']} dagster dev"
+    home, warehouse = wired["DAGSTER_HOME"], wired["CLICKHOUSE_URL"]
+    return f"{start} DAGSTER_HOME={home} CLICKHOUSE_URL={warehouse} dagster dev -w {write_workspace(path)}"

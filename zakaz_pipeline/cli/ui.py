@@ -33,6 +33,15 @@ WORKSPACE = """load_from:
 """
 START_TIMEOUT_SECONDS = 120
 STOP_GRACE_SECONDS = 20
+
+
+def write_workspace(path: Path) -> Path:
+    """A workspace file in the demo's folder, so the UI can be started from anywhere."""
+    workspace = path / "workspace.yaml"
+    workspace.write_text(WORKSPACE, encoding="utf-8")
+    return workspace
+
+
 # The demo's cadence, unless the environment already sets one: ticks a person can watch.
 DEMO_CADENCE = {"ZAKAZ_SCHEDULE_CRON": "* * * * *", "ZAKAZ_LATE_CHANGES_INTERVAL": "30"}
 
@@ -63,8 +72,7 @@ def serve_ui(path: Path, *, host: str, port: int, env: Mapping[str, str]) -> int
     try:
         logs = path / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        workspace = path / "workspace.yaml"
-        workspace.write_text(WORKSPACE, encoding="utf-8")
+        workspace = write_workspace(path)
         bin_dir = Path(sys.executable).parent
         children.append(
             _start(
