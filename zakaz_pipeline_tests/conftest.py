@@ -11,14 +11,14 @@ import orjson
 import pytest
 from dagster import DagsterInstance
 
-# Days of history of the generated accounts; the test settings' partitions start before them
-# (``harness.SETTINGS``).
-HISTORY_DAYS = 120
-
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
+
+# Days of history of the generated accounts; the test settings' partitions start before them
+# (``harness.SETTINGS``).
+HISTORY_DAYS = 120
 
 # Real Qtickets answers, scrubbed of personal data (see fixtures/qtickets/README.md).
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "qtickets"

@@ -38,8 +38,7 @@ def server(account: SimulatedAccount) -> Iterator[SimulatorServer]:
 def synced(server, account, warehouse, instance):
     """A warehouse after a full-history run that ran every check on the way."""
     first, last = history(account)
-    result = run(server, warehouse, instance, first, last, checks=True)
-    return result
+    return run(server, warehouse, instance, first, last, checks=True)
 
 
 def outcomes(result) -> dict[str, tuple[bool, AssetCheckSeverity, dict]]:

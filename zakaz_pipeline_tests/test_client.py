@@ -94,7 +94,7 @@ def test_bad_or_missing_token_names_the_variable_and_hides_the_value(small_serve
 def test_unreachable_api_is_reported_without_retrying_forever() -> None:
     with (
         QticketsClient(base_url="http://127.0.0.1:9/api", token=TOKEN, max_retries=1, backoff_factor=0.01) as client,
-        pytest.raises(QticketsError, match="127.0.0.1:9"),
+        pytest.raises(QticketsError, match=r"127\.0\.0\.1:9"),
     ):
         next(client.iter_events())
 

@@ -134,7 +134,10 @@ def _facts(warehouse) -> dict:
 def test_cursor_overlap_catches_a_late_commit_but_never_repeats_an_order() -> None:
     tz = ZoneInfo(TZ)
     t0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=tz)
-    stamp = lambda moment: moment.isoformat()
+
+    def stamp(moment: dt.datetime) -> str:
+        return moment.isoformat()
+
     first = [
         {"id": 1, "updated_at": stamp(t0), "payed_at": stamp(t0 - dt.timedelta(days=40))},
         {"id": 2, "updated_at": stamp(t0 - dt.timedelta(minutes=2)), "payed_at": None},

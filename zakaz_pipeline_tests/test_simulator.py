@@ -423,7 +423,10 @@ def test_daily_sales_agree_with_a_plain_count(account: SimulatedAccount) -> None
 def test_sales_day_depends_on_the_time_zone(account: SimulatedAccount) -> None:
     moscow, utc = truth.daily_sales(account), truth.daily_sales(account, "UTC")
     assert moscow != utc
-    total = lambda sales: sum((cell.gross_revenue for cell in sales.values()), Decimal(0))
+
+    def total(sales: dict) -> Decimal:
+        return sum((cell.gross_revenue for cell in sales.values()), Decimal(0))
+
     assert total(moscow) == total(utc)
 
 

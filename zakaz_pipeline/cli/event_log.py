@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster
@@ -47,6 +47,11 @@ def verified(version: str = dagster.__version__) -> bool:
     return version.startswith(f"{VERIFIED_DAGSTER}.")
 
 
+def _shard_folder(dagster_home: str) -> str:
+    """Where Dagster's default SQLite event log keeps its per-run shards."""
+    return str(Path(dagster_home, "history", "runs"))
+
+
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """``store_event_batch`` keeps one open transaction per shard for the whole batch;
     if it fails, Dagster falls back to storing the events one by one."""
@@ -55,7 +60,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         self._batch = threading.local()  # before Dagster's init, which already connects
         self._tables: set[str] = set()
         self._engines: dict[str, Engine] = {}
-        super().__init__(os.path.join(dagster_home, "history", "runs"), inst_data=inst_data)
+        super().__init__(_shard_folder(dagster_home), inst_data=inst_data)
 
     @classmethod
     def config_type(cls) -> UserConfigSchema:
@@ -75,7 +80,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             dagster.__version__,
             VERIFIED_DAGSTER,
         )
-        return SqliteEventLogStorage(os.path.join(config_value["dagster_home"], "history", "runs"), inst_data=inst_data)
+        return SqliteEventLogStorage(_shard_folder(config_value["dagster_home"]), inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         with self._db_lock, contextlib.ExitStack() as stack:

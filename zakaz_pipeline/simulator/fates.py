@@ -45,7 +45,7 @@ def decide_fate(rng: random.Random, now: dt.datetime, kind: str, created: dt.dat
         if kind == "pending" or (kind == "unpaid" and cancelled > now):
             return Fate("pending", reserve_extended=rng.random() < 0.3)
         cancelled = min(cancelled, now)
-        return Fate("unpaid", deleted_at=cancelled, basket_deleted={i: cancelled for i in range(quantity)})
+        return Fate("unpaid", deleted_at=cancelled, basket_deleted=dict.fromkeys(range(quantity), cancelled))
     if kind == "free":
         instant = created + dt.timedelta(seconds=rng.randint(0, 3))
         return Fate("free", payed_at=instant) if instant <= now else Fate("pending")
@@ -58,7 +58,7 @@ def decide_fate(rng: random.Random, now: dt.datetime, kind: str, created: dt.dat
         cancelled = quick + dt.timedelta(hours=rng.uniform(1, 480))
         if cancelled <= now:
             return Fate(
-                kind, payed_at=quick, deleted_at=cancelled, basket_deleted={i: cancelled for i in range(quantity)}
+                kind, payed_at=quick, deleted_at=cancelled, basket_deleted=dict.fromkeys(range(quantity), cancelled)
             )
     if kind == "partial_cancel":
         cancelled = quick + dt.timedelta(minutes=rng.uniform(10, 14400))
@@ -73,6 +73,6 @@ def decide_fate(rng: random.Random, now: dt.datetime, kind: str, created: dt.dat
             return Fate(
                 kind,
                 payed_at=quick,
-                refunded={i: (refunded, share, step) for i in rng.sample(range(quantity), count)},
+                refunded=dict.fromkeys(rng.sample(range(quantity), count), (refunded, share, step)),
             )
     return Fate("normal", payed_at=quick)

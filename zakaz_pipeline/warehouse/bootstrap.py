@@ -32,6 +32,7 @@ import ipaddress
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
@@ -271,8 +272,7 @@ def _passwords(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
         path = env.get(f"{account.password_env}_FILE", "")
         if not value and path:
             try:
-                with open(path, encoding="utf-8") as handle:
-                    value = handle.read().strip()
+                value = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 problems.append(f"{account.password_env}_FILE cannot be read ({exc.strerror})")
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Mapping
+from pathlib import Path
 
 CERT_ENV = "CLICKHOUSE_TLS_CERT"
 KEY_ENV = "CLICKHOUSE_TLS_KEY"
@@ -53,8 +54,7 @@ def certificate_problems(env: Mapping[str, str]) -> list[str]:
 
 def _file_problem(name: str, path: str, kind: str) -> str:
     try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            text = handle.read()
+        text = Path(path).read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
         return f"{name} ({path}) does not exist"
     except IsADirectoryError:
