@@ -8,11 +8,13 @@ the session's ``small_account`` is shared and must stay as generated.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +31,7 @@ from zakaz_pipeline.qtickets.client import (
     where,
 )
 from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, ticket_columns
-from zakaz_pipeline.simulator.faults import KINDS, FaultPlan, drift
+from zakaz_pipeline.simulator.faults import KINDS, FaultInjector, FaultPlan, drift
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 from zakaz_pipeline_tests import truth
@@ -353,6 +355,9 @@ def test_a_spec_parses_and_round_trips() -> None:
         ("seed=1,burst=0", "burst must be at least 1"),
         ("seed=1,slow_seconds=0", "slow_seconds must be a positive number"),
         ("seed=1,retry_after=-2", "retry_after must be 0 or more"),
+        ("seed=1,latency_ms=-1", "latency_ms must be 0 or more"),
+        ("seed=1,latency_ms=10,jitter_ms=11", r"jitter_ms must be between 0 and latency_ms \(10\)"),
+        ("seed=1,max_per_page=0", "max_per_page must be at least 1"),
     ],
 )
 def test_bad_specs_say_what_is_wrong(spec: str, message: str) -> None:
@@ -372,3 +377,61 @@ def test_the_simulator_command_takes_a_plan_from_the_flag_or_the_environment(
     assert "rate must be between 0 and 1" in capsys.readouterr().err
     monkeypatch.delenv("QTICKETS_SIMULATOR_FAULTS")
     assert build_parser().parse_args(["simulator"]).faults is None
+
+
+# --------------------------------------------------------------------------- the pace of a remote API
+
+
+def test_a_pace_spec_round_trips_and_the_flags_pace_a_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zakaz_pipeline.cli.demo import _paced_plan
+
+    paced = FaultPlan.parse("seed=2,latency_ms=80,jitter_ms=20,max_per_page=100")
+    assert paced == FaultPlan(seed=2, latency_ms=80, jitter_ms=20, max_per_page=100)
+    assert FaultPlan.parse(paced.spec()) == paced
+    monkeypatch.delenv("QTICKETS_SIMULATOR_FAULTS", raising=False)
+    flags = build_parser().parse_args(["simulator", "--latency-ms", "80", "--max-per-page", "100", "--seed", "3"])
+    assert _paced_plan(flags) == FaultPlan(seed=3, latency_ms=80, max_per_page=100)
+    over = build_parser().parse_args(["simulator", "--faults", "seed=5,rate=0.1,kinds=429", "--latency-ms", "5"])
+    assert _paced_plan(over) == FaultPlan(seed=5, rate=0.1, kinds=frozenset({"429"}), latency_ms=5)
+    assert _paced_plan(build_parser().parse_args(["simulator"])) is None
+
+
+def test_latency_delays_every_answer_and_jitter_replays_without_moving_the_faults(
+    small_account: SimulatedAccount,
+) -> None:
+    paced = FaultPlan(seed=9, rate=0.5, kinds=frozenset({"429"}), latency_ms=40, jitter_ms=30)
+    delays = [FaultPlan(seed=9, latency_ms=40, jitter_ms=30) for _ in range(2)]
+    first, second = (FaultInjector(plan) for plan in delays)
+    drawn = [first.latency() for _ in range(50)]
+    assert drawn == [second.latency() for _ in range(50)]
+    assert all(0.010 <= delay <= 0.070 for delay in drawn) and len(set(drawn)) > 40
+    unpaced, jittered = FaultInjector(dataclasses.replace(paced, latency_ms=0, jitter_ms=0)), FaultInjector(paced)
+    for _ in range(50):
+        jittered.latency()
+        plain, paced_fault = unpaced.decide(frozenset({"429"})), jittered.decide(frozenset({"429"}))
+        assert (plain and (plain.kind, plain.seed)) == (paced_fault and (paced_fault.kind, paced_fault.seed))
+    with SimulatorServer(small_account, token=TOKEN, faults=FaultPlan(seed=1, latency_ms=150)) as server:
+        began = time.perf_counter()
+        with client_for(server) as client:
+            client.get("events", {"perPage": 1})
+        assert time.perf_counter() - began >= 0.150
+
+
+def test_a_page_cap_serves_fewer_items_than_asked_and_paging_still_sees_every_order(
+    small_account: SimulatedAccount,
+) -> None:
+    with SimulatorServer(small_account, token=TOKEN, faults=FaultPlan(seed=1, max_per_page=7)) as server:
+        with client_for(server, per_page=500) as client:
+            pages = list(client.iter_orders())
+        asked = [r.body["perPage"] for r in server.requests if r.path == "/orders"]
+    assert asked and set(asked) == {500}
+    assert all(len(page) <= 7 for page in pages) and len(pages[0]) == 7
+    assert [order["id"] for page in pages for order in page] == sorted(order["id"] for order in small_account.orders)
+
+
+def test_the_server_counts_the_requests_it_holds_at_once(small_account: SimulatedAccount) -> None:
+    with SimulatorServer(small_account, token=TOKEN, faults=FaultPlan(seed=1, latency_ms=200)) as server:
+        with client_for(server) as client, ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda _: client.get("events", {"perPage": 1}), range(3)))
+        assert server.peak_in_flight == 3
+        assert server.reset_peak_in_flight() == 3 and server.peak_in_flight == 0

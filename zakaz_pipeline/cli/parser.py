@@ -15,6 +15,7 @@ from zakaz_pipeline.cli.bootstrap import bootstrap_command
 from zakaz_pipeline.cli.check import check_command
 from zakaz_pipeline.cli.demo import demo_command, simulator_command
 from zakaz_pipeline.cli.sync import sync_command
+from zakaz_pipeline.cli.webhooks import webhooks_command
 from zakaz_pipeline.settings import LOCAL_STATE_DIR, simulator_faults
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.set_defaults(command=bootstrap_command)
     check = commands.add_parser("check", help="run every asset check against the warehouse; non-zero on ERROR")
     check.set_defaults(command=check_command)
+    webhooks = commands.add_parser(
+        "webhooks", help="receive Qtickets webhooks (POST /qtickets/webhook) into the queue the webhook sensor reads"
+    )
+    webhooks.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    webhooks.add_argument("--port", type=int, default=8090, help="port to listen on (default 8090; 0: a free one)")
+    webhooks.set_defaults(command=webhooks_command)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     for command in commands.choices.values():  # also after the command: `zakaz sync --debug`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
@@ -58,6 +65,18 @@ def _add_simulator(commands: argparse._SubParsersAction) -> None:
         help="inject seeded faults, e.g. seed=7,rate=0.2,kinds=429+5xx+slow+reset+truncate+badjson+drift+extra,"
         "revoke_after=40,slow_seconds=1.5 (default QTICKETS_SIMULATOR_FAULTS)",
     )
+    sim.add_argument(
+        "--latency-ms", type=_non_negative, metavar="N",
+        help="answer every request after N ms, as a remote API would (also latency_ms= in --faults)",
+    )  # fmt: skip
+    sim.add_argument(
+        "--jitter-ms", type=_non_negative, metavar="N",
+        help="spread each latency by up to N ms either way, seeded (also jitter_ms= in --faults)",
+    )  # fmt: skip
+    sim.add_argument(
+        "--max-per-page", type=_positive_int, metavar="N",
+        help="serve at most N items a list page, whatever perPage asks (also max_per_page= in --faults)",
+    )  # fmt: skip
     _add_dataset_arguments(sim)
     sim.set_defaults(command=simulator_command)
 
@@ -102,6 +121,26 @@ def _positive_seconds(value: str) -> float:
     if not seconds > 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be above 0 seconds")
     return seconds
+
+
+def _non_negative(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or more")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
 
 
 def _fault_plan(spec: str) -> FaultPlan:

@@ -149,8 +149,10 @@ def answers_objects(path: str) -> bool:
 class ApiEndpoints:
     """The answers of one ``SimulatedAccount``; callers need not hold its lock."""
 
-    def __init__(self, account: SimulatedAccount) -> None:
+    def __init__(self, account: SimulatedAccount, *, max_per_page: int | None = None) -> None:
         self.account = account
+        # What a page really holds whatever ``perPage`` asks (a remote API's cap); None: MAX_PER_PAGE.
+        self.max_per_page = max_per_page
         self._collections = {"orders": Collection(ORDER_COLUMNS), "events": Collection(EVENT_COLUMNS)}
         self._encoded = _EncodedItems()
 
@@ -181,7 +183,8 @@ class ApiEndpoints:
         except QueryError as error:
             raise ApiError(400, str(error)) from error
         page = _positive_int(params.get("page", 1), "page")
-        per_page = min(_positive_int(params.get("perPage", DEFAULT_PER_PAGE[resource]), "perPage"), MAX_PER_PAGE)
+        asked = _positive_int(params.get("perPage", DEFAULT_PER_PAGE[resource]), "perPage")
+        per_page = min(asked, MAX_PER_PAGE, self.max_per_page or MAX_PER_PAGE)
         items = self.account.orders if resource == "orders" else self.account.events
         try:
             data, total = collection.select(

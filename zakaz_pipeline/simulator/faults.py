@@ -21,6 +21,12 @@ sense for that request):
 
 ``revoke_after`` revokes the token after that many requests: every later request is
 answered 401 until the server's ``restore_token()``.
+
+A plan also sets the pace of a remote API, with or without faults: ``latency_ms`` delays
+every answer (``jitter_ms`` spreads each delay uniformly by up to that much either way,
+from its own seeded generator, so pacing never shifts the fault decisions), and
+``max_per_page`` caps the items a list page really holds, whatever ``perPage`` asks:
+``seed=1,latency_ms=80,jitter_ms=20,max_per_page=100``.
 """
 
 from __future__ import annotations
@@ -73,6 +79,9 @@ class FaultPlan:
     retry_after: int = 1
     burst: int = 3
     slow_seconds: float = DEFAULT_SLOW_SECONDS
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    max_per_page: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.kinds, str):
@@ -95,6 +104,12 @@ class FaultPlan:
             raise ValueError(f"burst must be at least 1, got {self.burst}")
         if not (math.isfinite(self.slow_seconds) and self.slow_seconds > 0):
             raise ValueError(f"slow_seconds must be a positive number, got {self.slow_seconds}")
+        if not (math.isfinite(self.latency_ms) and self.latency_ms >= 0):
+            raise ValueError(f"latency_ms must be 0 or more milliseconds, got {self.latency_ms}")
+        if not (math.isfinite(self.jitter_ms) and 0 <= self.jitter_ms <= self.latency_ms):
+            raise ValueError(f"jitter_ms must be between 0 and latency_ms ({self.latency_ms:g}), got {self.jitter_ms}")
+        if self.max_per_page is not None and self.max_per_page < 1:
+            raise ValueError(f"max_per_page must be at least 1, got {self.max_per_page}")
 
     @classmethod
     def parse(cls, spec: str) -> FaultPlan:
@@ -115,6 +130,14 @@ class FaultPlan:
         if "seed" not in values:
             raise ValueError(f"fault spec {spec!r} needs seed=N, so that its faults can be replayed")
         return cls(**values)
+
+    def paced(
+        self, *, latency_ms: float | None = None, jitter_ms: float | None = None, max_per_page: int | None = None
+    ) -> FaultPlan:
+        """This plan with the pace given (``zakaz simulator --latency-ms … --max-per-page …``
+        over a ``--faults`` spec); what is not given stays as the plan has it."""
+        changes = {"latency_ms": latency_ms, "jitter_ms": jitter_ms, "max_per_page": max_per_page}
+        return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
 
     def spec(self) -> str:
         """The spec ``parse`` reads back into this very plan."""
@@ -149,6 +172,9 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "retry_after": _int,
     "burst": _int,
     "slow_seconds": _float,
+    "latency_ms": _float,
+    "jitter_ms": _float,
+    "max_per_page": _int,
 }
 
 
@@ -174,6 +200,16 @@ class FaultInjector:
         self._requests = 0
         self._burst_left = 0
         self._revoked = False
+        # Its own generator (seeded from the plan's): jitter on or off, the faults stay the same.
+        self._pace_rng = random.Random(f"pace-{plan.seed}")
+
+    def latency(self) -> float:
+        """Seconds the next answer waits, as a remote API's round trip would take."""
+        plan = self.plan
+        if not plan.latency_ms:
+            return 0.0
+        jitter = self._pace_rng.uniform(-plan.jitter_ms, plan.jitter_ms) if plan.jitter_ms else 0.0
+        return (plan.latency_ms + jitter) / 1000
 
     def restore_token(self) -> None:
         self._revoked = False

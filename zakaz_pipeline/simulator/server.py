@@ -5,7 +5,10 @@ token, JSON bodies on GET, ``where`` / ``orderBy`` / paging, seats as a dict or 
 error bodies ``{"error", "status"}``. Faults are injected over a real socket, not through
 mocks: ``fail_next`` answers the next requests with a status, and a seeded ``FaultPlan``
 (``faults.py``) adds rate limits, 5xx bursts, slow answers, resets, truncated and
-non-JSON bodies, a changing account, new fields and a revoked token, reproducibly.
+non-JSON bodies, a changing account, new fields and a revoked token, reproducibly. The
+plan also sets the pace of a remote API (a latency per answer, a page-size cap), and the
+server counts the requests it holds at once (``peak_in_flight``), so a client's limit on
+concurrent requests is checked where it matters: at the server.
 
 This module is the wire: the socket and its thread, the token check, injected failures
 and faults, and the ``http.server`` adapter. What each path answers is ``endpoints.py``.
@@ -97,7 +100,9 @@ class SimulatorServer:
         self._state_lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._injector = FaultInjector(faults) if faults else None
-        self._endpoints = ApiEndpoints(account)
+        self._endpoints = ApiEndpoints(account, max_per_page=faults.max_per_page if faults else None)
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -144,6 +149,7 @@ class SimulatorServer:
         ``revoke_after`` and a revoked token all start over."""
         with self._state_lock:
             self._injector = FaultInjector(plan) if plan else None
+            self._endpoints.max_per_page = plan.max_per_page if plan else None
 
     def restore_token(self) -> None:
         """Accept the token again after the plan's ``revoke_after`` revoked it."""
@@ -157,6 +163,28 @@ class SimulatorServer:
         each of its answers; a revoked token each 401 as ``revoke``)."""
         with self._state_lock:
             return dict(self._injector.counts) if self._injector is not None else {}
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests the server held at once (received, not yet fully answered)
+        since it started or since ``reset_peak_in_flight``."""
+        with self._state_lock:
+            return self._peak_in_flight
+
+    def reset_peak_in_flight(self) -> int:
+        """Start counting the peak anew (from the requests held now); returns the old peak."""
+        with self._state_lock:
+            peak, self._peak_in_flight = self._peak_in_flight, self._in_flight
+            return peak
+
+    def request_began(self) -> None:
+        with self._state_lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+    def request_ended(self) -> None:
+        with self._state_lock:
+            self._in_flight -= 1
 
     def handle(self, method: str, target: str, headers: Mapping[str, str] | Message, raw_body: bytes) -> Response:
         """Answer one request; records it whatever the outcome."""
@@ -175,11 +203,12 @@ class SimulatorServer:
             fault = self._next_fault(method, path, url.path)
             response = self._answer(method, path, url.path, query, headers, body, bad_body, fault)
         with self._state_lock:
+            latency = self._injector.latency() if self._injector is not None else 0.0
             self.requests.append(
                 RequestRecord(method, path, query, body, response.status, fault.kind if fault else None)
             )
         logger.debug("%s %s -> %s%s", method, target, response.status, f" ({fault.kind})" if fault else "")
-        return response
+        return dataclasses.replace(response, delay=response.delay + latency) if latency else response
 
     def _answer(
         self,
@@ -292,6 +321,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def _serve(self) -> None:
+        self.server.simulator.request_began()
+        try:
+            self._respond()
+        finally:
+            self.server.simulator.request_ended()
+
+    def _respond(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         response = self.server.simulator.handle(self.command, self.path, self.headers, raw)
