@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 MAX_LINE = 300
 REDACTED = "***"
 # Values of these variables are removed from anything shown to people (an error line may quote them).
-SECRET_ENV_VARS = ("QTICKETS_TOKEN", "ZAKAZ_PII_KEY", "TELEGRAM_BOT_TOKEN", "ALERT_WEBHOOK_URL", "QTICKETS_WEBHOOK_SECRET")
+SECRET_ENV_VARS = (
+    "QTICKETS_TOKEN",
+    "ZAKAZ_PII_KEY",
+    "TELEGRAM_BOT_TOKEN",
+    "ALERT_WEBHOOK_URL",
+    "QTICKETS_WEBHOOK_SECRET",
+)
 # Dagster wraps the asset's exception in ``DagsterExecution*Error``, and after step retries
 # reports "Exceeded max_retries" (``RetryRequestedFromPolicy``): the cause is what to show.
 ROOT_ERROR_WRAPPERS = ("DagsterExecution", "RetryRequested")

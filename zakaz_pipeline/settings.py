@@ -31,6 +31,8 @@ DEFAULT_ORG = "default"
 DEFAULT_CRON = "*/15 * * * *"
 LOCAL_STATE_DIR = Path(".zakaz")
 MIN_PII_KEY_LENGTH = 16
+MIN_WEBHOOK_SECRET_LENGTH = 16
+DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024
 # Resources get these as ``EnvVar`` when read from the process: field → variable.
 SECRETS = {
     "token": "QTICKETS_TOKEN", "pii_key": "ZAKAZ_PII_KEY", "clickhouse_url": "CLICKHOUSE_URL",
@@ -141,6 +143,11 @@ class Settings:
     telegram_chat_id: str = ""
     telegram_api_url: str = ""
     simulator_faults: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    webhook_queue: Path = LOCAL_STATE_DIR / "webhooks.sqlite"
+    webhook_max_bytes: int = DEFAULT_WEBHOOK_MAX_BYTES
+    webhook_retention_days: float = 7.0
+    webhooks_interval: int = 20
     # Read from this process's variables (then resources get ``EnvVar``s), and which secrets were set.
     from_process: bool = field(default=False, repr=False, compare=False)
     set_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
@@ -151,7 +158,7 @@ class Settings:
         raise ``ConfigError`` naming all problems."""
         source = os.environ if env is None else env
         read = _Reader(source)
-        values = _connection_values(read) | _definition_values(read) | _alert_values(read)
+        values = _connection_values(read) | _definition_values(read) | _alert_values(read) | _webhook_values(read)
         if need_secrets:
             read.problems += _secret_problems(values["token"], values["pii_key"])
         if read.problems:
@@ -169,6 +176,20 @@ class Settings:
         return self.clickhouse_url.startswith("chdb://")
 
     @property
+    def webhooks_configured(self) -> bool:
+        """``QTICKETS_WEBHOOK_SECRET`` is set: the receiver can run and the webhook sensor has work."""
+        return bool(self.webhook_secret)
+
+    def require_webhook_secret(self) -> str:
+        """The receiver's secret; ``ConfigError`` naming the variable when it is not set."""
+        if not self.webhook_secret:
+            raise ConfigError(
+                "QTICKETS_WEBHOOK_SECRET is not set: set it to the secret registered with the webhook URL in the "
+                f"Qtickets seller cabinet (at least {MIN_WEBHOOK_SECRET_LENGTH} characters)"
+            )
+        return self.webhook_secret
+
+    @property
     def alerts_configured(self) -> bool:
         return bool(self.alert_webhook_url or self.telegram_bot_token)
 
@@ -184,7 +205,7 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Secret values an error line must never quote, including the warehouse passwords."""
         values = (
-            self.token, self.pii_key, self.alert_webhook_url, self.telegram_bot_token,
+            self.token, self.pii_key, self.alert_webhook_url, self.telegram_bot_token, self.webhook_secret,
             _url_password(self.clickhouse_url), _url_password(self.clickhouse_admin_url),
         )  # fmt: skip
         return tuple(value for value in values if value)
@@ -233,6 +254,24 @@ def _alert_values(read: _Reader) -> dict[str, Any]:
         "telegram_bot_token": read.text("TELEGRAM_BOT_TOKEN"),
         "telegram_chat_id": read.text("TELEGRAM_CHAT_ID"),
         "telegram_api_url": read.text("TELEGRAM_API_URL"),
+    }
+
+
+def _webhook_values(read: _Reader) -> dict[str, Any]:
+    """The receiver's secret is checked whenever it is set (a short one is refused everywhere);
+    that it is set at all only ``zakaz webhooks`` requires (``Settings.require_webhook_secret``)."""
+    secret = read.text("QTICKETS_WEBHOOK_SECRET")
+    if secret and len(secret) < MIN_WEBHOOK_SECRET_LENGTH:
+        read.problems.append(
+            f"QTICKETS_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters (it signs Qtickets' "
+            "deliveries; register the same secret in the seller cabinet)"
+        )
+    return {
+        "webhook_secret": secret,
+        "webhook_queue": Path(read.text("ZAKAZ_WEBHOOK_QUEUE", str(LOCAL_STATE_DIR / "webhooks.sqlite"))).resolve(),
+        "webhook_max_bytes": int(read.number("ZAKAZ_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES)),
+        "webhook_retention_days": read.number("ZAKAZ_WEBHOOK_RETENTION_DAYS", 7.0),
+        "webhooks_interval": int(read.number("ZAKAZ_WEBHOOKS_INTERVAL", 20)),
     }
 
 
