@@ -8,7 +8,9 @@ the loaders meet the real quirks: ``utm`` as ``[]`` or an object, float amounts,
 ``+03:00`` timestamps for every city, free tickets. This module holds only the state the
 server answers from and the mutations that replay what happens to a real account after
 the fact (late payments, refunds, cancellations, new sales), keeping the seat inventory
-consistent with the orders.
+consistent with the orders. Each mutation also tells the account's listeners what Qtickets
+would push to a seller's webhook (``subscribe``; ``webhooks.py`` delivers it); with no
+listener nothing else happens, so the data are the same with or without one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import gc
 import random
 import threading
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +31,11 @@ from zakaz_pipeline.simulator.buyers import client_of
 from zakaz_pipeline.simulator.generator import AccountGenerator, FastRandom
 from zakaz_pipeline.simulator.order_factory import OrderFactory
 from zakaz_pipeline.simulator.rendering import MOSCOW, format_ts, money, order_price, ticket_urls, to_decimal
+
+# What a mutation tells a listener: the vendor's X-Event-Type, the order (read under the
+# account's lock, so a listener must copy or encode it before returning) and the tickets a
+# refund returned (the webhook body's ``refunded_baskets``).
+ChangeListener = Callable[[str, dict[str, Any], list[dict[str, Any]]], None]
 
 
 def ticket_is_live(order: dict[str, Any], basket: dict[str, Any]) -> bool:
@@ -54,6 +61,7 @@ class SimulatedAccount:
     _orders_by_id: dict[int, dict] = field(init=False, repr=False, compare=False)
     _events_by_id: dict[int, dict] = field(init=False, repr=False, compare=False)
     _tickets_by_show: dict[int, list[tuple[dict, dict]]] = field(init=False, repr=False, compare=False)
+    _listeners: list[ChangeListener] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -119,6 +127,19 @@ class SimulatedAccount:
             raise ValueError("no order of this account has been paid")
         return min(stamps).astimezone(zone).date()
 
+    def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call ``listener`` after every change, under the lock; returns the unsubscribe.
+        A listener must be quick (copy, enqueue): the server's threads wait on the lock."""
+        with self.lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self.lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
     def refund_basket(
         self, order_id: int, basket_id: int, *, deduction: Decimal | int = 0, at: dt.datetime | None = None
     ) -> None:
@@ -137,6 +158,7 @@ class SimulatedAccount:
             basket["refunded_amount"] = money(price - kept)
             basket["refunded_deduction_amount"] = money(kept)
             self._touch(order, [basket], stamp)
+            self._notify("refunded", order, [basket])
 
     def cancel_basket(self, order_id: int, basket_id: int, *, at: dt.datetime | None = None) -> None:
         """Cancel one ticket of an order; the order's price drops by the ticket's price."""
@@ -146,6 +168,7 @@ class SimulatedAccount:
             _cancel(basket, stamp)
             order["price"] = order_price(order["baskets"], order["deleted_at"])
             self._touch(order, [basket], stamp)
+            self._notify("updated", order)
 
     def cancel_order(self, order_id: int, *, at: dt.datetime | None = None) -> None:
         """Cancel an order; its live tickets go with it, as in real cancelled orders."""
@@ -157,6 +180,7 @@ class SimulatedAccount:
             for basket in touched:
                 _cancel(basket, stamp)
             self._touch(order, touched, stamp)
+            self._notify("deleted", order)
 
     def pay_order(self, order_id: int, *, at: dt.datetime | None = None) -> None:
         """Mark an order paid (a late payment); a cancelled order cannot be paid."""
@@ -170,6 +194,7 @@ class SimulatedAccount:
             for basket in order["baskets"]:
                 basket["pdf_url"], basket["passbook_url"] = ticket_urls(order["uniqid"], basket["barcode"])
             self._touch(order, order["baskets"], stamp)
+            self._notify("payed", order)
 
     def place_order(self, rng: random.Random, *, skip_shows: Collection[int] = ()) -> dict:
         """A new paid one-ticket order for a free seat of a show on sale, taken at ``now``
@@ -205,6 +230,9 @@ class SimulatedAccount:
             for basket in order["baskets"]:
                 self._tickets_by_show.setdefault(basket["show_id"], []).append((order, basket))
             self._touch(order, [], order["updated_at"])
+            # Created and paid at once, as a card payment completes: Qtickets sends both.
+            self._notify("created", order)
+            self._notify("payed", order)
             return order
 
     def advance(self, to: dt.datetime) -> None:
@@ -234,6 +262,10 @@ class SimulatedAccount:
         for show_id in {basket["show_id"] for basket in order["baskets"]}:
             self._recount_seats(show_id)
         self.revision += 1
+
+    def _notify(self, event_type: str, order: dict, refunded: list[dict] | None = None) -> None:
+        for listener in self._listeners:
+            listener(event_type, order, refunded or [])
 
     def _recount_seats(self, show_id: int) -> None:
         """Derive a show's seat quantities from its live tickets (the only source of truth)."""
