@@ -31,9 +31,12 @@ ROOT_ERROR_WRAPPERS = ("DagsterExecution", "RetryRequested")
 class ErrorInfo(Protocol):
     """The parts of Dagster's serialized step error (``SerializableErrorInfo``) read here."""
 
-    message: str
-    cls_name: str | None
-    cause: ErrorInfo | None
+    @property
+    def message(self) -> str: ...
+    @property
+    def cls_name(self) -> str | None: ...
+    @property
+    def cause(self) -> ErrorInfo | None: ...
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

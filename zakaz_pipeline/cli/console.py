@@ -35,7 +35,7 @@ class RunConsole:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.renderer = ProgressRenderer(self.stream, terminal=self.stream.isatty())
-        self.retried: set[str] = set()  # a step's retries are announced once
+        self.retried: set[str | None] = set()  # a step's retries are announced once
         self.interrupted = False
 
     def __call__(self, entry: EventLogEntry) -> None:

@@ -68,7 +68,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         return {"dagster_home": StringSource}
 
     @classmethod
-    def from_config_value(
+    # Dagster types this ``-> Self``; on an unverified Dagster series this hands back Dagster's
+    # own SQLite storage instead (same files), which is all the instance needs: a storage.
+    def from_config_value(  # type: ignore[override]
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
     ) -> SqliteEventLogStorage:
         """This storage on the verified Dagster series, Dagster's own SQLite event log (same files) on any other."""

@@ -44,7 +44,7 @@ VIEWS = (
     DASHBOARD, "v_sales_14d", "v_sales_latest", "v_qtickets_freshness", "v_inventory_history", "v_show_sell_through",
 )  # fmt: skip
 CHECKED_TABLES = (
-    "dim_events", "dim_shows", ORDERS, INVENTORY, SALES, INVENTORY_LATEST, "meta_job_runs", *VIEWS,
+    "dim_events", "dim_shows", ORDERS, INVENTORY, SALES, INVENTORY_LATEST, "meta_job_runs", "meta_webhooks", *VIEWS,
 )  # fmt: skip
 
 Evaluate = Callable[[Client, QualityResource, "CheckScope"], Finding]
@@ -71,6 +71,14 @@ def _bad_rows(table: str, condition: str) -> Evaluate:
 
 def _unique(table: str, key: str) -> Evaluate:
     return lambda client, q, _: quality.no_duplicates(client, table, key, q.org)
+
+
+def _matches_contract(table: str) -> Evaluate:
+    return lambda client, q, _: quality.schema_matches(client, table, q.timezone)
+
+
+def _answers_under_datalens(view: str) -> Evaluate:
+    return lambda client, _q, _scope: view_answers_under_datalens_settings(client, view)
 
 
 def _yesterday(q: QualityResource) -> dt.date:
@@ -123,14 +131,14 @@ RULES = (
          _access),
     *(
         Rule(table, "columns_match_contract", f"{table} exists with the contract's columns and types.",
-             lambda c, q, _, table=table: quality.schema_matches(c, table, q.timezone))
+             _matches_contract(table))
         for table in CHECKED_TABLES
     ),
     *(
         Rule(view, "views_answer_under_datalens_settings",
              f"{view} answers under DataLens's session (join_use_nulls = 1, readonly = 2, …) with the same "
              "column types and rows as by default.",
-             lambda c, q, _, view=view: view_answers_under_datalens_settings(c, view))
+             _answers_under_datalens(view))
         for view in VIEWS
     ),
 )  # fmt: skip

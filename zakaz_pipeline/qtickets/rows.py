@@ -101,9 +101,7 @@ def ticket_columns(orders: Iterable[Mapping[str, Any]], *, org: str, tz: ZoneInf
 def _order_fields(
     order: Mapping[str, Any], org: str, payed_at: dt.datetime, sales_date: dt.date, pii_key: bytes
 ) -> dict[str, Any]:
-    utm = order.get("utm") if isinstance(order.get("utm"), dict) else {}
-    client = order.get("client") if isinstance(order.get("client"), dict) else {}
-    site = order.get("site") if isinstance(order.get("site"), dict) else {}
+    utm, client, site = (_nested(order, key) for key in ("utm", "client", "site"))
     return {
         "org": org,
         "sales_date": sales_date,
@@ -154,7 +152,7 @@ def event_columns(events: Iterable[Mapping[str, Any]], *, org: str) -> tuple[Col
     """``dim_events`` and ``dim_shows`` rows; the city object is split into id, name, zone."""
     event_out, show_out = empty_columns(EVENT_COLUMNS), empty_columns(SHOW_COLUMNS)
     for event in events:
-        city = event.get("city") if isinstance(event.get("city"), dict) else {}
+        city = _nested(event, "city")
         shows = event.get("shows") or []
         starts = [ts for ts in (parse_ts(show.get("start_date")) for show in shows) if ts]
         values = (
@@ -216,6 +214,12 @@ def show_inventory(seats: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         total += int(seat.get("max_quantity") or 0)
         left += int(seat.get("free_quantity") or 0)
     return total, left
+
+
+def _nested(record: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A nested object of an answer, empty where the API sends null or leaves it out."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _truthy(value: Any) -> bool:

@@ -26,6 +26,14 @@ def parse_ts(value: str | dt.datetime | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value)
 
 
+def require_ts(value: str | dt.datetime | None) -> dt.datetime:
+    """``parse_ts`` of a timestamp the record must have (its absence is a broken answer)."""
+    moment = parse_ts(value)
+    if moment is None:
+        raise ValueError("a required timestamp is empty")
+    return moment
+
+
 def show_is_on_sale(event: Mapping[str, Any], show: Mapping[str, Any], now: dt.datetime) -> bool:
     """A show is on sale when its event and itself are active and not deleted and sales
     have not closed yet (``sale_finish_date``, else ``finish_date``, is after ``now``)."""

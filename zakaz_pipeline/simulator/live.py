@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from zakaz_pipeline.qtickets.rules import parse_ts
+from zakaz_pipeline.qtickets.rules import require_ts
 from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class LiveShop:
                 for order in account.orders
                 if not order["payed"]
                 and order["deleted_at"] is None
-                and account.now - parse_ts(order["created_at"]) <= LATE_PAYMENT_WINDOW
+                and account.now - require_ts(order["created_at"]) <= LATE_PAYMENT_WINDOW
             ]
             if not pending:
                 return None
@@ -175,7 +175,7 @@ class LiveShop:
         ]
 
     def _sales_day(self, order: dict[str, Any]) -> dt.date:
-        return parse_ts(order["payed_at"]).astimezone(self._zone).date()
+        return require_ts(order["payed_at"]).astimezone(self._zone).date()
 
     def _change(self, kind: str, order: dict[str, Any], basket_id: int | None = None) -> Change:
         return Change(

@@ -131,7 +131,7 @@ def _as_source(obj: Any) -> Iterable[Columns] | SelectInto:
     if isinstance(obj, SelectInto):
         return obj
     if isinstance(obj, Mapping):
-        return [obj]
+        return [dict(obj)]
     if isinstance(obj, Iterable):
         return obj
     raise TypeError(

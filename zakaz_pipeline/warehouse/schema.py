@@ -166,12 +166,11 @@ def _rerender_views(client: Client, cluster: str, timezone: str) -> list[str]:
     views = zoned_views(timezone)
     if not views:
         return []
-    stored = dict(
-        client.query(
-            "SELECT name, comment FROM system.tables WHERE database = currentDatabase() AND name IN %(names)s",
-            parameters={"names": list(views)},
-        ).result_rows
-    )
+    rows = client.query(
+        "SELECT name, comment FROM system.tables WHERE database = currentDatabase() AND name IN %(names)s",
+        parameters={"names": list(views)},
+    ).result_rows
+    stored: dict[str, str] = {row[0]: row[1] for row in rows}
     stale = [name for name, (_, comment) in views.items() if name in stored and stored[name] != comment]
     for name in stale:
         client.command(on_cluster(views[name][0], cluster))

@@ -248,7 +248,7 @@ def _count_differs(client: Client, stage: str, table: str, partitions: list[str]
     )
 
 
-def _partition_ids(client: Client, sql: str, parameters: Mapping[str, Any]) -> list[str]:
+def _partition_ids(client: Client, sql: str, parameters: dict[str, Any]) -> list[str]:
     ids = sorted(row[0] for row in client.query(sql, parameters=parameters).result_rows)
     for pid in ids:
         if not pid.replace("_", "").replace("-", "").isalnum():

@@ -46,7 +46,7 @@ from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, SYNC_JOB, p
 from zakaz_pipeline.defs.partitions import first_day
 from zakaz_pipeline.defs.resources import QticketsResource
 from zakaz_pipeline.qtickets.client import where
-from zakaz_pipeline.qtickets.rules import parse_ts
+from zakaz_pipeline.qtickets.rules import require_ts
 
 OVERLAP = dt.timedelta(minutes=10)
 FIRST_LOOKBACK = dt.timedelta(days=1)
@@ -95,15 +95,15 @@ def changed_days(orders: Iterable[dict[str, Any]], cursor: Cursor, tz: ZoneInfo)
             continue
         stamps[order["id"]] = updated
         if order.get("payed_at"):
-            days.add(parse_ts(order["payed_at"]).astimezone(tz).date())
-    moments = [parse_ts(stamp) for stamp in stamps.values()]
+            days.add(require_ts(order["payed_at"]).astimezone(tz).date())
+    moments = [require_ts(stamp) for stamp in stamps.values()]
     if cursor.watermark:
         moments.append(cursor.watermark)
     if not moments:
         return days, cursor
     watermark = max(moments)
     recent = {**cursor.seen, **stamps}
-    seen = {order_id: stamp for order_id, stamp in recent.items() if parse_ts(stamp) >= watermark - OVERLAP}
+    seen = {order_id: stamp for order_id, stamp in recent.items() if require_ts(stamp) >= watermark - OVERLAP}
     return days, Cursor(watermark, seen)
 
 

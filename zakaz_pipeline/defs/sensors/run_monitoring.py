@@ -6,6 +6,7 @@ table (ReplacingMergeTree by run id), so the two paths never double a run.
 """
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
@@ -111,7 +112,7 @@ def _first_error_line(events: list[Any]) -> str:
     return "the run failed"
 
 
-def _partitions(tags: dict[str, str]) -> str:
+def _partitions(tags: Mapping[str, str]) -> str:
     if RANGE_START_TAG in tags:
         first, last = tags[RANGE_START_TAG], tags.get(RANGE_END_TAG, "")
         return first if first == last else f"{first}…{last}"
