@@ -22,6 +22,8 @@ from zakaz_pipeline.defs.schedules import default_status, every_15_minutes
 from zakaz_pipeline.defs.sensors.alerts import alert_sensors
 from zakaz_pipeline.defs.sensors.late_changes import late_changes_job, late_changes_sensor
 from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
+from zakaz_pipeline.defs.sensors.webhook_heartbeat import webhook_heartbeat_sensor
+from zakaz_pipeline.defs.sensors.webhooks import webhooks_sensor
 from zakaz_pipeline.settings import Settings
 
 
@@ -37,7 +39,15 @@ def build_definitions(settings: Settings) -> Definitions:
         schedules=[every_15_minutes(sync, partitions, cron=settings.schedule_cron, status=status)],
         sensors=[
             late_changes_sensor(late_changes, partitions, interval=settings.late_changes_interval, status=status),
+            webhooks_sensor(
+                late_changes,
+                partitions,
+                queue=settings.webhook_queue,
+                interval=settings.webhooks_interval,
+                running=settings.schedule_running and settings.webhooks_configured,
+            ),
             *meta_job_runs_sensors,
+            webhook_heartbeat_sensor(settings),
             *alert_sensors(settings),
         ],
         resources=build_resources(settings),

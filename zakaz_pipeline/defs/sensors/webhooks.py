@@ -1,0 +1,98 @@
+"""``qtickets_webhooks``: Qtickets' pushed order changes, queued by ``zakaz webhooks``
+(``zakaz_pipeline/webhooks/``), become runs of the late-change job for exactly the sales days
+they touch, seconds after the sale instead of at the next 15-minute tick.
+
+The days are picked as the late-change sensor picks them (``late_changes``): a change to a
+paid order re-runs the day of its ``payed_at`` in ``ZAKAZ_TIMEZONE`` (a refund or a
+cancellation of an old order: that old day); an order never paid is on no day. Consecutive
+days share one run, several deliveries for a day are one run, and a day a queued run will
+read anyway is not requested again (during a sale opening, one run for today waits instead
+of a growing queue). The run re-reads the days from the API: a delivery only says *which*
+days to read, so a lost, late or doubled delivery never changes what the warehouse holds —
+polling (the schedule, the late-change sensor) stays the source of truth.
+
+The cursor is the queue's ``seq`` of the last entry handled; the run key names the days and
+that ``seq``, so a re-evaluated tick requests nothing twice. It ticks every
+``ZAKAZ_WEBHOOKS_INTERVAL`` seconds (20), and runs by default where the schedule does and
+``QTICKETS_WEBHOOK_SECRET`` is set (without it no receiver feeds the queue: stopped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    DailyPartitionsDefinition,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.partitions import first_day
+from zakaz_pipeline.defs.sensors.late_changes import day_ranges, queued_days
+from zakaz_pipeline.qtickets.rules import parse_ts
+from zakaz_pipeline.webhooks.queue import Entry, WebhookQueue
+
+WEBHOOKS_SENSOR = "qtickets_webhooks"
+BATCH = 10_000  # entries read a tick; a bigger backlog continues at the next tick
+
+
+def delivery_days(entries: Iterable[Entry], tz: ZoneInfo) -> set[dt.date]:
+    """The sales days the queued changes touch: each paid order's day of payment."""
+    return {
+        moment.astimezone(tz).date() for entry in entries if (moment := parse_ts(entry.change.payed_at)) is not None
+    }
+
+
+def webhooks_sensor(
+    job: Any, partitions: DailyPartitionsDefinition, *, queue: Path, interval: int, running: bool
+) -> SensorDefinition:
+    """``qtickets_webhooks`` over the queue file ``queue``: requests ``job`` runs for the days
+    the new entries touch within ``partitions``; starts running when ``running``."""
+    tz, history_start = ZoneInfo(partitions.timezone), first_day(partitions)
+
+    @sensor(
+        name=WEBHOOKS_SENSOR,
+        job=job,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
+        description="Re-runs the sales days of orders Qtickets reported by webhook (zakaz webhooks' queue).",
+    )
+    def qtickets_webhooks(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        handled = int(context.cursor or 0)
+        if not queue.exists():
+            return SkipReason(f"no webhook queue at {queue} yet (zakaz webhooks creates it on its first start)")
+        with WebhookQueue(queue) as opened:
+            entries = opened.after(handled, BATCH)
+        if not entries:
+            return SkipReason(f"no webhook delivery after #{handled}")
+        cursor = str(entries[-1].seq)
+        last_day = dt.datetime.now(tz).date()
+        days = {day for day in delivery_days(entries, tz) if history_start <= day <= last_day}
+        waiting = days & queued_days(context.instance) if days else set()
+        days -= waiting
+        if not days:
+            queued = f" ({len(waiting)} already in a queued run)" if waiting else ""
+            return SensorResult(
+                skip_reason=f"{len(entries)} webhook deliveries; no sales day to re-run{queued}", cursor=cursor
+            )
+        context.log.info(
+            "%d webhook deliveries touch %d sales day(s): %s",
+            len(entries), len(days), ", ".join(map(str, sorted(days))),
+        )  # fmt: skip
+        requests = [
+            RunRequest(run_key=f"webhook:{first}:{last}:{cursor}", tags=partition_range_tags(first, last))
+            for first, last in day_ranges(days)
+        ]
+        return SensorResult(run_requests=requests, cursor=cursor)
+
+    return qtickets_webhooks

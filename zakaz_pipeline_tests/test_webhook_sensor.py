@@ -1,0 +1,113 @@
+"""The ``qtickets_webhooks`` sensor: queued deliveries → late-change runs for exactly their
+sales days, evaluated as the daemon does (``build_sensor_context`` on a real instance)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dagster import DagsterInstance, DagsterRunStatus, DefaultSensorStatus, SensorDefinition, build_sensor_context
+
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGES_JOB
+from zakaz_pipeline.defs.sensors.webhooks import WEBHOOKS_SENSOR
+from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
+from zakaz_pipeline_tests.harness import SETTINGS, TZ, definitions, settings_with
+
+SECRET = "webhook-secret-0123456789"
+MOSCOW = ZoneInfo(TZ)
+
+
+def sensor_for(queue: Path, **env: str) -> SensorDefinition:
+    settings = settings_with(ZAKAZ_WEBHOOK_QUEUE=str(queue), QTICKETS_WEBHOOK_SECRET=SECRET, **env)
+    return definitions(settings).resolve_sensor_def(WEBHOOKS_SENSOR)
+
+
+def tick(sensor: SensorDefinition, instance: DagsterInstance, cursor: str | None):
+    return sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor))
+
+
+def requested(result) -> list[tuple[dt.date, dt.date]]:
+    return [
+        (dt.date.fromisoformat(r.tags[RANGE_START_TAG]), dt.date.fromisoformat(r.tags[RANGE_END_TAG]))
+        for r in result.run_requests
+    ]
+
+
+def at(day: dt.date, hour: int, minute: int = 0, tz: dt.tzinfo = MOSCOW) -> str:
+    """A Qtickets timestamp on ``day`` at ``hour``:``minute`` in ``tz``."""
+    return dt.datetime.combine(day, dt.time(hour, minute), tz).isoformat()
+
+
+def change(order_id: int, event: str, *, payed: str | None, updated: str, deleted: str | None = None) -> Change:
+    return Change(order_id, event, updated, payed, deleted, event == "refunded")
+
+
+def test_deliveries_become_one_run_per_range_of_their_sales_days(tmp_path: Path, instance) -> None:
+    today = dt.datetime.now(MOSCOW).date()
+    old, before_history = today - dt.timedelta(days=60), SETTINGS.history_start - dt.timedelta(days=1)
+    now = at(today, 0)
+    queue_path = tmp_path / "webhooks.sqlite"
+    with WebhookQueue(queue_path) as queue:
+        for entry in (
+            change(1, "created", payed=None, updated=now),  # not paid: on no day yet
+            change(1, "payed", payed=at(today - dt.timedelta(days=1), 10), updated=now),
+            change(2, "payed", payed=at(today - dt.timedelta(days=1), 12), updated=now),  # same day: same run
+            # 22:30 UTC the day before is after midnight in Moscow: today
+            change(3, "payed", payed=at(today - dt.timedelta(days=1), 22, 30, dt.UTC), updated=now),
+            change(4, "refunded", payed=at(old, 15), updated=now),  # a refund 60 days later: its old day
+            change(5, "deleted", payed=None, updated=now, deleted=now),  # deleted before payment: no day
+            change(6, "updated", payed=at(before_history, 9), updated=now),  # before the first partition
+        ):
+            queue.add(entry)
+    sensor = sensor_for(queue_path)
+    first = tick(sensor, instance, None)
+    assert requested(first) == [(old, old), (today - dt.timedelta(days=1), today)]
+    assert first.cursor == "7"
+    assert all(request.run_key and request.run_key.endswith(":7") for request in first.run_requests)
+    assert sensor.job_name == LATE_CHANGES_JOB
+
+    again = tick(sensor, instance, None)  # the same tick evaluated again: the same run keys, which Dagster runs once
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
+    quiet = tick(sensor, instance, first.cursor)
+    assert not quiet.run_requests and quiet.cursor in (None, first.cursor)
+
+    with WebhookQueue(queue_path) as queue:
+        queue.add(change(2, "payed", payed=at(today - dt.timedelta(days=1), 12), updated=now))  # a redelivery
+        queue.add(change(7, "refunded", payed=at(old, 16), updated=now))
+        newest = queue.after(int(first.cursor))
+    assert [entry.change.order_id for entry in newest] == [7], "the redelivery is no entry (it may use up a seq)"
+    later = tick(sensor, instance, first.cursor)
+    assert requested(later) == [(old, old)]
+    assert later.cursor == str(newest[-1].seq)
+
+
+def test_a_day_a_queued_run_will_read_is_not_requested_again(tmp_path: Path, instance) -> None:
+    today = dt.datetime.now(MOSCOW).date()
+    queue_path = tmp_path / "webhooks.sqlite"
+    with WebhookQueue(queue_path) as queue:
+        queue.add(change(1, "payed", payed=at(today, 0), updated=at(today, 0)))
+    sensor = sensor_for(queue_path)
+    first = tick(sensor, instance, None)
+    (request,) = first.run_requests
+    # the run the daemon made of it, still waiting in the queue: it has not fetched yet
+    job = definitions().resolve_job_def(LATE_CHANGES_JOB)
+    instance.create_run_for_job(job, tags=request.tags, status=DagsterRunStatus.NOT_STARTED)
+    with WebhookQueue(queue_path) as queue:
+        queue.add(change(2, "payed", payed=at(today, 0), updated=at(today, 0)))
+    waiting = tick(sensor, instance, first.cursor)
+    assert not waiting.run_requests and "already in a queued run" in (waiting.skip_message or "")
+    assert waiting.cursor == "2", "the delivery is handled: the queued run reads its day"
+
+
+def test_without_a_secret_the_sensor_is_stopped_and_an_absent_queue_is_quiet(tmp_path: Path, instance) -> None:
+    queue = tmp_path / "nowhere" / "webhooks.sqlite"
+    plain = definitions(settings_with(ZAKAZ_WEBHOOK_QUEUE=str(queue), ZAKAZ_SCHEDULE_RUNNING="1"))
+    assert plain.resolve_sensor_def(WEBHOOKS_SENSOR).default_status == DefaultSensorStatus.STOPPED
+    assert sensor_for(queue).default_status == DefaultSensorStatus.STOPPED  # where the schedule is off
+    running = sensor_for(queue, ZAKAZ_SCHEDULE_RUNNING="1")
+    assert running.default_status == DefaultSensorStatus.RUNNING
+    result = tick(running, instance, None)
+    assert not result.run_requests and "no webhook queue" in (result.skip_message or "")
+    assert not queue.parent.exists(), "the sensor never creates the queue"
