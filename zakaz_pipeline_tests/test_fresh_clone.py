@@ -31,6 +31,8 @@ def test_ci_runs_the_readme_commands_in_a_clone() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "git clone" in script and ".ci/readme-commands" in script and 'bash -euo pipefail -c "$command"' in script
     assert "pip install" not in script, "CI installs only as the README says"
+    for step in (".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/mypy"):
+        assert f'"{step}"' in script, f"CI runs {step} after the README's commands"
 
 
 def test_nothing_in_the_repository_reads_outside_it() -> None:
