@@ -4,18 +4,42 @@ sales days, evaluated as the daemon does (``build_sensor_context`` on a real ins
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dagster import DagsterInstance, DagsterRunStatus, DefaultSensorStatus, SensorDefinition, build_sensor_context
+import orjson
+import requests
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    SensorDefinition,
+    build_sensor_context,
+    materialize,
+)
 
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
-from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGES_JOB
+from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGE_SELECTION, LATE_CHANGES_JOB
 from zakaz_pipeline.defs.sensors.webhooks import WEBHOOKS_SENSOR
+from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
-from zakaz_pipeline_tests.harness import SETTINGS, TZ, definitions, settings_with
+from zakaz_pipeline_tests import truth
+from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.harness import (
+    ALL_ASSETS,
+    SETTINGS,
+    TZ,
+    definitions,
+    history,
+    pipeline_resources,
+    run,
+    settings_with,
+)
+from zakaz_pipeline_tests.test_late_changes import _facts, live_baskets, sales_day
+from zakaz_pipeline_tests.test_webhooks import SECRET, deliver, receiver
 
-SECRET = "webhook-secret-0123456789"
 MOSCOW = ZoneInfo(TZ)
 
 
@@ -111,3 +135,40 @@ def test_without_a_secret_the_sensor_is_stopped_and_an_absent_queue_is_quiet(tmp
     result = tick(running, instance, None)
     assert not result.run_requests and "no webhook queue" in (result.skip_message or "")
     assert not queue.parent.exists(), "the sensor never creates the queue"
+
+
+def test_a_webhook_for_a_refund_60_days_later_restates_that_day(tmp_path: Path, warehouse, instance) -> None:
+    """Qtickets (a sender signing as it does) reports a refund of an old order; the sensor's
+    run re-reads that day, and the warehouse then equals the simulator's ground truth."""
+    account = SimulatedAccount.generate(seed=31, orders=500, events=6, history_days=HISTORY_DAYS)
+    queue_path = tmp_path / "webhooks.sqlite"
+    with SimulatorServer(account, token=TOKEN) as server:
+        first, last = history(account)
+        run(server, warehouse, instance, first, last)
+        old = account.now.astimezone(MOSCOW).date() - dt.timedelta(days=60)
+        victim = next(
+            o
+            for o in account.orders
+            if o["payed_at"] and not o["deleted_at"] and sales_day(o) <= old and live_baskets(o)
+        )
+        basket = live_baskets(victim)[0]
+        account.advance(account.now + dt.timedelta(minutes=1))
+        account.refund_basket(victim["id"], basket["id"], deduction=Decimal(0))
+        assert _facts(warehouse) != truth.daily_sales(account, TZ)
+
+        order = account.order(victim["id"])
+        body = orjson.dumps({**order, "refunded_baskets": [basket]})
+        with receiver(queue_path) as url, requests.Session() as session:
+            assert deliver(session, url, body, event="refunded").status_code == 200
+
+        result = tick(sensor_for(queue_path), instance, None)
+        assert requested(result) == [(sales_day(victim), sales_day(victim))]
+        for request in result.run_requests:
+            assert materialize(
+                ALL_ASSETS,
+                selection=LATE_CHANGE_SELECTION,
+                resources=pipeline_resources(server, warehouse),
+                instance=instance,
+                tags=request.tags,
+            ).success
+        assert _facts(warehouse) == truth.daily_sales(account, TZ)
