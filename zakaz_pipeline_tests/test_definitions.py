@@ -82,7 +82,12 @@ def test_every_asset_carries_checks_and_the_automation_is_wired() -> None:
     checked = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert checked == EXPECTED_ASSETS
     sensors = {sensor.name for sensor in defs.sensors}
-    assert {"qtickets_late_changes", "meta_job_runs_on_success", "meta_job_runs_on_failure"} <= sensors
+    assert {
+        "qtickets_late_changes",
+        "qtickets_webhooks",
+        "meta_job_runs_on_success",
+        "meta_job_runs_on_failure",
+    } <= sensors
     assert {"run_failure_alert_sensor", "check_and_failure_rate_alert_sensor"} <= sensors
     late = defs.resolve_job_def("qtickets_late_changes")
     assert {key.to_user_string() for key in late.asset_layer.executable_asset_keys} == {

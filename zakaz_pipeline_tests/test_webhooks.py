@@ -291,3 +291,26 @@ def test_queue_keeps_entries_a_bounded_time(tmp_path: Path) -> None:
         last = queue.after(0)[-1].seq
         assert queue.add(Change(9, "payed", "2026-11-30T10:00:00+03:00", None, None, False), received_at=later)
         assert queue.after(last)[0].seq == last + 1, "sequence numbers are never reused"
+
+
+def test_bad_settings_are_named_without_echoing_the_secret(tmp_path: Path) -> None:
+    def zakaz_webhooks(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        clean = {k: v for k, v in os.environ.items() if k != "QTICKETS_WEBHOOK_SECRET"}
+        return subprocess.run(
+            [sys.executable, "-m", "zakaz_pipeline.cli", "webhooks", *args],
+            env={**clean, "ZAKAZ_WEBHOOK_QUEUE": str(tmp_path / "q.sqlite"), **env},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    unset = zakaz_webhooks()
+    assert unset.returncode == 2 and "QTICKETS_WEBHOOK_SECRET is not set" in unset.stderr
+    short = zakaz_webhooks(QTICKETS_WEBHOOK_SECRET="tiny-secret")
+    assert short.returncode == 2 and "QTICKETS_WEBHOOK_SECRET must be at least 16" in short.stderr
+    assert "tiny-secret" not in short.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = zakaz_webhooks("--port", str(taken.getsockname()[1]), QTICKETS_WEBHOOK_SECRET=SECRET)
+    assert busy.returncode == 2 and "--host/--port" in busy.stderr
+    assert "Traceback" not in unset.stderr + short.stderr + busy.stderr
+    assert not (tmp_path / "q.sqlite").exists(), "nothing is created before the settings are good"
