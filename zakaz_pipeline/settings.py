@@ -23,7 +23,7 @@ from dagster._utils.schedules import is_valid_cron_string
 
 from zakaz_pipeline.errors import env_secrets
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
-from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
+from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseConfigError, parse_target
 
 DEFAULT_HISTORY_START = "2021-01-01"

@@ -45,8 +45,8 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from zakaz_pipeline.cli.demo import DEMO_TOKEN
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
-from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
 from zakaz_pipeline.simulator.live import Change, read_journal
+from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.harness import definitions
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from zakaz_pipeline.qtickets.rules import CENT, DEFAULT_TIMEZONE, parse_ts, show_is_on_sale
+from zakaz_pipeline.qtickets.rules import CENT, parse_ts, show_is_on_sale
 from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-DEFAULT_TIMEZONE = "Europe/Moscow"
 CENT = Decimal("0.01")
 """Money is exact to the cent (kopeck): what the API's amounts resolve to and the warehouse stores."""
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
+from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 
 CONTRACT_FILE = "schema_contract.json"
 # The contract is built with views rendered in a zone no table uses, then written with the

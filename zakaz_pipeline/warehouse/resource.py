@@ -8,8 +8,9 @@ from clickhouse_connect.driver.client import Client
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
+from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseTarget, open_client, parse_target
-from zakaz_pipeline.warehouse.schema import DEFAULT_TIMEZONE, ensure_schema
+from zakaz_pipeline.warehouse.schema import ensure_schema
 
 _schema_ready: set[tuple[str, str, str]] = set()
 _schema_guard = threading.Lock()

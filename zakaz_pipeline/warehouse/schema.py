@@ -26,7 +26,7 @@ from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 
-from zakaz_pipeline.qtickets.rules import DEFAULT_TIMEZONE
+from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 

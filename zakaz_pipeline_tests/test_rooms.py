@@ -1,0 +1,62 @@
+"""The package's rooms stay apart: each module's imports (read with ``ast``, including
+those inside functions) cross into no room it must not know (README "How it works")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "zakaz_pipeline"
+STORAGE = {"dagster", "clickhouse_connect", "chdb"}
+
+# room -> the modules (a distribution or a ``zakaz_pipeline`` room) its modules must not import
+FORBIDDEN = {
+    "warehouse": {"zakaz_pipeline.qtickets", "zakaz_pipeline.simulator", "zakaz_pipeline.defs", "zakaz_pipeline.cli"},
+    "qtickets": STORAGE
+    | {"zakaz_pipeline.warehouse", "zakaz_pipeline.simulator", "zakaz_pipeline.defs", "zakaz_pipeline.cli"},
+    "simulator": STORAGE | {"zakaz_pipeline.warehouse", "zakaz_pipeline.defs", "zakaz_pipeline.cli"},
+    "defs": {"zakaz_pipeline.cli"},
+}
+
+
+def imported_modules(source: str, package: str) -> set[str]:
+    """Absolute names of every module (and imported name) a module of ``package`` imports."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0]
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def crossings(room: str) -> list[str]:
+    found = []
+    for path in sorted((PACKAGE / room).rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent)
+        package = ".".join(relative.parts[:-1])
+        for name in sorted(imported_modules(path.read_text(encoding="utf-8"), package)):
+            if any(name == bad or name.startswith(f"{bad}.") for bad in FORBIDDEN[room]):
+                found.append(f"{relative} imports {name}")
+    return found
+
+
+def test_no_room_imports_a_room_it_must_not_know() -> None:
+    found = [line for room in FORBIDDEN for line in crossings(room)]
+    assert found == [], "\n".join(found)
+
+
+def test_the_import_reader_sees_plain_from_nested_and_relative_imports() -> None:
+    source = "import dagster\nfrom ..qtickets import rules\nfrom . import io_manager\ndef f():\n    from zakaz_pipeline.cli import main\n"
+    names = imported_modules(source, "zakaz_pipeline.warehouse")
+    assert {
+        "dagster",
+        "zakaz_pipeline.qtickets.rules",
+        "zakaz_pipeline.warehouse.io_manager",
+        "zakaz_pipeline.cli.main",
+    } <= names
