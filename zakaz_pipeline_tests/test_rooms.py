@@ -15,6 +15,8 @@ FORBIDDEN = {
     "qtickets": STORAGE
     | {"zakaz_pipeline.warehouse", "zakaz_pipeline.simulator", "zakaz_pipeline.defs", "zakaz_pipeline.cli"},
     "simulator": STORAGE | {"zakaz_pipeline.warehouse", "zakaz_pipeline.defs", "zakaz_pipeline.cli"},
+    "webhooks": STORAGE
+    | {"zakaz_pipeline.warehouse", "zakaz_pipeline.simulator", "zakaz_pipeline.defs", "zakaz_pipeline.cli"},
     "defs": {"zakaz_pipeline.cli"},
 }
 
