@@ -150,6 +150,8 @@ class Settings:
     webhooks_interval: int = 20
     # Read from this process's variables (then resources get ``EnvVar``s), and which secrets were set.
     from_process: bool = field(default=False, repr=False, compare=False)
+    webhook_silence_hours: float = 2.0
+    webhook_bad_signatures: int = 10
     set_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
@@ -246,6 +248,8 @@ def _definition_values(read: _Reader) -> dict[str, Any]:
     }
 
 
+        "webhook_silence_hours": read.number("ZAKAZ_WEBHOOK_SILENCE_HOURS", 2.0),
+        "webhook_bad_signatures": int(read.number("ZAKAZ_WEBHOOK_BAD_SIGNATURES", 10)),
 def _alert_values(read: _Reader) -> dict[str, Any]:
     """Destinations are checked by ``Notifier`` when an alert is sent (a half-configured
     Telegram fails the alert sensor's tick, not every command)."""

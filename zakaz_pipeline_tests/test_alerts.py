@@ -520,16 +520,25 @@ def test_first_line_is_short_and_secret_free() -> None:
 
 def test_alert_sensors_run_by_default_only_with_a_destination() -> None:
     sensors = alert_sensors(env_settings())
-    assert [s.name for s in sensors] == ["run_failure_alert_sensor", "check_and_failure_rate_alert_sensor"]
+    assert [s.name for s in sensors] == [
+        "run_failure_alert_sensor", "check_and_failure_rate_alert_sensor", "webhook_alert_sensor",
+    ]  # fmt: skip
     assert all(s.default_status == alert_sensor_status(env_settings()) for s in sensors)
 
+    def settings(env: dict[str, str]) -> Settings:
+        return Settings.from_env(env, need_secrets=False)
+
     def status(env: dict[str, str]) -> str:
-        return alert_sensor_status(Settings.from_env(env, need_secrets=False)).value
+        return alert_sensor_status(settings(env)).value
 
     assert status({}) == "STOPPED"
     assert status({"ALERT_WEBHOOK_URL": "https://hooks.example/x"}) == "RUNNING"
     assert status({"TELEGRAM_BOT_TOKEN": "1:abc", "TELEGRAM_CHAT_ID": "5"}) == "RUNNING"
-    assert all(
-        s.default_status.value == "RUNNING"
-        for s in alert_sensors(Settings.from_env({"ALERT_WEBHOOK_URL": "x"}, need_secrets=False))
-    )
+    with_destination = {s.name: s.default_status.value for s in alert_sensors(settings({"ALERT_WEBHOOK_URL": "x"}))}
+    # the webhook alerts also need webhooks: without QTICKETS_WEBHOOK_SECRET no receiver feeds the queue
+    assert with_destination == {
+        "run_failure_alert_sensor": "RUNNING", "check_and_failure_rate_alert_sensor": "RUNNING",
+        "webhook_alert_sensor": "STOPPED",
+    }  # fmt: skip
+    both = settings({"ALERT_WEBHOOK_URL": "x", "QTICKETS_WEBHOOK_SECRET": "webhook-secret-0123456789"})
+    assert all(s.default_status.value == "RUNNING" for s in alert_sensors(both))

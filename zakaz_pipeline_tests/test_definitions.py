@@ -19,7 +19,7 @@ EXPECTED_ASSETS = {
     "dim_events", "dim_shows", "stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw",
     "fact_qtickets_sales_daily", "fact_qtickets_inventory_latest", "v_qtickets_sales_dashboard",
     "v_sales_14d", "v_sales_latest", "v_qtickets_freshness", "v_inventory_history", "v_show_sell_through",
-    "meta_job_runs",
+    "meta_job_runs", "meta_webhooks",
 }  # fmt: skip
 
 

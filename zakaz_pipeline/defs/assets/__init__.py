@@ -13,7 +13,7 @@ from zakaz_pipeline.defs.assets.events import events_assets
 from zakaz_pipeline.defs.assets.facts import fact_assets
 from zakaz_pipeline.defs.assets.inventory import inventory_asset
 from zakaz_pipeline.defs.assets.orders import orders_asset
-from zakaz_pipeline.defs.assets.views import meta_job_runs, view_assets
+from zakaz_pipeline.defs.assets.views import meta_job_runs, meta_webhooks, view_assets
 
 
 def build_assets(partitions: DailyPartitionsDefinition, *, retry_delay: float) -> list[AssetsDefinition | AssetSpec]:
@@ -25,5 +25,6 @@ def build_assets(partitions: DailyPartitionsDefinition, *, retry_delay: float) -
         inventory_asset(retry),
         *fact_assets(partitions),
         meta_job_runs(),
+        meta_webhooks(),
         *view_assets(),
     ]

@@ -1,5 +1,6 @@
-"""The DataLens views (their DDL is a schema migration) and ``meta_job_runs``, the runs'
-table they read, which the run-status sensors and the CLI write."""
+"""The DataLens views (their DDL is a schema migration) and the monitoring tables they read:
+``meta_job_runs``, which the run-status sensors and the CLI write, and ``meta_webhooks``,
+which the webhook heartbeat sensor writes."""
 
 from dagster import AssetKey, AssetsDefinition, AssetSpec, MaterializeResult, asset
 
@@ -18,7 +19,7 @@ VIEWS = (
     ("v_sales_latest", "DataLens: per event, sales today, yesterday, 7 days and all time, with tickets left.",
      [SALES, INVENTORY_LATEST]),
     ("v_qtickets_freshness", "DataLens: per source table, the age of its newest data and its last run's status.",
-     [ORDERS, INVENTORY, EVENTS, AssetKey("meta_job_runs")]),
+     [ORDERS, INVENTORY, EVENTS, AssetKey("meta_job_runs"), AssetKey("meta_webhooks")]),
     ("v_inventory_history",
      "DataLens: every inventory snapshot of every show, with the seats taken since the previous snapshot.",
      [INVENTORY, EVENTS, SHOWS]),
@@ -34,6 +35,17 @@ def meta_job_runs() -> AssetSpec:
         description="One row per Dagster run (job, status, times, days, rows, first error line); "
         "written by the run-status sensor and the zakaz CLI.",
         metadata=table("meta_job_runs"),
+        group_name="monitoring",
+        kinds={"clickhouse"},
+    )
+
+
+def meta_webhooks() -> AssetSpec:
+    return AssetSpec(
+        "meta_webhooks",
+        description="Heartbeats of the webhook receiver's queue (newest delivery, deliveries kept, signature "
+        "refusals in the last hour); written by the qtickets_webhook_heartbeat sensor.",
+        metadata=table("meta_webhooks"),
         group_name="monitoring",
         kinds={"clickhouse"},
     )

@@ -192,3 +192,99 @@ def merge_run_ends(streams: Sequence[Sequence[FinishedRun]], limit: int) -> list
     horizon = min((stream[-1].end_storage_id for stream in streams if len(stream) >= limit), default=None)
     merged = sorted((run for stream in streams for run in stream), key=lambda run: run.end_storage_id)
     return [run for run in merged if horizon is None or run.end_storage_id <= horizon]
+
+
+def bad_signature_alert(refused: int, threshold: int) -> Alert | None:
+    """Deliveries keep failing their signature: the secret in the seller cabinet and
+    ``QTICKETS_WEBHOOK_SECRET`` differ, or someone is probing the URL."""
+    if refused < threshold:
+        return None
+    return Alert(
+        kind="webhook_bad_signatures",
+        title=f"zakaz: {refused} webhook deliveries refused for their signature in the last hour",
+        text=(
+            f"The webhook receiver refused {refused} deliveries in the last hour because X-Signature did not "
+            f"match (alert threshold {threshold}). Either the secret registered in the Qtickets seller cabinet "
+            "is not QTICKETS_WEBHOOK_SECRET, or someone is posting to the URL. Polling still brings every "
+            "change in, at the schedule's pace."
+        ),
+        details={"bad_signatures_1h": refused, "threshold": threshold},
+    )
+
+
+def webhook_silence_alert(
+    now: dt.datetime, last_webhook: dt.datetime | None, newest_sale: dt.datetime | None, silence_hours: float
+) -> Alert | None:
+    """Polling found paid orders newer than the last webhook (none ever: sold in the last
+    ``silence_hours``), and no webhook has arrived for ``silence_hours``: deliveries are lost
+    (the URL is unregistered or unreachable, or the receiver is down)."""
+    silence = dt.timedelta(hours=silence_hours)
+    if newest_sale is None or (last_webhook is not None and now - last_webhook < silence):
+        return None
+    if newest_sale <= (last_webhook if last_webhook is not None else now - silence):
+        return None
+    since = "no webhook has ever arrived" if last_webhook is None else f"the last arrived at {last_webhook.isoformat()}"
+    return Alert(
+        kind="webhook_silence",
+        title=f"zakaz: no Qtickets webhook for {silence_hours:g} hours while orders are being paid",
+        text=(
+            f"Polling found a sale paid at {newest_sale.isoformat()}, but {since}. Check that the URL and secret "
+            "are registered in the Qtickets seller cabinet and that zakaz webhooks is reachable over HTTPS. "
+            "Sales still arrive by polling, at the schedule's pace."
+        ),
+        details={
+            "last_webhook_at": None if last_webhook is None else last_webhook.isoformat(),
+            "newest_polled_sale_at": newest_sale.isoformat(),
+            "silence_hours": silence_hours,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class WebhookAlertCursor:
+    """The webhook alert sensor's state: whether a bad-signature incident is open (it closes
+    when the hour's refusals fall below the threshold), and which last webhook (its ISO time,
+    or ``never``) a silence alert was already sent for (a new webhook closes it)."""
+
+    signature_incident: bool = False
+    silence_alerted_for: str | None = None
+
+    @classmethod
+    def parse(cls, raw: str | None) -> WebhookAlertCursor:
+        try:
+            data = json.loads(raw) if raw else {}
+            return cls(bool(data.get("signature_incident")), data.get("silence_alerted_for"))
+        except (ValueError, AttributeError):
+            log.warning("unreadable webhook alert cursor, starting afresh: %.200s", raw)
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"signature_incident": self.signature_incident, "silence_alerted_for": self.silence_alerted_for},
+            sort_keys=True,
+        )
+
+
+def handle_webhook_alerts(
+    cursor: WebhookAlertCursor,
+    *,
+    now: dt.datetime,
+    bad_signatures: int,
+    threshold: int,
+    last_webhook: dt.datetime | None,
+    newest_sale: dt.datetime | None,
+    silence_hours: float,
+    deliver: Callable[[Alert], bool],
+) -> WebhookAlertCursor:
+    """One alert per incident of each kind; an alert no destination took is tried again next tick."""
+    signature = bad_signature_alert(bad_signatures, threshold)
+    if signature is None:
+        cursor = replace(cursor, signature_incident=False)
+    elif not cursor.signature_incident and deliver(signature):
+        cursor = replace(cursor, signature_incident=True)
+    key = "never" if last_webhook is None else last_webhook.isoformat()
+    if cursor.silence_alerted_for != key:
+        silence = webhook_silence_alert(now, last_webhook, newest_sale, silence_hours)
+        if silence is not None and deliver(silence):
+            cursor = replace(cursor, silence_alerted_for=key)
+    return cursor

@@ -1,4 +1,5 @@
-"""Alert sensors: one alert per failed run, per failing ERROR check, per day of many failures.
+"""Alert sensors: one alert per failed run, per failing ERROR check, per day of many failures,
+and for webhooks when signatures keep failing or deliveries stop while orders are paid.
 
 This module reads the Dagster instance and decides *when*; the pure rules (incidents,
 texts, cursor) are ``alert_rules``, delivery (webhook, Telegram) is ``delivery``.
@@ -17,6 +18,12 @@ without one (they would have nothing to do); the UI can still start them.
   next tick retries it; an alert that reached at least one destination counts as sent, so
   no destination ever gets the same incident twice. The failure-rate alert goes out once
   per local day (``ZAKAZ_TIMEZONE``, the partitions' time zone); the cursor keeps the day.
+* ``webhook_alert_sensor`` (running where ``QTICKETS_WEBHOOK_SECRET`` is set too) reads the receiver's
+  queue: one alert when ``ZAKAZ_WEBHOOK_BAD_SIGNATURES`` deliveries or more were refused for
+  their signature in the last hour (a secret that differs from the seller cabinet's, or
+  probing), and one when polling found paid orders newer than the last webhook and none
+  has arrived for ``ZAKAZ_WEBHOOK_SILENCE_HOURS``; each once per incident
+  (``WebhookAlertCursor``), retried next tick when no destination took it.
 
 Reading evaluations: the sensor follows *finished runs* (run success/failure/cancel
 events, ``DagsterInstance.fetch_run_status_changes``, cursor = the storage id of the last
@@ -54,20 +61,26 @@ from dagster import (
     sensor,
 )
 
+from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.defs.sensors.alert_rules import (
     FAILURE_RATE_THRESHOLD,
     AlertCursor,
     CheckOutcome,
     FinishedRun,
+    WebhookAlertCursor,
     failure_rate_alert,
     handle_run_outcomes,
+    handle_webhook_alerts,
     local_midnight,
     merge_run_ends,
     run_failure_alert,
 )
 from zakaz_pipeline.defs.sensors.delivery import Alert, AlertDeliveryError, Notifier
+from zakaz_pipeline.defs.sensors.webhook_heartbeat import bad_signatures, queue_stats
 from zakaz_pipeline.errors import first_line, root_error
 from zakaz_pipeline.settings import Settings
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
+from zakaz_pipeline.warehouse.webhook_monitoring import newest_polled_sale
 
 RUNS_PER_TICK = 100
 RUN_END_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
@@ -170,8 +183,12 @@ def alert_sensor_status(settings: Settings) -> DefaultSensorStatus:
 
 
 def alert_sensors(settings: Settings) -> list[SensorDefinition]:
-    """The two alert sensors, delivering to the destinations of ``settings``."""
-    return [run_failure_alert_sensor(settings), check_and_failure_rate_alert_sensor(settings)]
+    """The alert sensors, delivering to the destinations of ``settings``."""
+    return [
+        run_failure_alert_sensor(settings),
+        check_and_failure_rate_alert_sensor(settings),
+        webhook_alert_sensor(settings),
+    ]
 
 
 def run_failure_alert_sensor(settings: Settings) -> SensorDefinition:
@@ -218,6 +235,49 @@ def check_and_failure_rate_alert_sensor(settings: Settings) -> SensorDefinition:
             cursor = AlertCursor.parse(context.cursor)
             cursor = alert_on_check_failures(context.instance, cursor, now, deliver, settings.secret_values())
             cursor = alert_on_failure_rate(context.instance, cursor, now, deliver, settings.tz)
+        return SensorResult(cursor=cursor.dump())
+
+    return _sensor
+
+
+def webhook_alert_sensor(settings: Settings) -> SensorDefinition:
+    @sensor(
+        name="webhook_alert_sensor",
+        # Without a webhook secret no receiver feeds the queue: nothing to watch.
+        default_status=alert_sensor_status(settings) if settings.webhooks_configured else DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=60,
+        description=(
+            f"One alert when {settings.webhook_bad_signatures} or more webhook deliveries an hour fail their "
+            f"signature; one when polling finds paid orders but no webhook arrived for "
+            f"{settings.webhook_silence_hours:g} hours."
+        ),
+    )
+    def _sensor(
+        context: SensorEvaluationContext, warehouse: ClickHouseResource, quality: QualityResource
+    ) -> SensorResult | SkipReason:
+        now = dt.datetime.now(dt.UTC)
+        stats = queue_stats(settings.webhook_queue, now)
+        if stats is None:
+            return SkipReason(f"no webhook queue at {settings.webhook_queue} yet")
+        cursor = WebhookAlertCursor.parse(context.cursor)
+        silence = dt.timedelta(hours=settings.webhook_silence_hours)
+        newest_sale = None
+        if stats.last_received_at is None or now - stats.last_received_at >= silence:
+            with warehouse.get_client() as client:  # only when webhooks have gone quiet
+                newest_sale = newest_polled_sale(client, quality.org)
+        with Notifier.from_settings(settings) as notifier:
+            if not notifier.configured:
+                return SkipReason(NOT_CONFIGURED)
+            cursor = handle_webhook_alerts(
+                cursor,
+                now=now,
+                bad_signatures=bad_signatures(stats),
+                threshold=settings.webhook_bad_signatures,
+                last_webhook=stats.last_received_at,
+                newest_sale=newest_sale,
+                silence_hours=settings.webhook_silence_hours,
+                deliver=_deliverer(notifier, context.log),
+            )
         return SensorResult(cursor=cursor.dump())
 
     return _sensor

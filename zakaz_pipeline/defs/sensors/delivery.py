@@ -39,7 +39,7 @@ from zakaz_pipeline.transport import retry_policy
 
 log = logging.getLogger(__name__)
 
-AlertKind = Literal["run_failure", "check_failure", "failure_rate"]
+AlertKind = Literal["run_failure", "check_failure", "failure_rate", "webhook_bad_signatures", "webhook_silence"]
 ALERT_KINDS: frozenset[str] = frozenset(get_args(AlertKind))
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
