@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from zakaz_pipeline.cli.bootstrap import bootstrap_command
 from zakaz_pipeline.cli.check import check_command
@@ -21,6 +22,7 @@ from zakaz_pipeline.settings import LOCAL_STATE_DIR, simulator_faults
 if TYPE_CHECKING:
     from zakaz_pipeline.simulator.faults import FaultPlan
 
+N = TypeVar("N", int, float)
 DEBUG_HELP = "on failure show the traceback and Dagster's own log (also ZAKAZ_DEBUG=1)"
 
 
@@ -113,34 +115,24 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _positive_seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be above 0 seconds")
-    return seconds
+def _number(convert: Callable[[str], N], kind: str, allowed: Callable[[N], bool], bound: str) -> Callable[[str], N]:
+    """An argparse ``type`` for a number within a bound; its errors name the value (NaN is never allowed)."""
+
+    def parse(value: str) -> N:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not {kind}") from None
+        if not allowed(number):
+            raise argparse.ArgumentTypeError(f"{value!r} must be {bound}")
+        return number
+
+    return parse
 
 
-def _non_negative(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or more")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
+_positive_seconds = _number(float, "a number of seconds", lambda seconds: seconds > 0, "above 0 seconds")
+_non_negative = _number(float, "a number", lambda number: number >= 0, "0 or more")
+_positive_int = _number(int, "a whole number", lambda number: number >= 1, "at least 1")
 
 
 def _fault_plan(spec: str) -> FaultPlan:
