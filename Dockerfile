@@ -23,9 +23,11 @@ FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DAGSTER_HOME=/opt/dagster/dagster_home
+# /var/lib/zakaz/webhooks: Docker fills a new named volume from the image's directory, owner
+# included, so the webhook queue's volume (docker-compose.yml) is writable by the user.
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/zakaz zakaz \
-    && mkdir -p /opt/dagster/dagster_home/storage \
-    && chown -R zakaz:zakaz /opt/dagster
+    && mkdir -p /opt/dagster/dagster_home/storage /var/lib/zakaz/webhooks \
+    && chown -R zakaz:zakaz /opt/dagster /var/lib/zakaz
 COPY --from=builder /opt/venv /opt/venv
 COPY infra/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 COPY infra/dagster/workspace.yaml /opt/dagster/workspace.yaml

@@ -43,7 +43,7 @@ WORKSPACE_YAML = ROOT / "infra" / "dagster" / "workspace.yaml"
 CH_CONFIG = ROOT / "infra" / "clickhouse" / "config.d" / "zakaz.xml"
 CH_USERS = ROOT / "infra" / "clickhouse" / "users.d" / "zakaz.xml"
 
-SERVICES = {"clickhouse", "postgres", "user_code", "webserver", "daemon"}
+SERVICES = {"clickhouse", "postgres", "user_code", "webserver", "daemon", "webhooks"}
 # Secrets that must be given: the compose file may only use them as ${X} or ${X:?message}.
 REQUIRED_SECRETS = {
     "QTICKETS_TOKEN",
@@ -53,6 +53,7 @@ REQUIRED_SECRETS = {
     "CLICKHOUSE_DATALENS_PASSWORD",
     "CLICKHOUSE_BACKUP_PASSWORD",
     "DAGSTER_POSTGRES_PASSWORD",
+    "QTICKETS_WEBHOOK_SECRET",
 }
 # Optional secrets: unset means "no alerts"; the only default allowed is the empty string.
 OPTIONAL_SECRETS = {"ALERT_WEBHOOK_URL", "TELEGRAM_BOT_TOKEN"}
@@ -231,6 +232,14 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     (ipam,) = model["networks"]["zakaz"]["ipam"]["config"]
     assert ipam["subnet"] == example["ZAKAZ_NETWORK_SUBNET"]
     assert ipam["ip_range"] == example["ZAKAZ_NETWORK_CONTAINERS"] == user_code["CLICKHOUSE_ETL_NETWORKS"]
+    # the webhook receiver: on the host's loopback only, with the same secret and queue as the sensors
+    webhooks = model["services"]["webhooks"]
+    assert [(p["host_ip"], p["target"], str(p["published"])) for p in webhooks["ports"]] == [
+        ("127.0.0.1", 8090, example["ZAKAZ_WEBHOOKS_PORT"])
+    ]
+    assert webhooks["environment"]["QTICKETS_WEBHOOK_SECRET"] == "dummy-qtickets_webhook_secret"
+    assert webhooks["environment"]["QTICKETS_WEBHOOK_SECRET"] == user_code["QTICKETS_WEBHOOK_SECRET"]
+    assert webhooks["environment"]["ZAKAZ_WEBHOOK_QUEUE"] == user_code["ZAKAZ_WEBHOOK_QUEUE"]
     # containers get addresses inside the subnet, the gateway (its first address) is not among them
     subnet, containers = ipaddress.ip_network(ipam["subnet"]), ipaddress.ip_network(ipam["ip_range"])
     assert containers.subnet_of(subnet) and next(subnet.hosts()) not in containers
@@ -253,6 +262,37 @@ def test_docker_compose_config_names_a_missing_secret(tmp_path):
     result = run_compose(["config", "-q"], env_file)
     assert result.returncode != 0
     assert "QTICKETS_TOKEN" in result.stderr
+
+
+def test_docker_compose_config_names_a_missing_webhook_secret(tmp_path):
+    env_file = dummy_env(tmp_path)
+    text = env_file.read_text(encoding="utf-8")
+    env_file.write_text(re.sub(r"(?m)^QTICKETS_WEBHOOK_SECRET=.*$", "QTICKETS_WEBHOOK_SECRET=", text), encoding="utf-8")
+    result = run_compose(["config", "-q"], env_file)
+    assert result.returncode != 0
+    assert "QTICKETS_WEBHOOK_SECRET" in result.stderr and "seller cabinet" in result.stderr
+
+
+def test_webhooks_service_receives_on_loopback_and_shares_the_queue_with_the_sensors():
+    svc = services()
+    webhooks = svc["webhooks"]
+    assert webhooks["image"] == svc["user_code"]["image"] and webhooks["pull_policy"] == "never"
+    assert webhooks["command"] == ["zakaz", "webhooks", "--host", "0.0.0.0", "--port", "8090"]
+    assert "http://localhost:8090/healthz" in " ".join(webhooks["healthcheck"]["test"])
+    # never on a public address: a reverse proxy with a certificate serves it over HTTPS
+    assert all(str(port).startswith("127.0.0.1:") and str(port).endswith(":8090") for port in webhooks["ports"])
+    assert not any(DOCKER_SOCKET in str(v) for v in webhooks.get("volumes", []))
+    # the receiver needs nothing else of the stack: it answers Qtickets while the rest restarts
+    assert "depends_on" not in webhooks
+    queue = environment(webhooks)["ZAKAZ_WEBHOOK_QUEUE"]
+    assert environment(webhooks)["QTICKETS_WEBHOOK_SECRET"].startswith("${QTICKETS_WEBHOOK_SECRET:?")
+    for name in ("webhooks", "user_code", "daemon"):
+        assert environment(svc[name])["ZAKAZ_WEBHOOK_QUEUE"] == queue, name
+        targets = {source: target for source, target, _ in mounts(svc[name])}
+        assert targets.get("webhook-queue") == str(Path(queue).parent), f"{name} does not mount the queue volume"
+    # the image makes the volume's directory, owned by its user (a new volume copies it)
+    runs = " ".join(args for op, args in dockerfile_instructions() if op == "RUN")
+    assert str(Path(queue).parent) in runs and "/var/lib/zakaz" in runs.split("chown", 1)[1]
 
 
 def test_every_service_has_a_healthcheck():

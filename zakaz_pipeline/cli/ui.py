@@ -9,6 +9,7 @@ while they run: runs and sensors take turns on its file lock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -139,10 +140,8 @@ def _wait_until_serving(url: str, children: list[_Child], stop: threading.Event)
 
 
 def _signal_group(child: _Child, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group has already gone
         os.killpg(child.process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_or_kill(children: list[_Child]) -> None:
@@ -150,10 +149,8 @@ def _wait_or_kill(children: list[_Child]) -> None:
     then kill what is left of it: no process outlives the demo."""
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for child in children:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # what is left is killed below
             child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         while _group_alive(child) and time.monotonic() < deadline:
             time.sleep(0.2)
         if _group_alive(child):

@@ -35,7 +35,7 @@ import dataclasses
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,7 @@ class FaultPlan:
 
     seed: int
     rate: float = 0.0
-    kinds: frozenset[str] = frozenset()
+    kinds: Collection[str] = frozenset()  # any collection of kind names; kept as a frozenset
     revoke_after: int | None = None
     retry_after: int = 1
     burst: int = 3
@@ -87,7 +87,7 @@ class FaultPlan:
         if isinstance(self.kinds, str):
             raise TypeError("kinds is a set of kind names, not a string (FaultPlan.parse reads specs)")
         object.__setattr__(self, "kinds", frozenset(self.kinds))
-        unknown = sorted(self.kinds - set(KINDS))
+        unknown = sorted(set(self.kinds) - set(KINDS))
         if unknown:
             raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
         if not 0 <= self.rate <= 1:

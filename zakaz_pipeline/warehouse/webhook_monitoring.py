@@ -13,6 +13,7 @@ import datetime as dt
 
 from clickhouse_connect.driver.client import Client
 
+from zakaz_pipeline.columns import Columns
 from zakaz_pipeline.warehouse.writes import append_rows
 
 HEARTBEAT_TABLE = "meta_webhooks"
@@ -37,7 +38,7 @@ def record_webhook_heartbeat(
     """One heartbeat row: the newest accepted delivery (None: the queue holds none), the
     deliveries the queue keeps, and the signature refusals of the last hour."""
     moment = recorded_at or dt.datetime.now(dt.UTC)
-    row = {
+    row: Columns = {
         "org": [org],
         "recorded_at": [_utc_naive(moment)],
         "last_received_at": [None if last_received_at is None else _utc_naive(last_received_at)],

@@ -40,7 +40,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from dagster import (
@@ -83,7 +83,8 @@ from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.webhook_monitoring import newest_polled_sale
 
 RUNS_PER_TICK = 100
-RUN_END_EVENTS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
+RunEnd = Literal[DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED]
+RUN_END_EVENTS: tuple[RunEnd, ...] = get_args(RunEnd)
 # Without a cursor (first tick, or a cursor that could not be read) only recently finished
 # runs are looked at: the first tick must not replay the instance's whole history.
 FIRST_TICK_LOOKBACK = dt.timedelta(days=1)
