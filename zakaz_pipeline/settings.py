@@ -23,6 +23,7 @@ from dagster._utils.schedules import is_valid_cron_string
 
 from zakaz_pipeline.errors import env_secrets
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
+from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseConfigError, parse_target
 
@@ -128,6 +129,7 @@ class Settings:
     token: str = field(repr=False)
     pii_key: str = field(repr=False)
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     clickhouse_cluster: str = ""
     clickhouse_admin_url: str = field(default="", repr=False)
     step_retry_delay: float = 10.0
@@ -148,10 +150,10 @@ class Settings:
     webhook_max_bytes: int = DEFAULT_WEBHOOK_MAX_BYTES
     webhook_retention_days: float = 7.0
     webhooks_interval: int = 20
-    # Read from this process's variables (then resources get ``EnvVar``s), and which secrets were set.
-    from_process: bool = field(default=False, repr=False, compare=False)
     webhook_silence_hours: float = 2.0
     webhook_bad_signatures: int = 10
+    # Read from this process's variables (then resources get ``EnvVar``s), and which secrets were set.
+    from_process: bool = field(default=False, repr=False, compare=False)
     set_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
@@ -221,6 +223,7 @@ def _connection_values(read: _Reader) -> dict[str, Any]:
         "base_url": read.checked("QTICKETS_BASE_URL", DEFAULT_BASE_URL, _base_url, DEFAULT_BASE_URL),
         "token": read.text("QTICKETS_TOKEN"),
         "read_timeout": read.number("QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+        "max_in_flight": read.checked("QTICKETS_MAX_IN_FLIGHT", str(DEFAULT_MAX_IN_FLIGHT), _max_in_flight, 1),
         "simulator_faults": read.text("QTICKETS_SIMULATOR_FAULTS"),
         "org": read.text("ORG_NAME", DEFAULT_ORG),
         "clickhouse_url": url,
@@ -245,11 +248,11 @@ def _definition_values(read: _Reader) -> dict[str, Any]:
         "orders_error_hours": read.number("ZAKAZ_ORDERS_ERROR_HOURS", 48.0),
         "inventory_warn_hours": read.number("ZAKAZ_INVENTORY_WARN_HOURS", 2.0),
         "volume_max_drop": read.number("ZAKAZ_VOLUME_MAX_DROP", 0.5),
+        "webhook_silence_hours": read.number("ZAKAZ_WEBHOOK_SILENCE_HOURS", 2.0),
+        "webhook_bad_signatures": int(read.number("ZAKAZ_WEBHOOK_BAD_SIGNATURES", 10)),
     }
 
 
-        "webhook_silence_hours": read.number("ZAKAZ_WEBHOOK_SILENCE_HOURS", 2.0),
-        "webhook_bad_signatures": int(read.number("ZAKAZ_WEBHOOK_BAD_SIGNATURES", 10)),
 def _alert_values(read: _Reader) -> dict[str, Any]:
     """Destinations are checked by ``Notifier`` when an alert is sent (a half-configured
     Telegram fails the alert sensor's tick, not every command)."""
@@ -284,6 +287,13 @@ def _history_start(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"QTICKETS_HISTORY_START={value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _max_in_flight(value: str) -> int:
+    """Requests one run may have travelling at once; the API's patience is not ours to test."""
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"QTICKETS_MAX_IN_FLIGHT={value!r} must be a whole number of requests, at least 1 (e.g. 4)")
+    return int(value)
 
 
 def _cron(value: str) -> str:

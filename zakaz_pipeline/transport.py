@@ -30,13 +30,16 @@ def retry_policy(
     jitter: bool = False,
     raise_on_status: bool = True,
     max_retry_after: int = NO_RETRY_AFTER_CAP,
+    retry_class: type[Retry] = Retry,
 ) -> Retry:
     """Up to ``attempts`` retries of ``method`` on any transient failure, honouring Retry-After.
 
     ``raise_on_status=False`` hands back the last answer once the retries are spent (so the
-    caller can report "HTTP 503"); ``True`` raises ``MaxRetryError``.
+    caller can report "HTTP 503"); ``True`` raises ``MaxRetryError``. ``retry_class`` is a
+    ``Retry`` that sleeps differently (the Qtickets client's shared pause), never one that
+    retries differently.
     """
-    return Retry(
+    return retry_class(
         total=attempts,
         connect=attempts,
         read=attempts,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,8 +13,12 @@ from dagster import EnvVar
 
 from zakaz_pipeline.defs.resources import QticketsResource, build_resources
 from zakaz_pipeline.qtickets.client import DEFAULT_READ_TIMEOUT, QticketsAuthError, QticketsClient, QticketsError
+from zakaz_pipeline.qtickets.concurrency import RequestLimiter, payment_windows
+from zakaz_pipeline.qtickets.rows import ticket_columns
 from zakaz_pipeline.qtickets.rules import parse_ts
 from zakaz_pipeline.settings import ConfigError, Settings
+from zakaz_pipeline.simulator.faults import FaultPlan
+from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline_tests.conftest import TOKEN
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -135,3 +141,79 @@ def test_resources_get_secrets_by_name_never_by_value(monkeypatch: pytest.Monkey
     given = build_resources(Settings.from_env({"QTICKETS_TOKEN": TOKEN}, need_secrets=False))
     assert given["qtickets"].token == TOKEN
     assert given["warehouse"].url.startswith("chdb://")
+
+
+# --------------------------------------------------------------------------- polite concurrency
+
+
+def whole_history(account) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(account.first_payment_date("Europe/Moscow"), dt.time(), MSK)
+    return start, dt.datetime.combine(account.now.date() + dt.timedelta(days=1), dt.time(), MSK)
+
+
+def test_payment_windows_cover_the_range_end_to_end_at_local_midnights() -> None:
+    start = dt.datetime(2024, 1, 15, tzinfo=MSK)
+    months = payment_windows(start, dt.datetime(2024, 4, 2, tzinfo=MSK), MSK)
+    assert [(low.date().isoformat(), high.date().isoformat()) for low, high in months] == [
+        ("2024-01-15", "2024-02-01"), ("2024-02-01", "2024-03-01"), ("2024-03-01", "2024-04-01"),
+        ("2024-04-01", "2024-04-02"),
+    ]  # fmt: skip
+    days = payment_windows(start, start + dt.timedelta(days=10), MSK)
+    assert len(days) == 10 and all(high - low == dt.timedelta(days=1) for low, high in days)
+    assert payment_windows(start, start + dt.timedelta(days=2), MSK) == [(start, start + dt.timedelta(days=2))]
+    with client_for(SimpleNamespace(base_url="http://127.0.0.1:9")) as client, pytest.raises(ValueError, match="gaps"):
+        list(client.iter_paid_orders(start, start + dt.timedelta(days=3), windows=[(start, start + dt.timedelta(1))]))
+
+
+def test_windows_side_by_side_give_every_paid_order_once_as_one_scan_does(small_account) -> None:
+    start, end = whole_history(small_account)
+    windows = payment_windows(start, end, MSK)
+    paced = FaultPlan(seed=1, latency_ms=20, max_per_page=25)
+    with SimulatorServer(small_account, token=TOKEN, faults=paced) as server:
+        with client_for(server, max_in_flight=1) as client:
+            one_scan = [order for page in client.iter_paid_orders(start, end) for order in page]
+        with client_for(server, max_in_flight=4) as client:
+            pages = list(client.iter_paid_orders(start, end, windows=windows))
+        peak = server.peak_in_flight
+    side_by_side = [order for page in pages for order in page]
+    assert len(windows) > 2 and peak == 4
+    assert sorted(side_by_side, key=lambda order: order["id"]) == one_scan and one_scan
+    assert ticket_columns(one_scan, org="o", tz=MSK, pii_key=b"k" * 16) == ticket_columns(
+        sorted(side_by_side, key=lambda order: order["id"]), org="o", tz=MSK, pii_key=b"k" * 16
+    )
+
+
+def test_the_requests_in_flight_never_exceed_the_limit_across_orders_events_and_seats(small_account) -> None:
+    start, end = whole_history(small_account)
+    shows = [show["id"] for event in small_account.events for show in event["shows"]]
+    limiter = RequestLimiter(3)
+    with SimulatorServer(small_account, token=TOKEN, faults=FaultPlan(seed=2, latency_ms=30, jitter_ms=20)) as server:
+        with (
+            client_for(server, limiter=limiter) as orders,
+            client_for(server, limiter=limiter) as seats,
+            ThreadPoolExecutor(3) as pool,
+        ):
+            events = pool.submit(lambda: [event for page in seats.iter_pages("events", per_page=1) for event in page])
+            scanned = pool.submit(
+                lambda: sum(
+                    len(p) for p in orders.iter_paid_orders(start, end, windows=payment_windows(start, end, MSK))
+                )
+            )
+            seated = pool.submit(seats.seats_of, shows)
+            assert scanned.result() > 0 and len(seated.result()) == len(shows) and len(events.result()) == 8
+        assert server.peak_in_flight == 3
+
+
+def test_a_429_pauses_every_worker_for_its_retry_after(small_account) -> None:
+    shows = [show["id"] for event in small_account.events for show in event["shows"]][:12]
+    with SimulatorServer(small_account, token=TOKEN, faults=FaultPlan(seed=3, latency_ms=30)) as server:
+        server.fail_next(429, 1, retry_after=1, path_prefix="/api/rest/v1/shows")
+        with client_for(server, max_in_flight=4, backoff_factor=0.01) as client:
+            seats = client.seats_of(shows)
+        records = list(server.requests)
+    assert len(seats) == len(shows)
+    [limited] = [r for r in records if r.status == 429]
+    # Requests already travelling when the 429 came back finish; none starts during the pause.
+    answered = limited.received + 0.030
+    started_in_pause = [r for r in records if answered + 0.2 < r.received < answered + 0.98]
+    assert started_in_pause == [] and any(r.received >= answered + 1.0 for r in records)

@@ -9,6 +9,7 @@ the session's ``small_account`` is shared and must stay as generated.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import random
 import time
@@ -30,9 +31,10 @@ from zakaz_pipeline.qtickets.client import (
     QticketsTransientError,
     where,
 )
+from zakaz_pipeline.qtickets.concurrency import payment_windows
 from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, ticket_columns
 from zakaz_pipeline.simulator.faults import KINDS, FaultInjector, FaultPlan, drift
-from zakaz_pipeline.simulator.server import SimulatorServer
+from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
@@ -43,6 +45,11 @@ SLOW_SECONDS = 1.0
 RETRIABLE = ("429", "5xx", "slow", "reset", "truncate")
 LIVE = [where("deleted_at", "null")]
 # Seeds chosen once so that the plan shows what the test is about; any seed replays exactly.
+# Every paid order of the test accounts (their history ends today), in a window a month.
+PAID_RANGE = (
+    dt.datetime.combine(dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 3), dt.time(), TZ),
+    dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(), TZ),
+)
 MIXED_SEED = 4  # every retriable kind occurs in the scan
 DRIFT_SEED = 5  # a cancellation lands behind a page-number scan
 
@@ -57,12 +64,26 @@ def client_for(server: SimulatorServer, **options: Any) -> QticketsClient:
 
 
 def scan(client: QticketsClient, shows: tuple[int, ...]) -> dict[str, Any]:
-    """What a sync reads: every order, every event, the seats of some shows."""
+    """What a sync reads: every order, every event, the seats of some shows; the paid
+    orders as a sync reads them too, window by window side by side (concurrency on)."""
+    start, end = PAID_RANGE
+    windows = payment_windows(start, end, TZ)
     return {
         "orders": [order for page in client.iter_orders() for order in page],
+        "paid": sorted(
+            (order for page in client.iter_paid_orders(start, end, windows=windows) for order in page),
+            key=lambda order: order["id"],
+        ),
         "events": [event for page in client.iter_events() for event in page],
-        "seats": {show_id: client.show_seats(show_id) for show_id in shows},
+        "seats": dict(zip(shows, client.seats_of(shows), strict=True)),
     }
+
+
+def no_request_started_in_a_pause(records: list[RequestRecord], pause: float) -> bool:
+    """After a 429, every worker waits its Retry-After: none sends a request meanwhile
+    (grace while the answer travels back to the client on a busy machine)."""
+    limited = [r.received for r in records if r.fault == "429"]
+    return bool(limited) and not any(t + 0.2 < r.received < t + pause - 0.02 for t in limited for r in records)
 
 
 def fresh_account() -> SimulatedAccount:
@@ -103,6 +124,7 @@ def test_each_retriable_fault_leaves_the_result_exact(
     kind: str, faulty: SimulatorServer, clean: dict, shows: tuple[int, ...]
 ) -> None:
     faulty.set_faults(plan([kind]))
+    before = len(faulty.requests)
     started = time.monotonic()
     with client_for(faulty) as client:
         result = scan(client, shows)
@@ -111,9 +133,11 @@ def test_each_retriable_fault_leaves_the_result_exact(
     assert result == clean
     assert set(counts) == {kind} and counts[kind] > 0
     if kind == "429":
-        assert elapsed >= counts[kind] * 1.0, "Retry-After: 1 was not honoured"
+        assert elapsed >= 1.0, "Retry-After: 1 was not honoured"
+        assert no_request_started_in_a_pause(faulty.requests[before:], pause=1.0)
     if kind == "slow":
-        assert elapsed >= counts[kind] * READ_TIMEOUT, "the client did not wait for its read timeout"
+        # Up to max_in_flight (4) requests wait out their read timeouts at the same time.
+        assert elapsed >= -(-counts[kind] // 4) * READ_TIMEOUT, "the client did not wait for its read timeout"
 
 
 @pytest.mark.parametrize(
@@ -291,6 +315,24 @@ def test_a_revoked_token_fails_the_scan_with_an_auth_error_until_restored(faulty
     faulty.restore_token()
     with client_for(faulty) as client:
         assert [o for page in client.iter_orders() for o in page] == clean["orders"]
+
+
+def test_a_token_revoked_while_windows_page_side_by_side_fails_the_scan_and_stops_every_worker(
+    faulty: SimulatorServer, clean: dict
+) -> None:
+    faulty.set_faults(FaultPlan(seed=1, revoke_after=5))
+    before = len(faulty.requests)
+    start, end = PAID_RANGE
+    with client_for(faulty, per_page=10) as client, pytest.raises(QticketsAuthError, match="QTICKETS_TOKEN") as info:
+        for _ in client.iter_paid_orders(start, end, windows=payment_windows(start, end, TZ)):
+            pass
+    assert TOKEN not in str(info.value)
+    seen = [(r.status, r.fault) for r in faulty.requests[before:]]
+    assert seen[:5] == [(200, None)] * 5 and set(seen[5:]) == {(401, "revoke")}
+    assert len(seen) <= 5 + 4, "only the requests already on their way when the first 401 came back"
+    faulty.restore_token()
+    with client_for(faulty) as client:
+        assert scan(client, ())["paid"] == clean["paid"]
 
 
 def test_a_page_that_is_not_json_is_a_transient_error_for_the_step_to_retry(faulty: SimulatorServer) -> None:

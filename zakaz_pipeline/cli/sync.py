@@ -19,6 +19,7 @@ from zakaz_pipeline.cli.preflight import check_reachable, check_token
 from zakaz_pipeline.columns import row_count
 from zakaz_pipeline.errors import first_line, root_error
 from zakaz_pipeline.qtickets.client import QticketsClient
+from zakaz_pipeline.qtickets.concurrency import payment_windows
 from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, shows_on_sale, ticket_columns
 from zakaz_pipeline.settings import ConfigError, Settings, debug_enabled
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
@@ -206,13 +207,18 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
     """The fetch and transform of a sync over ``first``..``last``, counted, with no warehouse at all."""
     tz = settings.tz
     start, end = sales_window(first, last, settings)
-    with QticketsClient(base_url=settings.base_url, token=settings.token, read_timeout=settings.read_timeout) as client:
+    with QticketsClient(
+        base_url=settings.base_url,
+        token=settings.token,
+        read_timeout=settings.read_timeout,
+        max_in_flight=settings.max_in_flight,
+    ) as client:
         events = [event for page in client.iter_events() for event in page]
         event_rows, show_rows = event_columns(events, org=settings.org)
         orders = tickets = 0
-        for page in client.iter_paid_orders(start, end):
+        for page in client.iter_paid_orders(start, end, windows=payment_windows(start, end, tz)):
             orders += len(page)
             tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
         on_sale = shows_on_sale(event_rows, show_rows, dt.datetime.now(dt.UTC))
-        left = sum(show_inventory(client.show_seats(show_id))[1] for _, show_id in on_sale)
+        left = sum(show_inventory(seats)[1] for seats in client.seats_of([show_id for _, show_id in on_sale]))
     return DryRunCounts(row_count(event_rows), row_count(show_rows), orders, tickets, len(on_sale), left)

@@ -3,10 +3,11 @@ references, so they stay out of the definitions and the UI."""
 
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
 
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT, QticketsClient
+from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT, RequestLimiter
 from zakaz_pipeline.settings import DEFAULT_ORG, MIN_PII_KEY_LENGTH, Settings
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
@@ -24,9 +25,24 @@ class QticketsResource(ConfigurableResource):
         default=DEFAULT_READ_TIMEOUT, description="QTICKETS_READ_TIMEOUT: seconds to wait for an answer before a retry"
     )
 
+    max_in_flight: int = Field(
+        default=DEFAULT_MAX_IN_FLIGHT, description="QTICKETS_MAX_IN_FLIGHT: API requests of a run travelling at once"
+    )
+    _limiter: RequestLimiter | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """One limit for every request of the run: Dagster sets a resource up once per run
+        in one process (the in-process executor), so the steps' clients share it."""
+        self._limiter = RequestLimiter(self.max_in_flight)
+
     def get_client(self) -> QticketsClient:
         return QticketsClient(
-            base_url=self.base_url, token=self.token, per_page=self.per_page, read_timeout=self.read_timeout
+            base_url=self.base_url,
+            token=self.token,
+            per_page=self.per_page,
+            read_timeout=self.read_timeout,
+            max_in_flight=self.max_in_flight,
+            limiter=self._limiter,
         )
 
 
@@ -72,6 +88,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             base_url=settings.base_url,
             token=settings.secret("token"),
             read_timeout=settings.read_timeout,
+            max_in_flight=settings.max_in_flight,
         ),
         "pii": PiiResource(key=settings.secret("pii_key")),
         "quality": QualityResource(

@@ -16,6 +16,10 @@ List endpoints are read with keyset paging: every request asks for page 1 of
 ``id > <last id seen>`` ordered by id. Unlike page numbers, this cannot repeat or skip an
 order when orders are created or changed while a scan is paging, and it costs the server
 the same for the last page as for the first.
+
+Requests of one client share a ``RequestLimiter`` (``concurrency.py``): at most
+``max_in_flight`` at once, every 429 pausing them all. A paid-order range given as
+payment-time windows is scanned window by window side by side, each a keyset scan.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ from urllib3.exceptions import (
     ResponseError,
 )
 
+from zakaz_pipeline.qtickets.concurrency import (
+    DEFAULT_MAX_IN_FLIGHT,
+    PausingRetry,
+    RequestLimiter,
+    pages_side_by_side,
+)
 from zakaz_pipeline.transport import retry_policy
 
 log = logging.getLogger(__name__)
@@ -95,6 +105,9 @@ class QticketsClient:
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_retries: int = 6
     backoff_factor: float = 0.5
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # Shared by every client of one run (the resource hands the same one to each step).
+    limiter: RequestLimiter | None = field(default=None, repr=False)
     pool: urllib3.PoolManager = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -103,7 +116,9 @@ class QticketsClient:
                 "QTICKETS_TOKEN is empty: set it to the seller's API token (Qtickets: Settings → API) before syncing."
             )
         self.base_url = self.base_url.rstrip("/")
-        self.pool = _build_pool(self.token, self.max_retries, self.backoff_factor)
+        if self.limiter is None:
+            self.limiter = RequestLimiter(self.max_in_flight)
+        self.pool = _build_pool(self.token, self.max_retries, self.backoff_factor, self.limiter)
 
     def close(self) -> None:
         self.pool.clear()
@@ -117,14 +132,16 @@ class QticketsClient:
     def get(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """GET ``path`` with an optional JSON body and return the decoded answer."""
         url = f"{self.base_url}/{path.lstrip('/')}"
+        assert self.limiter is not None  # set in __post_init__
         try:
-            response = self.pool.request(
-                "GET",
-                url,
-                body=orjson.dumps(body) if body is not None else None,
-                timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout),
-                preload_content=True,
-            )
+            with self.limiter.slot():
+                response = self.pool.request(
+                    "GET",
+                    url,
+                    body=orjson.dumps(body) if body is not None else None,
+                    timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout),
+                    preload_content=True,
+                )
         except MaxRetryError as exc:
             raise QticketsError(
                 f"GET {path}: gave up after {self.max_retries} retries ({self._failure(exc.reason)})"
@@ -185,7 +202,7 @@ class QticketsClient:
             if not items:
                 return
             ids = [item["id"] for item in items]
-            if last_id is not None and ids[0] <= last_id or ids != sorted(ids):
+            if (last_id is not None and ids[0] <= last_id) or ids != sorted(ids):
                 raise QticketsError(
                     f"GET {path}: the server ignored the id filter or order (ids {ids[0]}…{ids[-1]} after {last_id}); "
                     "refusing to page on, which could repeat or lose items"
@@ -202,10 +219,40 @@ class QticketsClient:
         return self.iter_pages("orders", conditions)
 
     def iter_paid_orders(
-        self, start: dt.datetime, end: dt.datetime, *, on_page: PageCallback | None = None
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        on_page: PageCallback | None = None,
+        windows: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Orders whose payment time falls in ``[start, end)``: one scan for any range."""
-        return self.iter_pages("orders", _paid_between(start, end), on_page=on_page)
+        """Orders whose payment time falls in ``[start, end)``: one scan for any range, or
+        with ``windows`` (disjoint half-open ranges covering it, ``payment_windows``) one
+        keyset scan per window, up to ``max_in_flight`` side by side, pages in arrival
+        order. ``on_page`` then gets the orders fetched over all windows and ``None``
+        (ask ``count_paid_orders`` for the range's total)."""
+        if windows is None:
+            return self.iter_pages("orders", _paid_between(start, end), on_page=on_page)
+        _check_windows(start, end, windows)
+
+        def scan(low: dt.datetime, high: dt.datetime) -> Callable[[], Iterator[list[dict[str, Any]]]]:
+            return lambda: self.iter_pages("orders", _paid_between(low, high))
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            fetched = 0
+            assert self.limiter is not None
+            for page in pages_side_by_side([scan(low, high) for low, high in windows], self.limiter.max_in_flight):
+                fetched += len(page)
+                if on_page is not None:
+                    on_page(fetched, None)
+                yield page
+
+        return pages()
+
+    def seats_of(self, show_ids: Sequence[int]) -> list[list[dict[str, Any]]]:
+        """``show_seats`` of each show, up to ``max_in_flight`` requests side by side."""
+        assert self.limiter is not None
+        return self.limiter.map(self.show_seats, show_ids)
 
     def count_paid_orders(self, start: dt.datetime, end: dt.datetime) -> int | None:
         """The API's count of orders paid in ``[start, end)`` (``paging.total``), from one
@@ -234,8 +281,17 @@ def _paid_between(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     return [where("payed_at", ">=", start), where("payed_at", "<", end)]
 
 
-def _build_pool(token: str, max_retries: int, backoff_factor: float) -> urllib3.PoolManager:
-    retry = retry_policy("GET", max_retries, backoff_factor, jitter=True)
+def _check_windows(start: dt.datetime, end: dt.datetime, windows: Sequence[tuple[dt.datetime, dt.datetime]]) -> None:
+    """Windows that overlap or leave a gap would repeat or lose orders: refuse them."""
+    bounds = [start] + [edge for window in windows for edge in window] + [end]
+    if not windows or any(low != high for low, high in zip(bounds[::2], bounds[1::2], strict=True)):
+        raise ValueError(f"payment windows must cover [{start}, {end}) end to end without gaps or overlaps")
+
+
+def _build_pool(token: str, max_retries: int, backoff_factor: float, limiter: RequestLimiter) -> urllib3.PoolManager:
+    retry = retry_policy("GET", max_retries, backoff_factor, jitter=True, retry_class=PausingRetry)
+    assert isinstance(retry, PausingRetry)
+    retry.limiter = limiter
     headers = {
         # gzip as requests asked for it: JSON pages shrink about tenfold on the wire.
         **urllib3.make_headers(accept_encoding="gzip,deflate", user_agent="zakaz-pipeline"),
@@ -243,7 +299,8 @@ def _build_pool(token: str, max_retries: int, backoff_factor: float) -> urllib3.
         "Accept": "application/json",
         "Content-Type": "application/json",
     }
-    return urllib3.PoolManager(maxsize=8, retries=retry, headers=headers)
+    # One kept-alive connection per request that may travel at once.
+    return urllib3.PoolManager(maxsize=max(8, limiter.max_in_flight), retries=retry, headers=headers)
 
 
 def _raise_for_status(path: str, response: urllib3.BaseHTTPResponse) -> None:

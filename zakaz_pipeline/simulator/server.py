@@ -61,7 +61,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RequestRecord:
     """One request as the server saw it; ``path`` is relative to ``/api/rest/v1``.
-    ``fault`` is the kind a fault plan injected (or ``revoke``), in arrival order."""
+    ``fault`` is the kind a fault plan injected (or ``revoke``), in arrival order;
+    ``received`` the ``time.monotonic()`` it arrived at (when a client's pauses happen)."""
 
     method: str
     path: str
@@ -69,6 +70,7 @@ class RequestRecord:
     body: dict | None
     status: int
     fault: str | None = None
+    received: float = 0.0
 
 
 @dataclass
@@ -106,7 +108,7 @@ class SimulatorServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> SimulatorServer:
+    def start(self) -> Self:
         serve = functools.partial(self._bind().serve_forever, poll_interval=0.05)  # quick stop()
         self._thread = threading.Thread(target=serve, name="qtickets-simulator", daemon=True)
         self._thread.start()
@@ -188,6 +190,7 @@ class SimulatorServer:
 
     def handle(self, method: str, target: str, headers: Mapping[str, str] | Message, raw_body: bytes) -> Response:
         """Answer one request; records it whatever the outcome."""
+        received = time.monotonic()
         url = urlsplit(target)
         path = url.path[len(API_ROOT) :] if url.path.startswith(API_ROOT + "/") else url.path
         query = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -205,7 +208,7 @@ class SimulatorServer:
         with self._state_lock:
             latency = self._injector.latency() if self._injector is not None else 0.0
             self.requests.append(
-                RequestRecord(method, path, query, body, response.status, fault.kind if fault else None)
+                RequestRecord(method, path, query, body, response.status, fault.kind if fault else None, received)
             )
         logger.debug("%s %s -> %s%s", method, target, response.status, f" ({fault.kind})" if fault else "")
         return dataclasses.replace(response, delay=response.delay + latency) if latency else response
