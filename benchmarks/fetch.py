@@ -1,9 +1,10 @@
 """What reading the API costs, with nothing else done: the floor a sync cannot beat.
 
 ``python -m benchmarks.fetch floor --base-url URL --token T --from DAY`` pages through every
-order paid since ``DAY`` with the project's ``QticketsClient.iter_paid_orders`` (the very
-requests the sync makes), then every event, then the seats of each show on sale, parsing
-the JSON and keeping nothing. ``serve`` measures the simulator instead: a keyset scan of
+order paid since ``DAY`` with the project's ``QticketsClient.iter_paid_orders`` over the
+sync's own payment windows (the very requests the sync makes), then every event, then the
+seats of each show on sale, parsing the JSON and keeping nothing, one request at a time
+(``--max-in-flight 1``, the default): the sequential floor. ``serve`` measures the simulator instead: a keyset scan of
 every order over one keep-alive connection, reading the bytes without parsing them (the
 last order id is found with a regular expression), so the figure is the server's rate.
 Each prints one JSON line.
@@ -24,20 +25,23 @@ import orjson
 
 from benchmarks import environment
 from zakaz_pipeline.qtickets.client import QticketsClient, where
+from zakaz_pipeline.qtickets.concurrency import payment_windows
 from zakaz_pipeline.qtickets.rules import show_is_on_sale
 
 TIMEZONE = ZoneInfo(environment.TIMEZONE)
 # Every order of the simulator starts with {"id":N,"uniqid":…}; baskets never carry uniqid.
 _ORDER_ID = re.compile(rb'\{"id":(\d+),"uniqid"')
+_REMAINING = re.compile(rb'"total":(\d+)\}\}$')
 
 
-def floor(base_url: str, token: str, first: dt.date, per_page: int) -> dict[str, object]:
+def floor(base_url: str, token: str, first: dt.date, per_page: int, max_in_flight: int) -> dict[str, object]:
     start = dt.datetime.combine(first, dt.time(), tzinfo=TIMEZONE)
-    end = dt.datetime.now(TIMEZONE) + dt.timedelta(days=1)
+    # The sync's range: through the end of today (the last daily partition).
+    end = dt.datetime.combine(dt.datetime.now(TIMEZONE).date() + dt.timedelta(days=1), dt.time(), tzinfo=TIMEZONE)
     orders = tickets = pages = 0
     began = time.perf_counter()
-    with QticketsClient(base_url, token, per_page=per_page) as client:
-        for page in client.iter_paid_orders(start, end):
+    with QticketsClient(base_url, token, per_page=per_page, max_in_flight=max_in_flight) as client:
+        for page in client.iter_paid_orders(start, end, windows=payment_windows(start, end, TIMEZONE)):
             pages += 1
             orders += len(page)
             tickets += sum(len(order["baskets"]) for order in page)
@@ -45,7 +49,7 @@ def floor(base_url: str, token: str, first: dt.date, per_page: int) -> dict[str,
         events = [event for page in client.iter_events() for event in page]
         now = dt.datetime.now(dt.UTC)
         on_sale = [show["id"] for event in events for show in event["shows"] if show_is_on_sale(event, show, now)]
-        seats = sum(len(client.show_seats(show_id)) for show_id in on_sale)
+        seats = sum(len(show) for show in client.seats_of(on_sale))
     seconds = time.perf_counter() - began
     return {
         "seconds": seconds,
@@ -82,7 +86,8 @@ def serve_rate(base_url: str, token: str, per_page: int) -> dict[str, object]:
         orders += len(ids)
         size += len(data)
         last_id = int(ids[-1])
-        if len(ids) < per_page:
+        remaining = _REMAINING.search(data)  # paging.total: what was left after the last id, as the client stops
+        if remaining is None or int(remaining[1]) <= len(ids):
             break
     seconds = time.perf_counter() - began
     connection.close()
@@ -96,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", required=True)
     parser.add_argument("--from", dest="first", type=dt.date.fromisoformat, help="first sales day (floor)")
     parser.add_argument("--per-page", type=int, default=QticketsClient.per_page)
+    parser.add_argument("--max-in-flight", type=int, default=1, help="floor: requests at once (default 1)")
     args = parser.parse_args(argv)
     if args.mode == "floor":
         if args.first is None:
             parser.error("floor needs --from")
-        result = floor(args.base_url, args.token, args.first, args.per_page)
+        result = floor(args.base_url, args.token, args.first, args.per_page, args.max_in_flight)
     else:
         result = serve_rate(args.base_url, args.token, args.per_page)
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

@@ -18,7 +18,7 @@ from benchmarks.environment import CLI_MODULE
 from benchmarks.machine import machine
 from benchmarks.results import ScaleResult
 from benchmarks.tables import markdown_table, sparkline, text_table
-from benchmarks.targets import HEADER, target_rows
+from benchmarks.targets import HEADER, pace_rows, target_rows
 
 DATASET_HEADER = [
     "scale", "orders", "paid orders", "tickets (paid)", "events", "shows (seated)", "seats", "first sale day",
@@ -33,11 +33,17 @@ def report(
     view_scale: int | None,
     command: str,
     view_parts: Sequence[tuple[str, int, int]] = (),
+    pace: ScaleResult | None = None,
 ) -> tuple[str, str]:
-    """(RESULTS.md, the console summary) for ``results``; ``view_rows`` empty before views are timed."""
+    """(RESULTS.md, the console summary) for ``results`` (zero latency) and ``pace`` (the "API
+    pace" section, None when skipped); ``view_rows`` empty before views are timed."""
     info = machine()
     rows = target_rows(results, view_rows, view_scale)
+    if pace is not None:
+        rows += pace_rows(pace)
     md = _head(args, command, info, rows)
+    if pace is not None:
+        md += _pace(pace)
     md += _datasets(args, results)
     md += _serving(results)
     for r in results:
@@ -211,6 +217,33 @@ def _views(
         "```sql",
         *(f"-- {name}\n{sql};" for name, sql in views.QUERIES),
         "```",
+        "",
+    ]
+
+
+def _pace(r: ScaleResult) -> list[str]:
+    """The "API pace" section: what a seller waits for when every request costs a round trip."""
+    last = r.floor[-1] if r.floor else {}
+    runs = ", ".join(f"{m.seconds:.1f} s / {m.rss_mb:.0f} MB" for m in r.sync)
+    ticks = ", ".join(f"{m.seconds:.1f} s" for m in r.tick)
+    peers = ", ".join(f"{m.seconds:.1f} s" for m in r.peer) or r.peer_note or "skipped"
+    in_flight = ", ".join(f"{what} {most}" for what, most in r.peak_in_flight.items())
+    return [
+        f"## API pace: {r.pace.latency_ms:g} ms a request, at most {r.pace.max_per_page} items a page",
+        "",
+        (
+            f"The 1× dataset ({r.dataset['orders']:,} orders) behind a simulator that delays every answer and caps "
+            "every list page whatever `perPage` asks. The sequential floor makes the requests a correct full sync "
+            f"needs (the sync's payment windows, events, seats), one at a time, JSON parsed: {last.get('pages', 0)} "
+            f"order pages, {last.get('events', 0)} events, seats of {last.get('shows_on_sale', 0)} shows."
+        ),
+        "",
+        "- sequential floor runs: " + ", ".join(f"{f['seconds']:.1f} s" for f in r.floor),
+        f"- full-history sync runs (wall / peak RSS): {runs}; steps of the last: "
+        + steps_text(r.sync_breakdown.get("steps", {})),
+        f"- tick runs: {ticks}; steps of the last: " + steps_text(r.tick_breakdown.get("steps", {})),
+        f"- dlt peer runs: {peers}",
+        f"- most requests the simulator held at once: {in_flight}",
         "",
     ]
 

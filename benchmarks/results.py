@@ -45,6 +45,8 @@ class ScaleResult:
     warehouse: Path | None = None
     simulator_rss_mb: float = 0.0
     profiles: list[tuple[str, str]] = field(default_factory=list)
+    pace: Any = None  # simulator_process.Pace for the "API pace" section, None at zero latency
+    peak_in_flight: dict[str, int] = field(default_factory=dict)  # what was running → most requests at once
 
     @property
     def partitions(self) -> int:

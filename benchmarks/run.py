@@ -22,12 +22,14 @@ import shlex
 from benchmarks import views
 from benchmarks.environment import BENCH_DIR, ORG, python_json, say
 from benchmarks.fetch_runs import bench_fetch
+from benchmarks.pace_runs import bench_pace
 from benchmarks.peer_runs import bench_peer
 from benchmarks.profiles import needs_profile, profile_sync
 from benchmarks.report import report
 from benchmarks.results import ScaleResult
 from benchmarks.simulator_process import Simulator
 from benchmarks.sync_runs import bench_sync, bench_tick
+from benchmarks.webhook_runs import bench_webhooks, write_webhooks
 
 REAL_ORDERS, REAL_EVENTS, HISTORY_DAYS = 123_000, 221, 730
 QUICK_ORDERS, QUICK_EVENTS, QUICK_HISTORY_DAYS = 12_000, 40, 120
@@ -81,6 +83,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep every run's warehouse, not only the last")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run of missed targets")
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "RESULTS.md", help="where to write the report")
+    parser.add_argument(
+        "--only", choices=("webhooks",), help="measure one section alone and put it into the existing --results file"
+    )
+    parser.add_argument("--skip-webhooks", action="store_true", help='skip "Webhook delivery to dashboard"')
+    parser.add_argument("--webhook-orders", type=int, default=50, help="orders delivered by webhook (default 50)")
+    parser.add_argument("--webhook-every", type=float, default=3.0, help="seconds between them (default 3)")
+    parser.add_argument("--skip-pace", action="store_true", help='skip the "API pace" section')
+    parser.add_argument("--skip-zero-latency", action="store_true", help="only the API pace section")
+    parser.add_argument("--pace-latency-ms", type=float, default=80.0, help="API pace: ms a request (default 80)")
+    parser.add_argument("--pace-max-per-page", type=int, default=100, help="API pace: items a page (default 100)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.orders = args.orders or (QUICK_ORDERS if quick else REAL_ORDERS)
@@ -100,18 +112,28 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:])
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.only == "webhooks":
+        write_webhooks(args.results, bench_webhooks(args, work), command.strip())
+        print(f"\nwritten: {args.results} (its webhook section; the others unchanged)")
+        return 0
+    pace = None if args.skip_pace else bench_pace(args, work)
     results: list[ScaleResult] = []
-    for position, scale in enumerate(args.scales):
+    for position, scale in enumerate([] if args.skip_zero_latency else args.scales):
         results.append(bench_scale(scale, args, work, with_peer=position == 0 and not args.skip_peer))
         # Keep what is measured so far, should a later (larger) scale fail.
-        partial, _ = report(args, results, [], None, command.strip() + "  (partial: views not yet timed)")
+        partial, _ = report(args, results, [], None, command.strip() + "  (partial: views not yet timed)", pace=pace)
         args.results.write_text(partial + "\n", encoding="utf-8")
-    largest = results[-1]
-    say(f"[{largest.scale}×] timing DataLens queries ({args.view_repeats} runs each) …")
-    view_rows = views.bench(largest.warehouse, ORG, args.view_repeats) if largest.warehouse else []
-    view_parts = views.parts(largest.warehouse) if largest.warehouse else []
-    markdown, text = report(args, results, view_rows, largest.scale, command.strip(), view_parts)
+    largest = results[-1] if results else None
+    view_rows: list = []
+    view_parts: list = []
+    if largest is not None and largest.warehouse:
+        say(f"[{largest.scale}×] timing DataLens queries ({args.view_repeats} runs each) …")
+        view_rows, view_parts = views.bench(largest.warehouse, ORG, args.view_repeats), views.parts(largest.warehouse)
+    scale = largest.scale if largest is not None else None
+    markdown, text = report(args, results, view_rows, scale, command.strip(), view_parts, pace=pace)
     args.results.write_text(markdown + "\n", encoding="utf-8")
+    if not args.skip_webhooks:
+        write_webhooks(args.results, bench_webhooks(args, work))
     print()
     print(text)
     print(f"\nwritten: {args.results}")

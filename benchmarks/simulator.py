@@ -6,6 +6,10 @@ account once (``zakaz simulator`` always generates 120 days of history; a seller
 123k orders has about two years), serves it on a free port and prints one JSON line
 describing it (base URL, first sale day, sizes, generation time). It serves until its
 standard input closes, so it can never outlive the harness that started it.
+
+``--latency-ms`` and ``--max-per-page`` give it a remote API's pace (the "API pace"
+section). Each line ``peak`` read from standard input is answered with one JSON line,
+``{"peak_in_flight": N}``: the most requests it held at once since the last such line.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 import orjson
 
 from benchmarks.environment import TIMEZONE
+from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 
@@ -49,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-days", type=int, default=730)
     parser.add_argument("--token", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="every answer waits this long")
+    parser.add_argument("--max-per-page", type=int, help="a list page holds at most this many items")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -58,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     generate_seconds = time.perf_counter() - started
     facts = describe(account)
     gc.freeze()  # the account lives as long as the process: keep the collector off it
-    server = SimulatorServer(account, token=args.token, port=args.port)
+    pace = FaultPlan(seed=args.seed, latency_ms=args.latency_ms, max_per_page=args.max_per_page)
+    server = SimulatorServer(account, token=args.token, port=args.port, faults=pace)
     server.requests = _Discard()  # a benchmark sends ~10⁵ requests: do not keep a log of them
     server.start()
     ready = {
@@ -71,10 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(orjson.dumps(ready).decode() + "\n")
     sys.stdout.flush()
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    threading.Thread(target=_answer_until_eof, args=(server, stop), daemon=True).start()
     stop.wait()
     server.stop()
     return 0
+
+
+def _answer_until_eof(server: SimulatorServer, stop: threading.Event) -> None:
+    for line in sys.stdin:
+        if line.strip() == "peak":
+            sys.stdout.write(orjson.dumps({"peak_in_flight": server.reset_peak_in_flight()}).decode() + "\n")
+            sys.stdout.flush()
+    stop.set()
 
 
 class _Discard(list):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,26 @@ from benchmarks import measure
 from benchmarks.environment import REPO, TOKEN
 
 
+@dataclass(frozen=True)
+class Pace:
+    """A remote API's pace: every answer after ``latency_ms``, at most ``max_per_page`` a page."""
+
+    latency_ms: float
+    max_per_page: int
+
+
 class Simulator:
     """``python -m benchmarks.simulator`` in its own process; stops when its stdin closes."""
 
-    def __init__(self, orders: int, events: int, seed: int, history_days: int, log: Path) -> None:
+    def __init__(
+        self, orders: int, events: int, seed: int, history_days: int, log: Path, pace: Pace | None = None
+    ) -> None:
         argv = [
             sys.executable, "-m", "benchmarks.simulator", "--orders", str(orders), "--events", str(events),
             "--seed", str(seed), "--history-days", str(history_days), "--token", TOKEN,
         ]  # fmt: skip
+        if pace is not None:
+            argv += ["--latency-ms", str(pace.latency_ms), "--max-per-page", str(pace.max_per_page)]
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("wb")
         self.proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
@@ -32,6 +45,13 @@ class Simulator:
             raise RuntimeError(f"the simulator did not start; see {log}")
         self.info: dict[str, Any] = orjson.loads(line)
         self.base_url: str = self.info["base_url"]
+
+    def peak_in_flight(self) -> int:
+        """The most requests the simulator held at once since the last call."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"peak\n")
+        self.proc.stdin.flush()
+        return int(orjson.loads(self.proc.stdout.readline())["peak_in_flight"])
 
     def rss_mb(self) -> float:
         return measure.tree_memory(self.proc.pid)[0] / measure.MB

@@ -14,6 +14,10 @@ TARGETS = {
     "dlt_rss_vs_sync": 10.0,  # ≥ 10 × less memory than dlt
     "tick_s": 10.0,  # one 15-minute tick ≤ 10 s
     "view_p95_ms": 50.0,  # DataLens view p95 ≤ 50 ms at 10×
+    "pace_sync_vs_floor": 0.5,  # API pace: full-history sync ≤ 0.5 × the sequential floor
+    "pace_in_flight": 4,  # … with at most 4 requests in flight (QTICKETS_MAX_IN_FLIGHT's default)
+    "pace_dlt_vs_sync": 3.0,  # … ≥ 3 × faster than the dlt peer at the same pace
+    "pace_tick_s": 5.0,  # … a 15-minute tick ≤ 5 s for the whole command
 }
 HEADER = ["figure", "median", "min–max", "target", "status"]
 
@@ -74,6 +78,8 @@ def _growth_rows(results: list[ScaleResult]) -> list[list[str]]:
 
 def _tick_rows(results: list[ScaleResult]) -> list[list[str]]:
     """The tick is judged at 1× (or the first scale); other scales' ticks are for information."""
+    if not results:
+        return []
     base = next((r for r in results if r.scale == 1), None) or results[0]
     rows: list[list[str]] = []
     tick = base.fig("tick_s")
@@ -97,6 +103,36 @@ def _view_rows(view_rows: list[dict[str, Any]], view_scale: int | None) -> list[
     verdict = status(worst["p95_ms"] <= TARGETS["view_p95_ms"]) if view_scale == 10 else "not at 10×: " + status(None)
     target = f"≤ {TARGETS['view_p95_ms']:.0f} at 10×"
     return [[f"view p95, worst query ({view_scale}×), ms", f"{worst['p95_ms']:.1f}", "—", target, verdict]]
+
+
+def pace_rows(r: ScaleResult) -> list[list[str]]:
+    """The "API pace" targets: sync against the sequential floor, requests in flight, tick, dlt."""
+    label = f"API pace ({r.pace.latency_ms:g} ms, {r.pace.max_per_page} a page)"
+    rows: list[list[str]] = []
+    floor, sync, tick, peer = r.fig("floor_s"), r.fig("sync_s"), r.fig("tick_s"), r.fig("peer_s")
+    if floor:
+        rows.append([f"{label}: sequential floor, s", f"{floor.median:.1f}", floor.spread(), "—", "reference"])
+    if sync:
+        rows.append([f"{label}: full-history sync, s", f"{sync.median:.1f}", sync.spread(), "—", "—"])
+    if floor and sync:
+        ratio = sync.median / floor.median
+        rows.append([f"{label}: sync / sequential floor", f"{ratio:.2f}", "—", f"≤ {TARGETS['pace_sync_vs_floor']}",
+                     status(ratio <= TARGETS["pace_sync_vs_floor"])])  # fmt: skip
+    if "sync" in r.peak_in_flight:
+        most = max(r.peak_in_flight.get("sync", 0), r.peak_in_flight.get("tick", 0))
+        rows.append([f"{label}: most requests in flight (sync, tick)", str(most), "—",
+                     f"≤ {TARGETS['pace_in_flight']}", status(most <= TARGETS["pace_in_flight"])])  # fmt: skip
+    if tick:
+        rows.append([f"{label}: 15-minute tick, s", f"{tick.median:.1f}", tick.spread(),
+                     f"≤ {TARGETS['pace_tick_s']:.0f}", status(tick.median <= TARGETS["pace_tick_s"])])  # fmt: skip
+    if peer and sync:
+        speed = peer.median / sync.median
+        rows.append([f"{label}: dlt / sync time", f"{speed:.2f}", "—", f"≥ {TARGETS['pace_dlt_vs_sync']:.0f}",
+                     status(speed >= TARGETS["pace_dlt_vs_sync"])])  # fmt: skip
+    elif sync:
+        rows.append([f"{label}: dlt / sync time", "—", "—", f"≥ {TARGETS['pace_dlt_vs_sync']:.0f}",
+                     f"not measured: {r.peer_note or 'skipped (--skip-peer)'}"])  # fmt: skip
+    return rows
 
 
 def _peer_rows(results: list[ScaleResult]) -> list[list[str]]:

@@ -1,0 +1,49 @@
+"""The "API pace" section: the 1× dataset behind a simulator that answers like a remote API
+(``--pace-latency-ms`` per request, at most ``--pace-max-per-page`` items a page), so the
+figures are what a seller waits for rather than our CPU.
+
+Measured, each ``--runs`` times: the sequential floor (the requests a correct full sync
+needs — the sync's own payment windows, events, seats — one at a time, JSON parsed), the
+full-history ``zakaz sync`` and the 15-minute tick (as in the zero-latency section), the dlt
+peer at the same pace, and the most requests the simulator held at once during each.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks.environment import TOKEN, python_json, say
+from benchmarks.peer_runs import bench_peer
+from benchmarks.results import ScaleResult
+from benchmarks.simulator_process import Pace, Simulator
+from benchmarks.sync_runs import bench_sync, bench_tick
+
+
+def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
+    pace = Pace(args.pace_latency_ms, args.pace_max_per_page)
+    logs = work / "logs" / "pace"
+    say(f"[pace] generating {args.orders:,} orders behind {pace.latency_ms:g} ms a request, {pace.max_per_page} a page")
+    simulator = Simulator(args.orders, args.events, args.seed, args.history_days, logs / "simulator.log", pace)
+    try:
+        result = ScaleResult(1, simulator.info, pace=pace)
+        base = ["--base-url", simulator.base_url, "--token", TOKEN, "--max-in-flight", "1"]
+        first = result.dataset["first_sale_day"]
+        for i in range(args.runs):
+            result.floor.append(
+                python_json(["-m", "benchmarks.fetch", "floor", *base, "--from", first], logs, f"floor-{i}")
+            )
+            say(f"[pace] sequential floor run {i + 1}: {result.floor[-1]['seconds']:.1f} s")
+        result.peak_in_flight["floor"] = simulator.peak_in_flight()
+        run_dir = bench_sync(result, args, simulator.base_url, work / "pace", logs)
+        result.peak_in_flight["sync"] = simulator.peak_in_flight()
+        bench_tick(result, args, simulator.base_url, run_dir, logs)
+        result.peak_in_flight["tick"] = simulator.peak_in_flight()
+        if not args.skip_peer:
+            bench_peer(result, args, simulator.base_url, work / "pace", logs)
+            result.peak_in_flight["dlt peer"] = simulator.peak_in_flight()
+        result.simulator_rss_mb = simulator.rss_mb()
+    finally:
+        simulator.stop()
+    say(f"[pace] most requests in flight: {result.peak_in_flight}")
+    return result
