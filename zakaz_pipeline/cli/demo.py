@@ -2,7 +2,9 @@
 
 The demo serves a generated account on a free port, syncs its whole history into an
 embedded warehouse as a seller's first backfill would, and prints the summary; with
-``--ui`` a live shop keeps selling and the Dagster UI and daemon run on it (``cli/ui.py``).
+``--ui`` a live shop keeps selling, the simulator delivers its changes as signed webhooks to
+the demo's receiver (``zakaz webhooks``, secret ``DEMO_WEBHOOK_SECRET``), and the Dagster UI
+and daemon run on it (``cli/ui.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,11 +24,15 @@ from zakaz_pipeline.settings import LOCAL_STATE_DIR, ConfigError, Settings, envi
 
 if TYPE_CHECKING:
     from zakaz_pipeline.simulator.faults import FaultPlan
+    from zakaz_pipeline.simulator.webhooks import WebhookPlan
 
 log = logging.getLogger("zakaz")
 
 DEMO_TOKEN = "demo-token"
 DEMO_PII_KEY = "demo-pii-key-not-for-production"
+# With --ui the simulator signs its webhooks with this and the demo's receiver checks it.
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-for-production"
+WEBHOOK_QUEUE = "webhooks.sqlite"  # with --ui, in the demo's folder
 LIVE_SHOP_JOURNAL = "live_shop.jsonl"  # with --ui, in the demo's folder: one JSON line per change the shop made
 
 
@@ -64,6 +71,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from zakaz_pipeline.simulator.live import LiveShop
     from zakaz_pipeline.simulator.server import SimulatorServer
     from zakaz_pipeline.simulator.shop import SimulatedAccount
+    from zakaz_pipeline.simulator.webhooks import WebhookSender
 
     path = args.path.resolve()
     timezone = Settings.from_env(need_secrets=False).timezone
@@ -75,15 +83,26 @@ def demo_command(args: argparse.Namespace) -> int:
         log.info(
             "simulator with %d orders and %d events at %s", len(account.orders), len(account.events), server.base_url
         )
+        webhooks_port = _free_port() if args.ui else 0
         if args.ui:
             journal = path / LIVE_SHOP_JOURNAL
             journal.unlink(missing_ok=True)
+            # Listening before the shop's first change: every change is delivered (the ones
+            # made before the receiver is up are retried on the vendor's schedule).
+            shop.enter_context(
+                WebhookSender(
+                    account,
+                    url=f"http://127.0.0.1:{webhooks_port}/qtickets/webhook",
+                    secret=DEMO_WEBHOOK_SECRET,
+                    plan=_demo_webhook_plan(args.seed),
+                )
+            )
             shop.enter_context(
                 LiveShop(account, seed=args.seed, interval=args.shop_every, timezone=timezone, journal=journal)
             )
         status = sync_command(argparse.Namespace(first=first, last=None, dry_run=False))
         if status == 0 and args.ui:
-            return _serve_ui(path, args.ui_port)
+            return _serve_ui(path, args.ui_port, webhooks_port)
     if status == 0:
         print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path, wired)}\nor run `zakaz demo --ui`.")
     return status
@@ -103,14 +122,31 @@ def _demo_environment(path: Path, history_start: str, *, ui: bool) -> dict[str, 
         os.environ["ZAKAZ_SCHEDULE_RUNNING"] = "1"
         for name, value in DEMO_CADENCE.items():
             os.environ.setdefault(name, value)
+        # The receiver (a child of the UI) and the webhook sensors read the same secret and queue.
+        os.environ.update(QTICKETS_WEBHOOK_SECRET=DEMO_WEBHOOK_SECRET, ZAKAZ_WEBHOOK_QUEUE=str(path / WEBHOOK_QUEUE))
     return wired
 
 
-def _serve_ui(path: Path, port: int) -> int:
+def _demo_webhook_plan(seed: int) -> WebhookPlan:
+    """A few deliveries twice, late (20 s) or signed wrongly, as a real account's would be:
+    the receiver refuses the bad ones and Qtickets' retry (1 s later) gets through."""
+    from zakaz_pipeline.simulator.webhooks import WebhookPlan
+
+    return WebhookPlan(seed=seed, duplicate=0.05, late=0.05, bad_signature=0.02, late_seconds=20)
+
+
+def _free_port() -> int:
+    """A port for the demo's webhook receiver: the sender needs its URL before the UI starts it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_ui(path: Path, port: int, webhooks_port: int) -> int:
     from zakaz_pipeline.cli.ui import UiError, serve_ui
 
     try:
-        status = serve_ui(path, host="127.0.0.1", port=port, env=environment())
+        status = serve_ui(path, host="127.0.0.1", port=port, env=environment(), webhooks_port=webhooks_port)
     except UiError as exc:
         print(f"zakaz: {exc}", file=sys.stderr)
         return 1

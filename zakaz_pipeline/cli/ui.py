@@ -58,9 +58,10 @@ class _Child:
     log: Path
 
 
-def serve_ui(path: Path, *, host: str, port: int, env: Mapping[str, str]) -> int:
-    """Run the webserver and the daemon with ``env`` until SIGINT (exit 130), SIGTERM
-    (exit 0) or a child's death (``UiError``); every child process group is stopped on the way out."""
+def serve_ui(path: Path, *, host: str, port: int, env: Mapping[str, str], webhooks_port: int | None = None) -> int:
+    """Run the webserver and the daemon (and with ``webhooks_port`` the webhook receiver,
+    ``zakaz webhooks``) with ``env`` until SIGINT (exit 130), SIGTERM (exit 0) or a child's
+    death (``UiError``); every child process group is stopped on the way out."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -87,10 +88,19 @@ def serve_ui(path: Path, *, host: str, port: int, env: Mapping[str, str]) -> int
         # file keeps warnings and errors, the UI keeps every tick.
         daemon = [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace), "--log-level", "warning"]
         children.append(_start("dagster-daemon", daemon, logs, env))
+        if webhooks_port is not None:
+            receiver = [str(bin_dir / "zakaz"), "webhooks", "--host", host, "--port", str(webhooks_port)]
+            children.append(_start("zakaz-webhooks", receiver, logs, env))
         url = f"http://{host}:{port}"
         _wait_until_serving(url, children, stop)
         if not stop.is_set():
             print(f"\nDagster UI: {url}   (schedule and late-change sensor on; logs in {logs})", flush=True)
+            if webhooks_port is not None:
+                print(
+                    f"Webhooks: the simulator delivers each change to http://{host}:{webhooks_port}/qtickets/webhook;"
+                    " the qtickets_webhooks sensor re-runs its day within seconds",
+                    flush=True,
+                )
             print("Press Ctrl-C to stop the UI, the daemon, their runs and the simulator.", flush=True)
         while not stop.wait(1):
             for child in children:
