@@ -8,6 +8,7 @@ API answers for the same order, so a delivery is the vendor's shape or the test 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import itertools
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,7 +29,11 @@ import pytest
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 from zakaz_pipeline.simulator.webhooks import WebhookPlan, WebhookSender, sign
+from zakaz_pipeline.webhooks.app import WEBHOOK_PATH
+from zakaz_pipeline.webhooks.queue import WebhookQueue
 from zakaz_pipeline_tests.conftest import TOKEN
+from zakaz_pipeline_tests.test_webhooks import SECRET as RECEIVER_SECRET
+from zakaz_pipeline_tests.test_webhooks import receiver as real_receiver
 
 SECRET = "test-webhook-secret-0123456789"
 FAST = 0.0002  # time_scale: the vendor's 50 minutes of retries in about 0.6 s
@@ -269,3 +275,32 @@ def test_plan_spec_and_signature() -> None:
         WebhookPlan.parse("duplicate=2")
     # the vendor's documented example: HMAC-SHA1 hex of the raw body
     assert sign(b'{"id":1}', "secret") == hmac.new(b"secret", b'{"id":1}', hashlib.sha1).hexdigest()
+
+
+def test_the_real_receiver_queues_each_change_once_and_refuses_the_badly_signed(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """The simulator against ``zakaz webhooks``' own app (uvicorn on loopback): what the
+    sender delivers, duplicates and bad signatures included, is what the queue holds."""
+    path = tmp_path / "webhooks.sqlite"
+    plan = WebhookPlan(seed=3, duplicate=0.5, bad_signature=0.3, time_scale=FAST)
+    old, basket = paid_order_with_live_ticket(account)
+    with (
+        real_receiver(path) as base,
+        WebhookSender(account, url=base + WEBHOOK_PATH, secret=RECEIVER_SECRET, plan=plan) as sender,
+    ):
+        rng = random.Random(8)
+        placed = [account.place_order(rng)["id"] for _ in range(5)]
+        account.refund_basket(old["id"], basket["id"])
+        assert sender.wait_idle(20)
+    attempts = sender.stats.attempts
+    assert any(a.duplicate for a in attempts) and any(not a.signed for a in attempts)
+    assert all((a.status == 200) == a.signed for a in attempts)  # 401 for each bad signature, 200 otherwise
+    with WebhookQueue(path) as queue:
+        entries = queue.after(0)
+        refused = queue.stats(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).refusals
+    expected = {(order_id, kind) for order_id in placed for kind in ("created", "payed")} | {(old["id"], "refunded")}
+    assert sorted((e.change.order_id, e.change.event_type) for e in entries) == sorted(expected)  # each once
+    refund = next(e.change for e in entries if e.change.event_type == "refunded")
+    assert refund.refunded and refund.updated_at == account.order(old["id"])["updated_at"]
+    assert refused == {"signature": sum(not a.signed for a in attempts)}
