@@ -136,8 +136,12 @@ class FaultPlan:
     ) -> FaultPlan:
         """This plan with the pace given (``zakaz simulator --latency-ms … --max-per-page …``
         over a ``--faults`` spec); what is not given stays as the plan has it."""
-        changes = {"latency_ms": latency_ms, "jitter_ms": jitter_ms, "max_per_page": max_per_page}
-        return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
+        return dataclasses.replace(
+            self,
+            latency_ms=self.latency_ms if latency_ms is None else latency_ms,
+            jitter_ms=self.jitter_ms if jitter_ms is None else jitter_ms,
+            max_per_page=self.max_per_page if max_per_page is None else max_per_page,
+        )
 
     def spec(self) -> str:
         """The spec ``parse`` reads back into this very plan."""
