@@ -95,7 +95,7 @@ def section(result: dict[str, Any], note: str = "") -> list[str]:
             "sensor's request to the run's start (the run queue, one run at a time on the embedded warehouse, and "
             f"the run process's launch) median {_median(queued)}, each run median {_median(took)} from start to "
             "end (fetch, write, checks, views); the rest of a latency is the wait for the sensor's next tick. From placing an order to its first 200: median "
-            f"{_s(result['deliver_p50_s'])}. After the last sale, `v_sales_latest` per event "
+            f"{_ms(result['deliver_p50_s'])}. After the last sale, `v_sales_latest` per event "
             + ("equals" if result["reconciled"] else "**does not equal**")
             + " the simulator's ground truth."
         ),
@@ -139,6 +139,10 @@ def _count(values: Any) -> dict[str, int]:
 
 def _median(values: list[float]) -> str:
     return _s(statistics.median(values)) if values else "—"
+
+
+def _ms(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
 def _s(value: float | None) -> str:
