@@ -13,9 +13,10 @@ this process, on the job's own executor: embedded chDB lets one process open a d
 path, and the CLI holds it for the whole command; a server warehouse's job runs in
 process too (``multi_or_in_process_executor``, asked for ``in_process``).
 
-Dagster has no public API for creating a run with an origin, so this module is the one
-place that imports ``dagster._core``; ``test_local_runs.py`` fails on a Dagster upgrade
-that moves these names, and asks the UI's GraphQL for the job's runs.
+Dagster has no public API for creating a run with an origin, so this module imports
+``dagster._core`` (one of two places, with ``event_log.py``, both in the CLI's room);
+``test_local_runs.py`` fails on a Dagster upgrade that moves these names, and asks the
+UI's GraphQL for the job's runs.
 """
 
 from __future__ import annotations
