@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -31,14 +32,30 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb") / "warehouse"
 
 
+@contextmanager
+def fresh_warehouse(chdb_path: Path) -> Iterator[ClickHouseResource]:
+    """An empty database of its own in the embedded warehouse at ``chdb_path``, dropped
+    afterwards: every chDB session loads the metadata of every database in the path."""
+    resource = ClickHouseResource(url=f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:10]}")
+    try:
+        yield resource
+    finally:
+        with open_client(resource.target, create_database=False) as client:
+            client.command(f"DROP DATABASE IF EXISTS {resource.database} SYNC")
+
+
 @pytest.fixture
 def warehouse(chdb_path: Path) -> Iterator[ClickHouseResource]:
-    """An empty database of its own in the session's embedded warehouse, dropped afterwards:
-    every chDB session loads the metadata of every database in the path."""
-    resource = ClickHouseResource(url=f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:10]}")
-    yield resource
-    with open_client(resource.target, create_database=False) as client:
-        client.command(f"DROP DATABASE IF EXISTS {resource.database} SYNC")
+    """A fresh database for the test (``fresh_warehouse``); a test wanting a second asks for ``other_warehouse``."""
+    with fresh_warehouse(chdb_path) as resource:
+        yield resource
+
+
+@pytest.fixture
+def other_warehouse(chdb_path: Path) -> Iterator[ClickHouseResource]:
+    """A second fresh database beside ``warehouse``: two warehouses fed the same shop differently."""
+    with fresh_warehouse(chdb_path) as resource:
+        yield resource
 
 
 @pytest.fixture

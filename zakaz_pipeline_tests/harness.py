@@ -17,6 +17,7 @@ from zakaz_pipeline.defs.checks import asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
+from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGE_SELECTION
 from zakaz_pipeline.errors import root_error
 from zakaz_pipeline.settings import Settings
 from zakaz_pipeline.simulator.server import SimulatorServer
@@ -111,6 +112,23 @@ def attempt(
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
+
+
+def run_late_changes(
+    server: SimulatorServer, warehouse: ClickHouseResource, instance: DagsterInstance, tags: dict[str, str]
+) -> ExecuteInProcessResult:
+    """A run of the late-change job (``qtickets_late_changes``: the raw orders and what is
+    built from them) with a sensor's run request's ``tags``, as the daemon launches it."""
+    result = materialize(
+        ALL_ASSETS,
+        selection=LATE_CHANGE_SELECTION,
+        resources=pipeline_resources(server, warehouse),
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+    )
+    assert result.success, failure_messages(result)
+    return result
 
 
 def failure_messages(result: ExecuteInProcessResult) -> list[str]:

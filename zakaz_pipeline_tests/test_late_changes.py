@@ -7,11 +7,10 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from dagster import build_sensor_context, materialize
+from dagster import build_sensor_context
 
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
 from zakaz_pipeline.defs.sensors.late_changes import (
-    LATE_CHANGE_SELECTION,
     OVERLAP,
     Cursor,
     changed_days,
@@ -22,14 +21,13 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import (
-    ALL_ASSETS,
     ORG,
     TZ,
     definitions,
     history,
-    pipeline_resources,
     qtickets_resource,
     run,
+    run_late_changes,
 )
 
 PARTS_SQL = """
@@ -97,14 +95,7 @@ def test_refunds_and_cancellations_60_days_later_rerun_only_their_days(warehouse
             start = dt.date.fromisoformat(request.tags[RANGE_START_TAG])
             end = dt.date.fromisoformat(request.tags[RANGE_END_TAG])
             requested |= {start + dt.timedelta(days=n) for n in range((end - start).days + 1)}
-            result = materialize(
-                ALL_ASSETS,
-                selection=LATE_CHANGE_SELECTION,
-                resources=pipeline_resources(server, warehouse),
-                instance=instance,
-                tags=request.tags,
-            )
-            assert result.success
+            run_late_changes(server, warehouse, instance, request.tags)
         assert requested == changed
 
         assert _facts(warehouse) == truth.daily_sales(account, TZ)

@@ -16,11 +16,10 @@ from dagster import (
     DefaultSensorStatus,
     SensorDefinition,
     build_sensor_context,
-    materialize,
 )
 
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
-from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGE_SELECTION, LATE_CHANGES_JOB
+from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGES_JOB
 from zakaz_pipeline.defs.sensors.webhooks import WEBHOOKS_SENSOR
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
@@ -28,13 +27,12 @@ from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import (
-    ALL_ASSETS,
     SETTINGS,
     TZ,
     definitions,
     history,
-    pipeline_resources,
     run,
+    run_late_changes,
     settings_with,
 )
 from zakaz_pipeline_tests.test_late_changes import _facts, live_baskets, sales_day
@@ -164,11 +162,5 @@ def test_a_webhook_for_a_refund_60_days_later_restates_that_day(tmp_path: Path, 
         result = tick(sensor_for(queue_path), instance, None)
         assert requested(result) == [(sales_day(victim), sales_day(victim))]
         for request in result.run_requests:
-            assert materialize(
-                ALL_ASSETS,
-                selection=LATE_CHANGE_SELECTION,
-                resources=pipeline_resources(server, warehouse),
-                instance=instance,
-                tags=request.tags,
-            ).success
+            run_late_changes(server, warehouse, instance, request.tags)
         assert _facts(warehouse) == truth.daily_sales(account, TZ)
