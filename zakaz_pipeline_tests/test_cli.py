@@ -23,6 +23,7 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
+from zakaz_pipeline_tests.harness import ENV as SETTINGS_ENV
 from zakaz_pipeline_tests.harness import SETTINGS, definitions
 from zakaz_pipeline_tests.reconcile import differences
 
@@ -56,6 +57,9 @@ def env(tmp_path: Path, small_server) -> dict[str, str]:
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "QTICKETS_HISTORY_START": SETTINGS.history_start.isoformat(),
         "ORG_NAME": "cli",
+        "ZAKAZ_STEP_RETRY_DELAY": SETTINGS_ENV[
+            "ZAKAZ_STEP_RETRY_DELAY"
+        ],  # 10 s by default: retries would wait a minute
     }
 
 
