@@ -27,6 +27,7 @@ from zakaz_pipeline_tests.test_cli import env, zakaz  # noqa: F401  (env is a fi
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDERS = "stg_qtickets_api_orders_raw"
+LOAD_TIMEOUT = 240
 RUN_ID = re.compile(r"\brun ([0-9a-f-]{36})\b")
 QUERY = """
 query ($asset: [String!]!) {
@@ -81,7 +82,8 @@ def webserver(env: dict[str, str]) -> Iterator[str]:  # noqa: F811
 def _ask(url: str, variables: dict) -> dict:
     """The query's answer once the code location has loaded (the webserver loads it in the background)."""
     http = urllib3.PoolManager(retries=False)
-    deadline, answer = time.monotonic() + 60, None
+    # loading the code location takes seconds alone, minutes on a loaded 2-core machine
+    deadline, answer = time.monotonic() + LOAD_TIMEOUT, None
     while True:
         try:
             answer = http.request(
@@ -93,7 +95,9 @@ def _ask(url: str, variables: dict) -> dict:
                 return data
         except (urllib3.exceptions.HTTPError, ValueError, KeyError, TypeError):
             pass
-        assert time.monotonic() < deadline, f"no answer in 60 s; the last: {answer and answer.data[:2000]!r}"
+        assert time.monotonic() < deadline, (
+            f"no answer in {LOAD_TIMEOUT} s; the last: {answer and answer.data[:2000]!r}"
+        )
         time.sleep(0.5)
 
 
