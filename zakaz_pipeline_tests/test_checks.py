@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from dagster import AssetCheckSeverity, AssetSelection, materialize
 
-from zakaz_pipeline.defs.checks import RULES, asset_checks
+from zakaz_pipeline.defs.checks import RULES, SHARED_STEPS, asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
@@ -18,7 +18,7 @@ from zakaz_pipeline.warehouse.access import EFFECTIVE_GRANTS_SQL, USERS, access_
 from zakaz_pipeline.warehouse.contract import describe_schema, schema_contract
 from zakaz_pipeline.warehouse.schema import ensure_schema
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
-from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, history, pipeline_resources, run, run_checks
+from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, definitions, history, pipeline_resources, run, run_checks
 
 ORDERS = "stg_qtickets_api_orders_raw"
 
@@ -70,11 +70,25 @@ def test_every_asset_has_a_schema_check_and_blocking_guards_before_the_facts() -
     assert {f"{ORDERS}.no_duplicate_tickets", f"{ORDERS}.no_negative_amounts", f"{ORDERS}.keys_present"} <= blocking
 
 
-def test_each_asset_has_one_checks_definition_built_from_its_rules() -> None:
-    """The UI groups checks by asset; so does the code: one multi_asset_check (one step) each."""
-    assets = [{key.asset_key.to_user_string() for key in checks.check_keys} for checks in asset_checks]
-    assert all(len(keys) == 1 for keys in assets)
-    assert len({next(iter(keys)) for keys in assets}) == len(asset_checks) == len({rule.asset for rule in RULES})
+def test_checks_are_one_step_per_asset_or_per_declared_group_built_from_the_rules() -> None:
+    """One multi_asset_check (one step) per asset, except the declared groups (the two
+    dimensions of one scan; the views and the monitoring tables), whose steps hold no
+    blocking rule: a blocking check shares no step with what it guards."""
+    by_step = {
+        checks.node_def.name: {key.asset_key.to_user_string() for key in checks.check_keys} for checks in asset_checks
+    }
+    for step, assets in by_step.items():
+        if len(assets) > 1:
+            assert {SHARED_STEPS.get(asset) for asset in assets} == {step}
+        else:
+            assert step == SHARED_STEPS.get(next(iter(assets)), f"{next(iter(assets))}_checks")
+    assert sorted(a for assets in by_step.values() for a in assets) == sorted({rule.asset for rule in RULES})
+    graph = definitions().resolve_asset_graph()
+    for assets in by_step.values():
+        guarded = {r.asset for r in RULES if r.blocking and r.asset in assets}
+        for asset in guarded:
+            below = {key.to_user_string() for key in AssetSelection.assets(asset).downstream().resolve(graph)} - {asset}
+            assert not below & assets, f"{asset}'s blocking checks share a step with what they guard"
     specs = {key.to_user_string(): c.get_spec_for_check_key(key) for c in asset_checks for key in c.check_keys}
     assert {name: spec.blocking for name, spec in specs.items()} == {f"{r.asset}:{r.name}": r.blocking for r in RULES}
 
@@ -120,11 +134,8 @@ def test_bad_rows_fail_the_checks_that_guard_against_them(synced, server, wareho
     assert found["dim_shows.columns_match_contract"][0]
 
 
-def test_a_failing_blocking_check_stops_the_facts(synced, server, account, warehouse, instance) -> None:
-    with warehouse.get_client() as client:
-        client.command(f"INSERT INTO {ORDERS} SELECT * FROM {ORDERS} WHERE org = '{ORG}' LIMIT 1")
-    day = account.now.date()
-    result = materialize(
+def _tick(server, warehouse, instance, day: dt.date):
+    return materialize(
         [*ALL_ASSETS, *asset_checks],
         selection=AssetSelection.all() | AssetSelection.all_asset_checks(),
         resources=pipeline_resources(server, warehouse),
@@ -132,10 +143,42 @@ def test_a_failing_blocking_check_stops_the_facts(synced, server, account, wareh
         tags=partition_range_tags(day, day),
         raise_on_error=False,
     )
+
+
+def test_a_ticket_on_a_second_day_fails_the_ticks_blocking_check_and_stops_the_facts(
+    synced, server, account, warehouse, instance
+) -> None:
+    """A tick checks the days it wrote; a key of those days is counted on every day, so a
+    ticket also stored on an older day (as if its payment day had moved) is a duplicate."""
+    with warehouse.get_client() as client:
+        day = client.query(f"SELECT max(sales_date) FROM {ORDERS} WHERE org = '{ORG}'").result_rows[0][0]
+        client.command(  # the subquery: in the outer WHERE, sales_date would be the replaced one
+            f"INSERT INTO {ORDERS} SELECT * REPLACE (sales_date - 3 AS sales_date) "
+            f"FROM (SELECT * FROM {ORDERS} WHERE org = '{ORG}' AND sales_date = '{day}' LIMIT 1)"
+        )
+    result = _tick(server, warehouse, instance, day)
     assert not result.success
     written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert ORDERS in written
     assert "fact_qtickets_sales_daily" not in written
+    found = outcomes(result)[f"{ORDERS}.no_duplicate_tickets"]
+    assert found[:2] == (False, AssetCheckSeverity.ERROR) and found[2]["value"] == "1"
+
+
+def test_a_tick_reads_its_own_days_and_zakaz_check_reads_all(synced, server, account, warehouse, instance) -> None:
+    """A bad row on a day the tick did not write is not the tick's to find (it was checked
+    when its day was written); the checks job, over every day, finds it."""
+    day = account.now.date()
+    with warehouse.get_client() as client:
+        old = client.query(f"SELECT min(sales_date) FROM {ORDERS} WHERE org = '{ORG}'").result_rows[0][0]
+        client.command(
+            f"INSERT INTO {ORDERS} SELECT * FROM {ORDERS} WHERE org = '{ORG}' AND sales_date = '{old}' LIMIT 1"
+        )
+    assert old < day - dt.timedelta(days=1)
+    tick = _tick(server, warehouse, instance, day)
+    assert tick.success and outcomes(tick)[f"{ORDERS}.no_duplicate_tickets"][0]
+    everything = outcomes(run_checks(server, warehouse, instance))
+    assert everything[f"{ORDERS}.no_duplicate_tickets"][:2] == (False, AssetCheckSeverity.ERROR)
 
 
 def test_freshness_warns_then_errors_by_age(synced, server, warehouse, instance) -> None:

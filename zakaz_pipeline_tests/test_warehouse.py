@@ -6,11 +6,14 @@ import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 from dagster import AssetSelection
 
 from zakaz_pipeline.warehouse import schema, writes
+from zakaz_pipeline.warehouse.arrow import contract_types
 from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
+from zakaz_pipeline.warehouse.contract import schema_contract
 from zakaz_pipeline.warehouse.schema import current_version, ensure_schema, migrations
 from zakaz_pipeline.warehouse.writes import Slice, SliceOutOfBounds, replace_slice
 from zakaz_pipeline_tests.harness import ORG, history, run
@@ -222,3 +225,44 @@ def test_migration_004_partitions_a_filled_fact_by_month_with_the_same_rows(
         newest = "SELECT org, max(sale_ts) FROM stg_qtickets_api_orders_raw GROUP BY org ORDER BY org"
         fresh = "SELECT org, last_data_at FROM v_qtickets_freshness WHERE source = 'stg_qtickets_api_orders_raw' ORDER BY org"
         assert client.query(fresh).result_rows == client.query(newest).result_rows
+
+
+def test_every_column_type_of_every_table_has_its_arrow_type() -> None:
+    tables = {name: columns for name, columns in schema_contract().items() if not name.startswith("v_")}
+    sent = contract_types(tables)
+    assert sent["Decimal(18, 2)"] == "decimal128(18, 2)" and sent["Nullable(DateTime('UTC'))"] == "timestamp[s, tz=UTC]"
+    assert sent["Array(String)"] == "list<item: string>" and sent["LowCardinality(String)"] == "string"
+
+
+def test_an_arrow_insert_keeps_every_value_exactly(client) -> None:
+    """Kopecks, NULLs, UTC instants given in another zone, days and flags arrive as given."""
+    moscow = dt.timezone(dt.timedelta(hours=3))
+    paid = dt.datetime(2024, 3, 31, 23, 30, 5, tzinfo=moscow)
+    batch = {
+        "org": [ORG, ORG], "sales_date": [D1, D2], "order_id": [1, 2**63], "basket_id": [1, 2], "event_id": [5, 6],
+        "show_id": [7, 8], "seat_id": ["A-1;2", ""], "zone_id": ["A", ""], "seat_row": ["1", ""],
+        "seat_place": ["2", ""], "seat_name": ["Ряд 1, место 2", ""], "quantity": [1, 3], "sale_ts": [paid, paid],
+        "payed": [True, False], "order_created_at": [None, paid], "refunded_at": [paid, None],
+        "refunded_amount": [Decimal("0.01"), Decimal("1234567890123456.99")], "price": [Decimal("0.00"), Decimal("10.50")],
+        "currency": ["RUB", "RUB"], "discount_id": [None, 9],
+    }  # fmt: skip
+    writes.append_rows(client, "stg_qtickets_api_orders_raw", [batch])
+    got = client.query(
+        "SELECT order_id, sale_ts, payed, order_created_at, refunded_at, refunded_amount, price, discount_id, seat_name "
+        "FROM stg_qtickets_api_orders_raw WHERE org = %(org)s ORDER BY order_id",
+        parameters={"org": ORG},
+    ).result_rows
+    utc = paid.astimezone(dt.UTC).replace(tzinfo=None)
+    assert [(r[0], r[1].replace(tzinfo=None), *r[2:]) for r in got] == [
+        (1, utc, True, None, got[0][4], Decimal("0.01"), Decimal("0.00"), None, "Ряд 1, место 2"),
+        (2**63, utc, False, got[1][3], None, Decimal("1234567890123456.99"), Decimal("10.50"), 9, ""),
+    ]
+    assert got[0][4].replace(tzinfo=None) == utc and got[1][3].replace(tzinfo=None) == utc
+
+
+def test_a_value_of_the_wrong_type_fails_the_insert_instead_of_being_coerced(client) -> None:
+    batch = facts(ORG, D1, [1])
+    batch["revenue"] = ["ten roubles"]
+    with pytest.raises((TypeError, ValueError, pa.ArrowException)):
+        writes.append_rows(client, "fact_qtickets_sales_daily", [batch])
+    assert table_rows(client, ORG) == []

@@ -3,9 +3,13 @@
 Each ``Rule`` pairs an asset with a rule of ``warehouse.quality``. Blocking ERROR rules
 guard what flows on: a failed one stops the run before the facts are rebuilt from bad
 rows. Every asset also has ``columns_match_contract`` (its table or view against the
-schema contract). Each asset's rules are one ``multi_asset_check`` (one step), so the
-code and the UI group them alike. ``zakaz check`` runs them all through the
-``qtickets_checks`` job.
+schema contract). The rules are one ``multi_asset_check`` (one step) per asset, or per
+group of assets that no blocking rule orders (the two dimensions of one scan; the DataLens
+views and the monitoring tables they read), so that a tick is not mostly step overhead.
+
+In a run over some days (a tick, a backfill) the row rules of the daily tables read only
+those days (the fact's: their whole months, as it is rewritten); ``zakaz check`` (the
+``qtickets_checks`` job) and unpartitioned runs read every day.
 """
 
 import datetime as dt
@@ -30,10 +34,10 @@ from dagster import (
 
 from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.errors import exception_line
-from zakaz_pipeline.warehouse import quality
+from zakaz_pipeline.warehouse import quality, writes
 from zakaz_pipeline.warehouse.access import server_access_problems
 from zakaz_pipeline.warehouse.datalens import view_answers_under_datalens_settings
-from zakaz_pipeline.warehouse.quality import Finding
+from zakaz_pipeline.warehouse.quality import Days, Finding
 
 ORDERS = "stg_qtickets_api_orders_raw"
 INVENTORY = "stg_qtickets_api_inventory_raw"
@@ -47,6 +51,7 @@ CHECKED_TABLES = (
     "dim_events", "dim_shows", ORDERS, INVENTORY, SALES, INVENTORY_LATEST, "meta_job_runs", "meta_webhooks", *VIEWS,
 )  # fmt: skip
 
+SCOPED_DAYS = 31
 Evaluate = Callable[[Client, QualityResource, "CheckScope"], Finding]
 
 
@@ -54,6 +59,27 @@ Evaluate = Callable[[Client, QualityResource, "CheckScope"], Finding]
 class CheckScope:
     database: str
     embedded: bool
+    days: tuple[dt.date, dt.date] | None = None  # the run's sales days [start, end), None for all
+
+    def of(self, column: str, *, whole_months: bool = False) -> Days | None:
+        """The run's days in ``column``; None (every day) for a run of more than a month,
+        which reads about as much either way."""
+        if self.days is None or (self.days[1] - self.days[0]).days > SCOPED_DAYS:
+            return None
+        start, end = writes.whole_months(*self.days) if whole_months else self.days
+        return Days(column, start, end)
+
+
+def run_days(context: AssetCheckExecutionContext) -> tuple[dt.date, dt.date] | None:
+    """The sales days ``[start, end)`` of the run this check is part of, if it has partitions."""
+    if context.has_partition_key_range:
+        keys = context.partition_key_range
+        first, last = keys.start, keys.end
+    elif context.has_partition_key:
+        first = last = context.partition_key
+    else:
+        return None
+    return dt.date.fromisoformat(first), dt.date.fromisoformat(last) + dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -66,11 +92,20 @@ class Rule:
 
 
 def _bad_rows(table: str, condition: str) -> Evaluate:
-    return lambda client, q, _: quality.no_rows_where(client, table, condition, q.org)
+    return lambda client, q, scope: quality.no_rows_where(client, table, condition, q.org, _days_of(table, scope))
 
 
 def _unique(table: str, key: str) -> Evaluate:
-    return lambda client, q, _: quality.no_duplicates(client, table, key, q.org)
+    return lambda client, q, scope: quality.no_duplicates(client, table, key, q.org, _days_of(table, scope))
+
+
+def _days_of(table: str, scope: CheckScope) -> Days | None:
+    """The days a row rule on ``table`` reads: the run's for the daily tables, else all."""
+    if table == ORDERS:
+        return scope.of("sales_date")
+    if table == SALES:
+        return scope.of("sales_date", whole_months=True)
+    return None
 
 
 def _matches_contract(table: str) -> Evaluate:
@@ -121,7 +156,7 @@ RULES = (
          _bad_rows(SALES, "gross_revenue < 0 OR refunded_amount < 0 OR revenue < 0"), True),
     Rule(SALES, "no_duplicate_days", "One row per day and event.", _unique(SALES, "sales_date, event_id"), True),
     Rule(SALES, "matches_raw", "Per day, tickets, gross, refunds and revenue equal the raw tickets' sums.",
-         lambda c, q, _: quality.fact_matches_raw(c, q.org), True),
+         lambda c, q, scope: quality.fact_matches_raw(c, q.org, _days_of(SALES, scope)), True),
     Rule(INVENTORY_LATEST, "tickets_left_within_total", "0 ≤ tickets_left ≤ tickets_total for every show.",
          _bad_rows(INVENTORY_LATEST, "tickets_left > tickets_total"), True),
     Rule(INVENTORY_LATEST, "no_duplicate_shows", "One row per show.", _unique(INVENTORY_LATEST, "show_id"), True),
@@ -159,36 +194,35 @@ def skipped_reasons(messages: Iterable[str]) -> dict[str, str]:
     return {parts[0]: parts[1] for parts in found if len(parts) == 2}
 
 
-def _asset_checks(asset: str, rules: Sequence[Rule]) -> AssetChecksDefinition:
-    """All of one asset's rules as one ``multi_asset_check``: one step, one connection.
+def _step_checks(step: str, rules: Sequence[Rule]) -> AssetChecksDefinition:
+    """The rules of one step as one ``multi_asset_check``: one step, one connection.
 
     Each spec keeps its own ``blocking``: Dagster fails the step after it has yielded every
     result when a blocking one failed with ERROR, and only then holds back what is
     downstream. A rule that raises does not hide the others: they still report, and the
     step then fails with its error (the check has no result: ``NOT RUN`` in ``zakaz check``).
     """
-    specs = [AssetCheckSpec(r.name, asset=asset, description=r.description, blocking=r.blocking) for r in rules]
+    specs = [AssetCheckSpec(r.name, asset=r.asset, description=r.description, blocking=r.blocking) for r in rules]
 
-    @multi_asset_check(
-        specs=specs, name=f"{asset}_checks", can_subset=True, required_resource_keys={"warehouse", "quality"}
-    )
+    @multi_asset_check(specs=specs, name=step, can_subset=True, required_resource_keys={"warehouse", "quality"})
     def _checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
         warehouse = context.resources.warehouse
-        scope = CheckScope(database=warehouse.database, embedded=warehouse.target.embedded)
-        selected = {key.name for key in context.selected_asset_check_keys}
+        scope = CheckScope(warehouse.database, warehouse.target.embedded, run_days(context))
+        selected = {(key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys}
         crashed: list[Exception] = []
         with warehouse.get_client() as client:
-            for rule in (r for r in rules if r.name in selected):
+            for rule in (r for r in rules if (r.asset, r.name) in selected):
                 try:
                     finding = rule.evaluate(client, context.resources.quality, scope)
                 except Exception as exc:  # noqa: BLE001 - re-raised below, once the other rules have answered
-                    context.log.error("%s.%s did not finish: %s", asset, rule.name, exception_line(exc))
+                    context.log.error("%s.%s did not finish: %s", rule.asset, rule.name, exception_line(exc))
                     crashed.append(exc)
                     continue
                 if finding.skipped:
-                    context.log.info(skipped_message(AssetCheckKey(AssetKey(asset), rule.name), finding.skipped))
+                    key = AssetCheckKey(AssetKey(rule.asset), rule.name)
+                    context.log.info(skipped_message(key, finding.skipped))
                     continue
-                yield _result(asset, rule.name, finding)
+                yield _result(rule.asset, rule.name, finding)
         if crashed:
             raise crashed[0]
 
@@ -206,14 +240,22 @@ def _result(asset: str, name: str, finding: Finding) -> AssetCheckResult:
     )
 
 
-def _rules_by_asset(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
-    by_asset: dict[str, list[Rule]] = {}
+# Assets whose rules share a step; no blocking rule of one orders another of its step.
+SHARED_STEPS = {
+    "dim_events": "qtickets_events_checks",
+    "dim_shows": "qtickets_events_checks",
+    **dict.fromkeys((*VIEWS, "meta_job_runs", "meta_webhooks"), "datalens_views_checks"),
+}
+
+
+def _rules_by_step(rules: Iterable[Rule]) -> dict[str, list[Rule]]:
+    by_step: dict[str, list[Rule]] = {}
     for rule in rules:
-        by_asset.setdefault(rule.asset, []).append(rule)
-    return by_asset
+        by_step.setdefault(SHARED_STEPS.get(rule.asset, f"{rule.asset}_checks"), []).append(rule)
+    return by_step
 
 
-asset_checks = [_asset_checks(asset, rules) for asset, rules in _rules_by_asset(RULES).items()]
+asset_checks = [_step_checks(step, rules) for step, rules in _rules_by_step(RULES).items()]
 
 qtickets_checks_job = define_asset_job(
     "qtickets_checks",

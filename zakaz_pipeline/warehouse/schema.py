@@ -186,5 +186,5 @@ def _drop_stale_staging(client: Client) -> None:
         parameters={"hours": STALE_STAGING_HOURS},
     ).result_rows
     for (name,) in stale:
-        client.command(f"DROP TABLE IF EXISTS {name}")
+        client.command(f"DROP TABLE IF EXISTS {name} SYNC")
         log.info("dropped stale staging table %s", name)

@@ -23,6 +23,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from zakaz_pipeline.columns import Columns, row_count
+from zakaz_pipeline.warehouse.arrow import arrow_table
 from zakaz_pipeline.warehouse.connection import IDENTIFIER
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,14 @@ class Slice:
         a partition is swapped whole, so a write must own every day of it."""
         if self.start is None or self.end is None:
             raise ValueError(f"{self.describe()} has no days to widen to months")
-        return replace(self, start=self.start.replace(day=1), end=_first_of_next_month(self.end - dt.timedelta(days=1)))
+        start, end = whole_months(self.start, self.end)
+        return replace(self, start=start, end=end)
 
 
-def _first_of_next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+def whole_months(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The days ``[start, end)`` widened to the months they touch."""
+    last = end - dt.timedelta(days=1)
+    return start.replace(day=1), (last.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
 class ConcurrentWriteError(RuntimeError):
@@ -129,16 +133,21 @@ def replace_slice(client: Client, target: Slice, source: Iterable[Columns] | Sel
 
 def _drop_stage(client: Client, stage: str) -> None:
     """Best effort: when the warehouse is gone the write's own error is the one to report;
-    a staging table left behind is dropped by a later run (``schema.STALE_STAGING_HOURS``)."""
+    a staging table left behind is dropped by a later run (``schema.STALE_STAGING_HOURS``).
+
+    ``SYNC``: an Atomic database otherwise keeps a dropped table's parts for 8 minutes,
+    and every engine start in between loads them again (a 1× history's stage: 1,678 parts,
+    0.9 s of each following tick on the embedded engine)."""
     try:
-        client.command(f"DROP TABLE IF EXISTS {stage}")
+        client.command(f"DROP TABLE IF EXISTS {stage} SYNC")
     except ClickHouseError as exc:
         log.warning("could not drop staging table %s (%s); a later run drops it", stage, type(exc).__name__)
 
 
 def append_rows(client: Client, table: str, source: Iterable[Columns]) -> int:
     """Insert batches as they are (append-only tables)."""
-    return sum(_insert(client, table, batch) for batch in source)
+    types = column_types(client, table)
+    return sum(_insert(client, table, batch, types) for batch in source)
 
 
 def _fill(client: Client, stage: str, target: Slice, source: Iterable[Columns] | SelectInto) -> int:
@@ -150,19 +159,23 @@ def _fill(client: Client, stage: str, target: Slice, source: Iterable[Columns] |
             settings=NO_PARTITION_LIMIT,
         )
         return int(client.query(f"SELECT count() FROM {stage}").result_rows[0][0])
-    return sum(_insert(client, stage, batch) for batch in source)
+    types = column_types(client, stage)
+    return sum(_insert(client, stage, batch, types) for batch in source)
 
 
-def _insert(client: Client, table: str, batch: Columns) -> int:
+def column_types(client: Client, table: str) -> dict[str, str]:
+    """Column name → ClickHouse type, as the table really is."""
+    rows = client.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = %(t)s",
+        parameters={"t": table},
+    ).result_rows
+    return dict(rows)
+
+
+def _insert(client: Client, table: str, batch: Columns, types: Mapping[str, str]) -> int:
     rows = row_count(batch)
     if rows:
-        client.insert(
-            table,
-            list(batch.values()),
-            column_names=list(batch.keys()),
-            column_oriented=True,
-            settings=NO_PARTITION_LIMIT,
-        )
+        client.insert_arrow(table, arrow_table(batch, types), settings=NO_PARTITION_LIMIT)
     return rows
 
 

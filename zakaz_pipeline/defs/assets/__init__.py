@@ -26,5 +26,5 @@ def build_assets(partitions: DailyPartitionsDefinition, *, retry_delay: float) -
         *fact_assets(partitions),
         meta_job_runs(),
         meta_webhooks(),
-        *view_assets(),
+        view_assets(),
     ]
