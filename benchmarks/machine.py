@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.environment import REPO
 
-PACKAGES = ("dagster", "chdb", "clickhouse-connect", "requests", "orjson")
+PACKAGES = ("dagster", "chdb", "clickhouse-connect", "pyarrow", "urllib3", "orjson")
 
 
 def machine() -> dict[str, str]:

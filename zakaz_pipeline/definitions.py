@@ -18,7 +18,7 @@ from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import sync_job
 from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import build_resources
-from zakaz_pipeline.defs.schedules import default_status, every_15_minutes
+from zakaz_pipeline.defs.schedules import default_status, every_15_minutes, nightly_checks
 from zakaz_pipeline.defs.sensors.alerts import alert_sensors
 from zakaz_pipeline.defs.sensors.late_changes import late_changes_job, late_changes_sensor
 from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
@@ -36,7 +36,10 @@ def build_definitions(settings: Settings) -> Definitions:
         assets=build_assets(partitions, retry_delay=settings.step_retry_delay),
         asset_checks=asset_checks,
         jobs=[sync, late_changes, qtickets_checks_job],
-        schedules=[every_15_minutes(sync, partitions, cron=settings.schedule_cron, status=status)],
+        schedules=[
+            every_15_minutes(sync, partitions, cron=settings.schedule_cron, status=status),
+            nightly_checks(qtickets_checks_job, timezone=settings.timezone, status=status),
+        ],
         sensors=[
             late_changes_sensor(late_changes, partitions, interval=settings.late_changes_interval, status=status),
             webhooks_sensor(

@@ -145,40 +145,51 @@ def _tick(server, warehouse, instance, day: dt.date):
     )
 
 
-def test_a_ticket_on_a_second_day_fails_the_ticks_blocking_check_and_stops_the_facts(
-    synced, server, account, warehouse, instance
-) -> None:
-    """A tick checks the days it wrote; a key of those days is counted on every day, so a
-    ticket also stored on an older day (as if its payment day had moved) is a duplicate."""
+def test_a_failing_blocking_check_of_a_tick_stops_the_facts(synced, server, account, warehouse, instance) -> None:
+    """The API answers a ticket of the tick's day without its show: the raw day is written,
+    its blocking keys_present fails, and the fact is not rebuilt from it."""
     with warehouse.get_client() as client:
-        day = client.query(f"SELECT max(sales_date) FROM {ORDERS} WHERE org = '{ORG}'").result_rows[0][0]
-        client.command(  # the subquery: in the outer WHERE, sales_date would be the replaced one
-            f"INSERT INTO {ORDERS} SELECT * REPLACE (sales_date - 3 AS sales_date) "
-            f"FROM (SELECT * FROM {ORDERS} WHERE org = '{ORG}' AND sales_date = '{day}' LIMIT 1)"
-        )
-    result = _tick(server, warehouse, instance, day)
+        day, order_id = client.query(
+            f"SELECT sales_date, any(order_id) FROM {ORDERS} WHERE org = '{ORG}' GROUP BY sales_date "
+            "ORDER BY sales_date DESC LIMIT 1"
+        ).result_rows[0]
+    basket = account.order(order_id)["baskets"][0]
+    show_id = basket["show_id"]
+    with account.lock:
+        basket["show_id"], account.revision = 0, account.revision + 1
+    try:
+        result = _tick(server, warehouse, instance, day)
+    finally:
+        with account.lock:
+            basket["show_id"], account.revision = show_id, account.revision + 1
     assert not result.success
     written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert ORDERS in written
     assert "fact_qtickets_sales_daily" not in written
-    found = outcomes(result)[f"{ORDERS}.no_duplicate_tickets"]
+    found = outcomes(result)[f"{ORDERS}.keys_present"]
     assert found[:2] == (False, AssetCheckSeverity.ERROR) and found[2]["value"] == "1"
 
 
-def test_a_tick_reads_its_own_days_and_zakaz_check_reads_all(synced, server, account, warehouse, instance) -> None:
-    """A bad row on a day the tick did not write is not the tick's to find (it was checked
-    when its day was written); the checks job, over every day, finds it."""
-    day = account.now.date()
+def test_a_tick_reads_its_own_days_and_the_full_checks_read_all(synced, server, account, warehouse, instance) -> None:
+    """A ticket repeated on a day the tick did not write is not the tick's to find (it was
+    checked when its day was written); the checks job over every day (``zakaz check``, the
+    nightly schedule) finds it, also when the copy sits on another day than the original."""
     with warehouse.get_client() as client:
         old = client.query(f"SELECT min(sales_date) FROM {ORDERS} WHERE org = '{ORG}'").result_rows[0][0]
         client.command(
             f"INSERT INTO {ORDERS} SELECT * FROM {ORDERS} WHERE org = '{ORG}' AND sales_date = '{old}' LIMIT 1"
         )
+        client.command(  # the subquery: in the outer WHERE, sales_date would be the replaced one
+            f"INSERT INTO {ORDERS} SELECT * REPLACE (sales_date + 1 AS sales_date) "
+            f"FROM (SELECT * FROM {ORDERS} WHERE org = '{ORG}' AND sales_date = '{old}' LIMIT 1 OFFSET 1)"
+        )
+    day = account.now.date()
     assert old < day - dt.timedelta(days=1)
     tick = _tick(server, warehouse, instance, day)
     assert tick.success and outcomes(tick)[f"{ORDERS}.no_duplicate_tickets"][0]
     everything = outcomes(run_checks(server, warehouse, instance))
-    assert everything[f"{ORDERS}.no_duplicate_tickets"][:2] == (False, AssetCheckSeverity.ERROR)
+    found = everything[f"{ORDERS}.no_duplicate_tickets"]
+    assert found[:2] == (False, AssetCheckSeverity.ERROR) and found[2]["value"] == "2"
 
 
 def test_freshness_warns_then_errors_by_age(synced, server, warehouse, instance) -> None:

@@ -47,6 +47,20 @@ def test_schedule_asks_for_today_and_yesterday_in_one_run() -> None:
     assert (run_request.tags[RANGE_START_TAG], run_request.tags[RANGE_END_TAG]) == expected
 
 
+def test_every_check_runs_over_the_whole_history_every_night() -> None:
+    """A tick's row rules read its own days; the nightly run of the checks job reads all."""
+    schedule = definitions().resolve_schedule_def("qtickets_checks_daily")
+    assert (schedule.job_name, schedule.cron_schedule, schedule.execution_timezone) == (
+        "qtickets_checks", "30 4 * * *", "Europe/Moscow",
+    )  # fmt: skip
+    with DagsterInstance.ephemeral() as instance:
+        moment = dt.datetime(2024, 6, 1, 4, 30, tzinfo=ZoneInfo("Europe/Moscow"))
+        (request,) = schedule.evaluate_tick(
+            build_schedule_context(instance=instance, scheduled_execution_time=moment)
+        ).run_requests
+    assert RANGE_START_TAG not in request.tags and "dagster/partition" not in request.tags
+
+
 def test_dagster_definitions_validate_passes_without_secrets() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("QTICKETS_TOKEN", "ZAKAZ_PII_KEY", "CLICKHOUSE_URL")}
     result = subprocess.run(

@@ -8,8 +8,8 @@ group of assets that no blocking rule orders (the two dimensions of one scan; th
 views and the monitoring tables they read), so that a tick is not mostly step overhead.
 
 In a run over some days (a tick, a backfill) the row rules of the daily tables read only
-those days (the fact's: their whole months, as it is rewritten); ``zakaz check`` (the
-``qtickets_checks`` job) and unpartitioned runs read every day.
+those days (the fact's: their whole months, as it is rewritten); ``zakaz check`` and the
+nightly schedule (the ``qtickets_checks`` job) and unpartitioned runs read every day.
 """
 
 import datetime as dt
@@ -144,7 +144,8 @@ RULES = (
     Rule(ORDERS, "no_duplicate_tickets", "Each basket (ticket) is stored once.",
          _unique(ORDERS, "order_id, basket_id"), True),
     Rule(ORDERS, "paid_orders_fresh", "The newest paid order is recent: WARN past 2 h, ERROR past 48 h (configurable).",
-         lambda c, q, _: quality.age_hours(c, ORDERS, "sale_ts", q.org, q.orders_warn_hours, q.orders_error_hours)),
+         lambda c, q, _: quality.age_hours(
+             c, ORDERS, "sale_ts", q.org, q.orders_warn_hours, q.orders_error_hours, newest_day="sales_date")),
     Rule(ORDERS, "daily_volume", "Yesterday's paid tickets did not drop by more than half vs a week earlier.",
          lambda c, q, _: quality.weekday_volume(c, q.org, _yesterday(q), q.volume_max_drop)),
     Rule(INVENTORY, "tickets_left_within_total", "0 ≤ tickets_left ≤ tickets_total in every snapshot.",

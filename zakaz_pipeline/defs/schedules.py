@@ -1,4 +1,5 @@
 """Every 15 minutes: today and yesterday (late payments near midnight), events, inventory.
+Every night: every asset check over the whole history (a tick checks only its two days).
 
 Stopped by default so that loading the code never starts hitting an API; switch it on
 in the UI, or set ``ZAKAZ_SCHEDULE_RUNNING=1`` where the deployment should run it.
@@ -45,3 +46,22 @@ def every_15_minutes(
         )
 
     return qtickets_every_15_minutes
+
+
+NIGHTLY_CHECKS_CRON = "30 4 * * *"
+
+
+def nightly_checks(job: Any, *, timezone: str, status: DefaultScheduleStatus) -> ScheduleDefinition:
+    """``qtickets_checks_daily``: the checks job at 04:30 local, every rule over every day.
+
+    A tick's row rules read the days it wrote; what only a look at the whole history finds
+    (a ticket repeated on two days, a bad row written by hand) is found here, and alerted
+    like any failed check."""
+    return ScheduleDefinition(
+        name="qtickets_checks_daily",
+        job=job,
+        cron_schedule=NIGHTLY_CHECKS_CRON,
+        execution_timezone=timezone,
+        default_status=status,
+        description="Every asset check over the whole history, once a night.",
+    )
