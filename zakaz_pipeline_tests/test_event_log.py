@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster
 import pytest
 from dagster import (
+    AssetCheckResult,
     AssetKey,
     BackfillPolicy,
     DagsterEventType,
@@ -19,10 +20,13 @@ from dagster import (
     Definitions,
     MaterializeResult,
     asset,
+    asset_check,
     define_asset_job,
 )
 from dagster._check import CheckError
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._serdes import deserialize_value
 
 from zakaz_pipeline.cli import event_log
 from zakaz_pipeline.cli.instance import EVENT_BATCH_SIZE, ensure_dagster_home, open_instance
@@ -43,7 +47,14 @@ def daily_other() -> MaterializeResult:
     return MaterializeResult()
 
 
-JOB = Definitions(assets=[daily_thing, daily_other], jobs=[define_asset_job("both")]).resolve_job_def("both")
+@asset_check(asset=daily_thing)
+def thing_is_fine() -> AssetCheckResult:
+    return AssetCheckResult(passed=True)
+
+
+JOB = Definitions(
+    assets=[daily_thing, daily_other], asset_checks=[thing_is_fine], jobs=[define_asset_job("both")]
+).resolve_job_def("both")
 
 
 @pytest.fixture
@@ -139,14 +150,16 @@ def test_a_failed_batch_leaves_nothing_half_written(zakaz_home: Path) -> None:
 def test_the_private_dagster_internals_it_uses_were_checked_on_this_dagster(zakaz_home: Path) -> None:
     """Fails on a Dagster upgrade: check the module against the new SqliteEventLogStorage
     (``_connect``, ``_initdb``, ``_initialized_dbs``, ``_db_lock``, ``conn_string_for_shard``,
-    ``has_table``), re-measure a two-year sync against Dagster's own storage, then move
+    ``has_table``, ``_store_asset_check_evaluation_planned``), re-measure a two-year sync against Dagster's own storage, then move
     ``VERIFIED_DAGSTER``."""
     assert event_log.verified(), (
         f"Dagster {dagster.__version__} is not the {event_log.VERIFIED_DAGSTER} series "
         "zakaz_pipeline/cli/event_log.py was verified on: local homes now use Dagster's own "
         "SQLite event log; re-check its private internals and re-measure (see this test's docstring)"
     )
-    for name in ("_connect", "_initdb", "conn_string_for_shard", "has_table", "store_event", "store_event_batch"):
+    internals = ("_connect", "_initdb", "conn_string_for_shard", "has_table", "store_event", "store_event_batch",
+                 "_store_asset_check_evaluation_planned", "_event_insert_timestamp", "index_connection")  # fmt: skip
+    for name in internals:
         assert callable(getattr(SqliteEventLogStorage, name, None)), f"SqliteEventLogStorage.{name} is gone"
     with open_instance() as instance:
         storage = instance.event_log_storage
@@ -166,3 +179,39 @@ def test_an_unverified_dagster_series_gets_dagsters_own_storage(
         assert result.success
         assert _materialized(instance, "daily_other") == {(FIRST + dt.timedelta(days=i)).isoformat() for i in range(3)}
     assert any("not the 0.0 series" in record.getMessage() for record in caplog.records)
+
+
+def _planned_check_rows(instance: DagsterInstance, run_id: str) -> list[tuple]:
+    """The run's check rows: asset, check, day, status and the kind of event each holds."""
+    query = AssetCheckExecutionsTable.select().where(AssetCheckExecutionsTable.c.run_id == run_id)
+    with instance.event_log_storage.index_connection() as conn:
+        rows = conn.execute(query).fetchall()
+    return sorted(
+        (row.asset_key, row.check_name, row.partition or "", row.execution_status,
+         deserialize_value(row.evaluation_event).dagster_event_type)
+        for row in rows
+    )  # fmt: skip
+
+
+def _range_keys() -> list[str]:
+    return [(FIRST + dt.timedelta(days=i)).isoformat() for i in range(DAYS)]
+
+
+def test_a_check_planned_over_many_days_is_stored_as_dagster_stores_it(zakaz_home: Path) -> None:
+    """One planned row per day of the range for the daily asset's check (and its result), as
+    Dagster's own storage writes them: the planned event is serialized once here, not once a day."""
+    last = FIRST + dt.timedelta(days=DAYS - 1)
+    with open_instance() as instance:
+        run_id = JOB.execute_in_process(instance=instance, tags=_range(FIRST, last)).run_id
+        ours = _planned_check_rows(instance, run_id)
+    plain = zakaz_home / "plain"
+    plain.mkdir()
+    (plain / "dagster.yaml").write_text(f"storage:\n  sqlite:\n    base_dir: {plain / 'data'}\n", encoding="utf-8")
+    with DagsterInstance.from_config(str(plain)) as reference:
+        assert type(reference.event_log_storage).__name__ == "SqliteEventLogStorage"
+        theirs = _planned_check_rows(
+            reference, JOB.execute_in_process(instance=reference, tags=_range(FIRST, last)).run_id
+        )
+    planned = [row for row in ours if row[3] == "PLANNED"]
+    assert len(planned) == DAYS and {row[2] for row in planned} == set(_range_keys())
+    assert ours == theirs

@@ -17,6 +17,7 @@ from zakaz_pipeline.qtickets.concurrency import payment_windows
 from zakaz_pipeline.qtickets.rules import parse_ts
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline.warehouse import writes
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ORG, TZ, history, run
@@ -81,7 +82,8 @@ def test_full_history_reconciles_with_ground_truth(server, account, warehouse, i
 
 
 def test_orders_streamed_in_many_inserts_land_exactly_once(server, account, warehouse, instance, monkeypatch) -> None:
-    monkeypatch.setattr(orders, "ROWS_PER_INSERT", 37)
+    monkeypatch.setattr(orders, "ROWS_PER_BATCH", 37)
+    monkeypatch.setattr(writes, "ROWS_PER_INSERT", 100)
     first, last = history(account)
     run(server, warehouse, instance, first, last)
     sold = sum(len(o["baskets"]) for o in account.orders if o["payed_at"])

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
@@ -29,6 +30,10 @@ from zakaz_pipeline.warehouse.connection import IDENTIFIER
 log = logging.getLogger(__name__)
 
 ALTER_ACTIONS_PER_STATEMENT = 200
+# Rows of one INSERT. Batches arrive small (a few pages) and are held as Arrow tables
+# (~150 bytes a ticket) until this many: each INSERT makes one part per day it touches,
+# and every part costs each later engine start and query over the history.
+ROWS_PER_INSERT = 30_000
 NO_PARTITION_LIMIT = {"max_partitions_per_insert_block": 0}
 SWAP_REPAIRS = 5
 
@@ -146,8 +151,7 @@ def _drop_stage(client: Client, stage: str) -> None:
 
 def append_rows(client: Client, table: str, source: Iterable[Columns]) -> int:
     """Insert batches as they are (append-only tables)."""
-    types = column_types(client, table)
-    return sum(_insert(client, table, batch, types) for batch in source)
+    return _insert_all(client, table, source)
 
 
 def _fill(client: Client, stage: str, target: Slice, source: Iterable[Columns] | SelectInto) -> int:
@@ -159,8 +163,7 @@ def _fill(client: Client, stage: str, target: Slice, source: Iterable[Columns] |
             settings=NO_PARTITION_LIMIT,
         )
         return int(client.query(f"SELECT count() FROM {stage}").result_rows[0][0])
-    types = column_types(client, stage)
-    return sum(_insert(client, stage, batch, types) for batch in source)
+    return _insert_all(client, stage, source)
 
 
 def column_types(client: Client, table: str) -> dict[str, str]:
@@ -169,14 +172,32 @@ def column_types(client: Client, table: str) -> dict[str, str]:
         "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = %(t)s",
         parameters={"t": table},
     ).result_rows
-    return dict(rows)
+    return {str(name): str(kind) for name, kind in rows}
 
 
-def _insert(client: Client, table: str, batch: Columns, types: Mapping[str, str]) -> int:
-    rows = row_count(batch)
-    if rows:
-        client.insert_arrow(table, arrow_table(batch, types), settings=NO_PARTITION_LIMIT)
-    return rows
+def _insert_all(client: Client, table: str, source: Iterable[Columns]) -> int:
+    """Each batch becomes an Arrow table as it arrives (its Python values are freed), and
+    up to ``ROWS_PER_INSERT`` rows of them go in one INSERT."""
+    types = column_types(client, table)
+    pending: list[pa.Table] = []
+    held = written = 0
+    for batch in source:
+        if not row_count(batch):
+            continue
+        pending.append(arrow_table(batch, types))
+        held += pending[-1].num_rows
+        if held >= ROWS_PER_INSERT:
+            written += _insert(client, table, pending)
+            pending, held = [], 0
+    return written + _insert(client, table, pending)
+
+
+def _insert(client: Client, table: str, parts: list[pa.Table]) -> int:
+    if not parts:
+        return 0
+    data = pa.concat_tables(parts)
+    client.insert_arrow(table, data, settings=NO_PARTITION_LIMIT)
+    return data.num_rows
 
 
 def _check_bounds(client: Client, stage: str, target: Slice) -> None:
