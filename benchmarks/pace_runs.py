@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.environment import TOKEN, python_json, say
+from benchmarks.environment import TOKEN, python_json, say, tick_dates
 from benchmarks.peer_runs import bench_peer
+from benchmarks.profiles import profile_run
 from benchmarks.results import ScaleResult
 from benchmarks.simulator_process import Pace, Simulator
 from benchmarks.sync_runs import bench_sync, bench_tick
+from benchmarks.targets import TARGETS
 
 
 def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
@@ -39,6 +41,9 @@ def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
         result.peak_in_flight["sync"] = simulator.peak_in_flight()
         bench_tick(result, args, simulator.base_url, run_dir, logs)
         result.peak_in_flight["tick"] = simulator.peak_in_flight()
+        tick = result.fig("tick_s")
+        if tick and tick.median > TARGETS["pace_tick_s"] and not args.no_profile:
+            profile_run(result, "tick at API pace", tick_dates(), simulator.base_url, run_dir, logs)
         if not args.skip_peer:
             bench_peer(result, args, simulator.base_url, work / "pace", logs)
             result.peak_in_flight["dlt peer"] = simulator.peak_in_flight()

@@ -27,7 +27,11 @@ BUCKETS = (
     ("JSON parse (orjson.loads)", lambda f, n: "orjson.loads" in n),
     ("flatten orders → ticket rows", lambda f, n: n == "ticket_columns"),
     ("buyer_key HMAC", lambda f, n: n in ("buyer_key", "_buyer_key")),
-    ("warehouse inserts (clickhouse-connect)", lambda f, n: n == "insert" and "clickhouse_connect" in f),
+    ("Dagster: open the instance (storage imports, SQLite)", lambda f, n: n == "open_instance"),
+    ("chDB: engine start (loads every part)", lambda f, n: n == "_open_handle" and "chdb_backend" in f),
+    ("pandas import (asked for by pyarrow)", lambda f, n: n == "<module>" and f.endswith("pandas/__init__.py")),
+    ("warehouse inserts (Arrow)", lambda f, n: n == "insert_arrow" and "clickhouse_connect" in f),
+    ("rows → Arrow tables", lambda f, n: n == "arrow_table"),
     ("warehouse queries/commands", lambda f, n: n in ("command", "query") and "clickhouse_connect/driver/client" in f),
     ("chdb query calls", lambda f, n: "chdb" in f and n == "query"),
     ("record run in warehouse", lambda f, n: n == "record_in_warehouse"),
@@ -51,15 +55,21 @@ def profile_sync(result: ScaleResult, base_url: str, work: Path, logs: Path) -> 
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     for name, dates in (("full sync", ["--from", first]), ("tick", tick_dates())):
-        out = run_dir / f"{name.replace(' ', '-')}.prof"
-        say(f"[{result.scale}×] profiling the {name} under cProfile …")
-        measured = measure.run(
-            [sys.executable, "-m", "cProfile", "-o", str(out), "-m", CLI_MODULE, "sync", *dates],
-            env=sync_env(base_url, run_dir, first), cwd=run_dir, log_dir=logs, name=f"profile-{name.replace(' ', '-')}",
-        ).check(f"profiled {name}")  # fmt: skip
-        result.profiles.append((f"{name} ({measured.seconds:.1f} s under cProfile)", summarize_profile(out)))
+        profile_run(result, name, dates, base_url, run_dir, logs)
     if not os.environ.get("BENCH_KEEP_PROFILE"):
         shutil.rmtree(run_dir / "warehouse", ignore_errors=True)
+
+
+def profile_run(result: ScaleResult, name: str, dates: list[str], base_url: str, run_dir: Path, logs: Path) -> None:
+    """``zakaz sync`` over ``dates`` once under cProfile on ``run_dir``'s warehouse, summarized into ``result``."""
+    out = run_dir / f"{name.replace(' ', '-')}.prof"
+    say(f"[{result.scale}×] profiling the {name} under cProfile …")
+    measured = measure.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", CLI_MODULE, "sync", *dates],
+        env=sync_env(base_url, run_dir, result.dataset["first_sale_day"]), cwd=run_dir, log_dir=logs,
+        name=f"profile-{name.replace(' ', '-')}",
+    ).check(f"profiled {name}")  # fmt: skip
+    result.profiles.append((f"{name} ({measured.seconds:.1f} s under cProfile)", summarize_profile(out)))
 
 
 def _where(key: tuple[str, int, str]) -> str:

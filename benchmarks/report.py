@@ -242,10 +242,24 @@ def _pace(r: ScaleResult) -> list[str]:
         f"- full-history sync runs (wall / peak RSS): {runs}; steps of the last: "
         + steps_text(r.sync_breakdown.get("steps", {})),
         f"- tick runs: {ticks}; steps of the last: " + steps_text(r.tick_breakdown.get("steps", {})),
+        _tick_split(r),
         f"- dlt peer runs: {peers}",
         f"- most requests the simulator held at once: {in_flight}",
         "",
+        *(line for title, text in r.profiles for line in (f"### {title}", "", "```", text, "```", "")),
     ]
+
+
+def _tick_split(r: ScaleResult) -> str:
+    """The last tick's wall time: its Dagster run, and everything around it."""
+    run, wall = r.tick_breakdown.get("run_s"), r.tick[-1].seconds if r.tick else None
+    if run is None or wall is None:
+        return "- the last tick's run: not recorded"
+    memory = f"peak RSS {r.tick[-1].rss_mb:.0f} MB, of which {r.tick[-1].peak_anon_mb:.0f} MB anonymous"
+    return (
+        f"- the last tick: {wall:.1f} s, of which RUN_START→RUN_SUCCESS {run:.1f} s and {wall - run:.1f} s around it "
+        f"(interpreter and imports, the preflight request, the engine start, the Dagster instance, the summary); {memory}"
+    )
 
 
 def _peer(results: list[ScaleResult]) -> list[str]:

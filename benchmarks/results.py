@@ -65,6 +65,7 @@ class ScaleResult:
             "sync_anon": [m.peak_anon_mb for m in self.sync],
             "tick_s": [m.seconds for m in self.tick],
             "tick_rss": [m.rss_mb for m in self.tick],
+            "tick_anon": [m.peak_anon_mb for m in self.tick],
             "peer_s": [m.seconds for m in self.peer],
             "peer_rss": [m.rss_mb for m in self.peer],
         }[name]

@@ -7,7 +7,8 @@ from typing import Any
 from benchmarks.results import ScaleResult
 
 TARGETS = {
-    "sync_vs_floor": 1.5,  # full-history sync ≤ 1.5 × raw-fetch floor
+    "sync_vs_floor": 1.5,  # full-history sync ≤ 1.5 × raw-fetch floor (at 1×)
+    "sync_vs_floor_10x": 2.0,  # zero latency, 10×: full-history sync ≤ 2 × the raw-fetch floor
     "dlt_vs_sync": 5.0,  # ≥ 5 × faster than dlt
     "rss_mb": 500.0,  # peak RSS ≤ 500 MB
     "rss_growth": 1.10,  # within 10 % between 1× and 10×
@@ -18,6 +19,7 @@ TARGETS = {
     "pace_in_flight": 4,  # … with at most 4 requests in flight (QTICKETS_MAX_IN_FLIGHT's default)
     "pace_dlt_vs_sync": 3.0,  # … ≥ 3 × faster than the dlt peer at the same pace
     "pace_tick_s": 5.0,  # … a 15-minute tick ≤ 5 s for the whole command
+    "tick_rss_mb": 400.0,  # a tick's peak RSS ≤ 400 MB
 }
 HEADER = ["figure", "median", "min–max", "target", "status"]
 
@@ -52,17 +54,23 @@ def _sync_rows(r: ScaleResult) -> list[list[str]]:
         rows.append([f"full-history sync ({r.scale}×), s", f"{sync.median:.1f}", sync.spread(), "—", "—"])
     if floor and sync:
         ratio = sync.median / floor.median
-        rows.append(
-            [f"sync / floor ({r.scale}×)", f"{ratio:.2f}", "—", f"≤ {TARGETS['sync_vs_floor']}",
-             status(ratio <= TARGETS["sync_vs_floor"])]
-        )  # fmt: skip
+        limit = TARGETS["sync_vs_floor_10x" if r.scale >= 10 else "sync_vs_floor"]
+        rows.append([f"sync / floor ({r.scale}×)", f"{ratio:.2f}", "—", f"≤ {limit}", status(ratio <= limit)])
     if sync:
-        rss = r.fig("sync_rss")
-        rows.append(
-            [f"sync peak RSS ({r.scale}×), MB", f"{rss.median:.0f}", rss.spread("{:.0f}"), f"≤ {TARGETS['rss_mb']:.0f}",
-             status(rss.median <= TARGETS["rss_mb"])]
-        )  # fmt: skip
+        rows += memory_rows(f"sync ({r.scale}×)", r, "sync", TARGETS["rss_mb"])
     return rows
+
+
+def memory_rows(label: str, r: ScaleResult, what: str, limit: float) -> list[list[str]]:
+    """Peak RSS against its target, and the anonymous share of it (the rest is file-backed:
+    chDB's ~390 MB library and other code, mapped rather than allocated)."""
+    rss, anon = r.fig(f"{what}_rss"), r.fig(f"{what}_anon")
+    assert rss is not None and anon is not None
+    return [
+        [f"{label} peak RSS, MB", f"{rss.median:.0f}", rss.spread("{:.0f}"), f"≤ {limit:.0f}",
+         status(rss.median <= limit)],
+        [f"{label} peak anonymous memory, MB", f"{anon.median:.0f}", anon.spread("{:.0f}"), "—", "info"],
+    ]  # fmt: skip
 
 
 def _growth_rows(results: list[ScaleResult]) -> list[list[str]]:
@@ -88,6 +96,7 @@ def _tick_rows(results: list[ScaleResult]) -> list[list[str]]:
             [f"15-minute tick ({base.scale}×), s", f"{tick.median:.1f}", tick.spread(), f"≤ {TARGETS['tick_s']:.0f}",
              status(tick.median <= TARGETS["tick_s"])]
         )  # fmt: skip
+        rows += memory_rows(f"15-minute tick ({base.scale}×)", base, "tick", TARGETS["tick_rss_mb"])
     for r in results:
         if r is not base and r.fig("tick_s"):
             t = r.fig("tick_s")
@@ -125,6 +134,9 @@ def pace_rows(r: ScaleResult) -> list[list[str]]:
     if tick:
         rows.append([f"{label}: 15-minute tick, s", f"{tick.median:.1f}", tick.spread(),
                      f"≤ {TARGETS['pace_tick_s']:.0f}", status(tick.median <= TARGETS["pace_tick_s"])])  # fmt: skip
+        rows += memory_rows(f"{label}: 15-minute tick", r, "tick", TARGETS["tick_rss_mb"])
+    if sync:
+        rows += memory_rows(f"{label}: full-history sync", r, "sync", TARGETS["rss_mb"])
     if peer and sync:
         speed = peer.median / sync.median
         rows.append([f"{label}: dlt / sync time", f"{speed:.2f}", "—", f"≥ {TARGETS['pace_dlt_vs_sync']:.0f}",

@@ -20,7 +20,7 @@ import pytest
 import urllib3
 import yaml
 
-from zakaz_pipeline.cli.instance import CODE_LOCATION, remote_job_origin
+from zakaz_pipeline.cli.instance import CODE_LOCATION, ensure_dagster_home, remote_job_origin
 from zakaz_pipeline.warehouse.contract import schema_contract
 from zakaz_pipeline_tests.reconcile import expected_tickets
 from zakaz_pipeline_tests.test_cli import env, zakaz  # noqa: F401  (env is a fixture)
@@ -65,18 +65,52 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def webserver(env: dict[str, str]) -> Iterator[str]:  # noqa: F811
-    """``dagster-webserver`` on this folder's workspace.yaml and the test's DAGSTER_HOME."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+def webserver(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: F811
+    """``dagster-webserver`` on this folder's workspace.yaml and the test's DAGSTER_HOME,
+    made first as the CLI makes it (a server started on a missing home exits at once).
+
+    A free port can be taken by another process between the probe and the server's bind
+    (tests run side by side): a server that exits before it listens is started again on
+    another port, and one that never listens fails the test with its own log."""
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    for name in ("DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
+        monkeypatch.delenv(name, raising=False)  # ensure_dagster_home sets them; restored afterwards
+    ensure_dagster_home()
+    log = tmp_path / "webserver.log"
+    for _ in range(3):
+        port = _free_port()
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
+                 "-p", str(port)],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        if _listening(proc, port):
+            break
+        _stop(proc)
+    else:
+        pytest.fail("dagster-webserver never listened: " + log.read_text(errors="replace")[-2000:])
     try:
         yield f"http://127.0.0.1:{port}/graphql"
     finally:
+        _stop(proc)
+
+
+def _listening(proc: subprocess.Popen, port: int) -> bool:
+    """True once the server accepts connections on ``port``, False if it exits first."""
+    deadline = time.monotonic() + LOAD_TIMEOUT
+    while proc.poll() is None and time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+    proc.wait(timeout=30)
 
 
 def _ask(url: str, variables: dict) -> dict:
