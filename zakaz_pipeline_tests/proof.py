@@ -27,6 +27,7 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
 
+from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
 from zakaz_pipeline.simulator.faults import FaultPlan, drift
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
@@ -84,6 +85,7 @@ class Report:
     failures: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     requests: int = 0
+    peak_in_flight: int = 0  # the most requests the simulator held at once, over every run
     shop_changes: int = 0
     warehouse_refusals: int = 0
     step_retries: int = 0
@@ -111,6 +113,7 @@ class Report:
             + "".join(f"\n    {kind:<28}{count}" for kind, count in sorted(self.faults.items())),
             f"shop changes between runs       {self.shop_changes}",
             f"API requests                    {self.requests}",
+            f"  most in flight at once        {self.peak_in_flight} (QTICKETS_MAX_IN_FLIGHT {DEFAULT_MAX_IN_FLIGHT})",
             f"warehouse statements refused    {self.warehouse_refusals}",
             f"step retries (Dagster policy)   {self.step_retries}",
             f"broken invariants after a run   {len(self.invariant_breaks)}",
@@ -171,6 +174,7 @@ def _one_run(
     report.succeeded += result.success
     report.faults.update(server.fault_counts)
     report.requests += len(server.requests) - requests_before
+    report.peak_in_flight = max(report.peak_in_flight, server.reset_peak_in_flight())
     report.warehouse_refusals += statements_refused(switch)
     report.step_retries += sum(
         1 for event in result.all_events if event.event_type == DagsterEventType.STEP_UP_FOR_RETRY

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from dagster import DagsterInstance
 
+from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
@@ -153,3 +154,4 @@ def test_seeded_fault_runs_end_exactly_right(chdb_path) -> None:
     assert report.passed, report.table()
     assert report.runs == len(seeds) >= (50 if FULL else 1)
     assert sum(report.faults.values()) > 0 and report.succeeded < report.runs, "the sample should meet faults"
+    assert 1 < report.peak_in_flight <= DEFAULT_MAX_IN_FLIGHT, "the runs read the API with concurrency on"
