@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from dagster import AssetSelection
 
-from zakaz_pipeline.warehouse import schema, writes
+from zakaz_pipeline.warehouse import quality, schema, writes
 from zakaz_pipeline.warehouse.arrow import contract_types
 from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
 from zakaz_pipeline.warehouse.contract import schema_contract
@@ -266,3 +266,15 @@ def test_a_value_of_the_wrong_type_fails_the_insert_instead_of_being_coerced(cli
     with pytest.raises((TypeError, ValueError, pa.ArrowException)):
         writes.append_rows(client, "fact_qtickets_sales_daily", [batch])
     assert table_rows(client, ORG) == []
+
+
+@pytest.mark.parametrize("keys_per_pass", [1_000_000, 3, 1])
+def test_duplicates_are_counted_alike_in_one_pass_or_split_by_hash(client, monkeypatch, keys_per_pass) -> None:
+    """A long history is checked in hash passes of bounded memory; every repeated key falls
+    in one pass, so the count is the same however many passes."""
+    monkeypatch.setattr(quality, "KEYS_PER_PASS", keys_per_pass)
+    writes.append_rows(
+        client, "fact_qtickets_sales_daily", [facts(ORG, D1, [1, 2, 3, 4, 5, 6, 7]), facts(ORG, D1, [2, 4, 4])]
+    )
+    finding = quality.no_duplicates(client, "fact_qtickets_sales_daily", "sales_date, event_id", ORG)
+    assert (finding.passed, finding.value) == (False, 3)
