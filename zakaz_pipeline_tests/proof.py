@@ -85,7 +85,9 @@ class Report:
     failures: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     requests: int = 0
-    peak_in_flight: int = 0  # the most requests the simulator held at once, over every run
+    # The most requests the simulator held at once, over every run; a "slow" answer the
+    # client gave up on (read timeout) is still held there while its retry travels.
+    peak_in_flight: int = 0
     shop_changes: int = 0
     warehouse_refusals: int = 0
     step_retries: int = 0

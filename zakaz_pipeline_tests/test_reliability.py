@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from dagster import DagsterInstance
 
-from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
@@ -154,4 +153,7 @@ def test_seeded_fault_runs_end_exactly_right(chdb_path) -> None:
     assert report.passed, report.table()
     assert report.runs == len(seeds) >= (50 if FULL else 1)
     assert sum(report.faults.values()) > 0 and report.succeeded < report.runs, "the sample should meet faults"
-    assert 1 < report.peak_in_flight <= DEFAULT_MAX_IN_FLIGHT, "the runs read the API with concurrency on"
+    # More than one request at once: concurrency is on. The limit itself is test_concurrency's:
+    # here a "slow" answer the client gave up on (read timeout) is still held by the simulator
+    # while the retry travels, so the simulator may count more than QTICKETS_MAX_IN_FLIGHT.
+    assert report.peak_in_flight > 1, "the runs read the API with concurrency on"
