@@ -55,6 +55,6 @@ def test_sample_answers_carry_only_synthetic_personal_values() -> None:
         b["client_phone"] for o in orders for b in o["baskets"]
     }
     assert all(re.fullmatch(r"fixture\.buyer\d+@example\.com", e) for e in emails if e)
-    assert all(re.fullmatch(r"\+7900000\d{4}", p) for p in phones if p)
+    assert all(p == "+7900000xxxx" for p in phones if p)
     assert all(o["payment_card_number"].startswith("400000******") for o in orders if o["payment_card_number"])
     assert {path.name for path in SAMPLES.iterdir()} >= {"orders_page.json", "events_page.json", "README.md"}
