@@ -150,7 +150,7 @@ def test_a_failed_batch_leaves_nothing_half_written(zakaz_home: Path) -> None:
 def test_the_private_dagster_internals_it_uses_were_checked_on_this_dagster(zakaz_home: Path) -> None:
     """Fails on a Dagster upgrade: check the module against the new SqliteEventLogStorage
     (``_connect``, ``_initdb``, ``_initialized_dbs``, ``_db_lock``, ``conn_string_for_shard``,
-    ``has_table``, ``_store_asset_check_evaluation_planned``), re-measure a two-year sync against Dagster's own storage, then move
+    ``has_table``, ``_store_asset_check_evaluation_planned``, ``_has_asset_key_col_on_connection``), re-measure a two-year sync against Dagster's own storage, then move
     ``VERIFIED_DAGSTER``."""
     assert event_log.verified(), (
         f"Dagster {dagster.__version__} is not the {event_log.VERIFIED_DAGSTER} series "
@@ -158,7 +158,8 @@ def test_the_private_dagster_internals_it_uses_were_checked_on_this_dagster(zaka
         "SQLite event log; re-check its private internals and re-measure (see this test's docstring)"
     )
     internals = ("_connect", "_initdb", "conn_string_for_shard", "has_table", "store_event", "store_event_batch",
-                 "_store_asset_check_evaluation_planned", "_event_insert_timestamp", "index_connection")  # fmt: skip
+                 "_store_asset_check_evaluation_planned", "_event_insert_timestamp", "index_connection",
+                 "_has_asset_key_col_on_connection")  # fmt: skip
     for name in internals:
         assert callable(getattr(SqliteEventLogStorage, name, None)), f"SqliteEventLogStorage.{name} is gone"
     with open_instance() as instance:

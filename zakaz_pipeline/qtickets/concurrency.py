@@ -23,9 +23,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from urllib3 import BaseHTTPResponse
@@ -40,6 +40,7 @@ WHOLE_RANGE_DAYS = 7
 _STOP_POLL_SECONDS = 0.1
 T = TypeVar("T")
 R = TypeVar("R")
+K = TypeVar("K")
 
 
 class RequestLimiter:
@@ -83,6 +84,24 @@ class RequestLimiter:
             return [function(item) for item in items]
         with ThreadPoolExecutor(min(self.max_in_flight, len(items)), thread_name_prefix="qtickets") as pool:
             return list(pool.map(function, items))
+
+
+class Prefetch(Generic[K, R]):
+    """``function`` of each key, started now in ``workers`` background threads, each call
+    taken once later (or dropped by ``close``). The calls' requests hold slots of the
+    run's limiter like any other, so prefetching never adds to what is in flight."""
+
+    def __init__(self, function: Callable[[K], R], keys: Iterable[K], workers: int) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="qtickets-prefetch")
+        self._futures = {key: self._pool.submit(function, key) for key in keys}
+
+    def take(self, key: K) -> Future[R] | None:
+        return self._futures.pop(key, None)
+
+    def close(self) -> None:
+        """Calls not started are cancelled, running ones finish; nothing is left behind."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._futures.clear()
 
 
 class PausingRetry(Retry):

@@ -12,6 +12,7 @@ HMAC-SHA256) and no name, phone, e-mail or card number is copied into any column
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,13 @@ def money(value: Any) -> Decimal:
     """Amounts arrive as ints, floats or numeric strings; store exact kopecks."""
     if value is None or value == "":
         return Decimal("0.00")
+    return _kopecks(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _kopecks(value: int | float | str) -> Decimal:
+    """Cached because a two-year history has millions of amounts but only a few thousand
+    distinct prices (a Decimal is immutable; ``typed`` keeps ``1`` and ``1.0`` apart)."""
     return Decimal(str(value)).quantize(CENT)
 
 
@@ -84,68 +92,65 @@ def ticket_columns(orders: Iterable[Mapping[str, Any]], *, org: str, tz: ZoneInf
 
     Unpaid orders carry no sales date and are left out; cancelled orders and tickets
     are kept with their cancellation times so the facts can tell sold from not sold.
+    Each row is one tuple in ``TICKET_COLUMNS`` order, turned into columns at the end in
+    one transposition: appending 40 values a ticket one by one cost half the flattening.
     """
-    out = empty_columns(TICKET_COLUMNS)
+    rows: list[tuple[Any, ...]] = []
     for order in orders:
         payed_at = parse_ts(order.get("payed_at"))
         if payed_at is None:
             continue
         shared = _order_fields(order, org, payed_at, payed_at.astimezone(tz).date(), pii_key)
-        for basket in order.get("baskets") or ():
-            row = shared | _basket_fields(basket)
-            for name in TICKET_COLUMNS:
-                out[name].append(row[name])
-    return out
+        rows.extend(_ticket_row(basket, *shared) for basket in order.get("baskets") or ())
+    if not rows:
+        return empty_columns(TICKET_COLUMNS)
+    return dict(zip(TICKET_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
 
 
 def _order_fields(
     order: Mapping[str, Any], org: str, payed_at: dt.datetime, sales_date: dt.date, pii_key: bytes
-) -> dict[str, Any]:
+) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    """The order's share of a ticket row: ``org`` … ``event_id`` (around the basket's
+    id), ``sale_ts`` … ``order_deleted_at``, and ``currency`` … ``buyer_key``."""
     utm, client, site = (_nested(order, key) for key in ("utm", "client", "site"))
-    return {
-        "org": org,
-        "sales_date": sales_date,
-        "order_id": order["id"],
-        "event_id": order.get("event_id"),
-        "sale_ts": payed_at,
-        "payed": bool(order.get("payed")),
-        "order_created_at": parse_ts(order.get("created_at")),
-        "order_updated_at": parse_ts(order.get("updated_at")),
-        "order_deleted_at": parse_ts(order.get("deleted_at")),
-        "currency": str(order.get("currency_id") or ""),
-        "discount_id": optional_id(order.get("discount_id")),
-        "promo_code_id": optional_id(order.get("promo_code_id")),
-        "payment_type": str(order.get("payment_type_id") or ""),
-        **{key: str(utm.get(key) or "") for key in UTM_KEYS},
-        "site_host": str(site.get("host") or ""),
-        "buyer_key": buyer_key(client.get("email"), pii_key),
-    }
+    head = (org, sales_date, order["id"], order.get("event_id"))
+    dates = (
+        payed_at,
+        bool(order.get("payed")),
+        parse_ts(order.get("created_at")),
+        parse_ts(order.get("updated_at")),
+        parse_ts(order.get("deleted_at")),
+    )
+    tail = (
+        str(order.get("currency_id") or ""),
+        optional_id(order.get("discount_id")),
+        optional_id(order.get("promo_code_id")),
+        str(order.get("payment_type_id") or ""),
+        *(str(utm.get(key) or "") for key in UTM_KEYS),
+        str(site.get("host") or ""),
+        buyer_key(client.get("email"), pii_key),
+    )
+    return head, dates, tail
 
 
-def _basket_fields(basket: Mapping[str, Any]) -> dict[str, Any]:
+def _ticket_row(
+    basket: Mapping[str, Any], head: tuple[Any, ...], dates: tuple[Any, ...], tail: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    """One ticket's values, in ``TICKET_COLUMNS`` order."""
+    org, sales_date, order_id, event_id = head
     seat_id = str(basket.get("seat_id") or "")
     zone, row, place = split_seat(seat_id)
-    return {
-        "basket_id": basket["id"],
-        "show_id": basket.get("show_id"),
-        "seat_id": seat_id,
-        "zone_id": zone,
-        "seat_row": row,
-        "seat_place": place,
-        "seat_name": str(basket.get("seat_name") or ""),
-        "quantity": int(basket.get("quantity") or 1),
-        "basket_created_at": parse_ts(basket.get("created_at")),
-        "basket_updated_at": parse_ts(basket.get("updated_at")),
-        "basket_deleted_at": parse_ts(basket.get("deleted_at")),
-        "checked_at": parse_ts(basket.get("checked_at")),
-        "refunded_at": parse_ts(basket.get("refunded_at")),
-        "refunded_amount": money(basket.get("refunded_amount")),
-        "refunded_deduction_amount": money(basket.get("refunded_deduction_amount")),
-        "original_price": money(basket.get("original_price")),
-        "discount_value": money(basket.get("discount_value")),
-        "price": money(basket.get("price")),
-        "service_fee_amount": money(basket.get("service_fee_amount")),
-    }
+    return (
+        org, sales_date, order_id, basket["id"], event_id, basket.get("show_id"),
+        seat_id, zone, row, place, str(basket.get("seat_name") or ""), int(basket.get("quantity") or 1),
+        *dates,
+        parse_ts(basket.get("created_at")), parse_ts(basket.get("updated_at")),
+        parse_ts(basket.get("deleted_at")), parse_ts(basket.get("checked_at")),
+        parse_ts(basket.get("refunded_at")), money(basket.get("refunded_amount")),
+        money(basket.get("refunded_deduction_amount")), money(basket.get("original_price")),
+        money(basket.get("discount_value")), money(basket.get("price")), money(basket.get("service_fee_amount")),
+        *tail,
+    )  # fmt: skip
 
 
 def event_columns(events: Iterable[Mapping[str, Any]], *, org: str) -> tuple[Columns, Columns]:
