@@ -8,6 +8,7 @@ names the variable, a failed run with status 1.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from zakaz_pipeline.cli.demo import simulator_command
 from zakaz_pipeline.cli.parser import build_parser
@@ -49,6 +51,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "" if debug else "\n(run again with --debug or ZAKAZ_DEBUG=1 for the traceback)"
         _say(_cause(exc) + hint, debug)
         return 1
+
+
+def command() -> NoReturn:
+    """The console script: ``main``, then an exit without the interpreter's last collection.
+
+    That collection walks every object Dagster, SQLAlchemy and chDB loaded: 0.7 s of a
+    7 s tick, measured, spent freeing memory the process gives back anyway. By then the
+    command has committed, closed and flushed what it wrote (runs, the warehouse, its
+    output); ``gc.freeze`` leaves only the walk out, atexit handlers still run."""
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    sys.exit(status)
 
 
 def _stop(signum: int, _frame: object) -> None:

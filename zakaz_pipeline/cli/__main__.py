@@ -1,5 +1,5 @@
 """``python -m zakaz_pipeline.cli``: the ``zakaz`` command without its console script (tests, benchmarks)."""
 
-from zakaz_pipeline.cli import main
+from zakaz_pipeline.cli import command
 
-raise SystemExit(main())
+command()

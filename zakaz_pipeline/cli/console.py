@@ -48,9 +48,10 @@ class RunConsole:
             return
         error = getattr(event.event_specific_data, "error", None)
         retry = event.event_type_value == "STEP_UP_FOR_RETRY"
-        if retry and _interrupted(error):
-            # Dagster retries a step that a signal interrupted (a preempted pod comes back);
-            # at a terminal, Ctrl-C or a kill means stop: the run ends as failed, at once.
+        if _interrupted(error):
+            # Dagster retries a step that a signal interrupted (a preempted pod comes back),
+            # or fails it when the signal struck while an output was being stored; at a
+            # terminal, Ctrl-C or a kill means stop either way: the run ends as failed, at once.
             self.interrupted = True
             raise KeyboardInterrupt
         cause = error_line(root_error(error).message) if error else event.message or ""

@@ -38,11 +38,6 @@ class QticketsResource(ConfigurableResource):
         in one process (the in-process executor), so the steps' clients share it."""
         self._limiter = RequestLimiter(self.max_in_flight)
 
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
-        """Counts no step took (the inventory step failed or never ran) are dropped."""
-        if (counts := self.take_seat_counts()) is not None:
-            counts.close()
-
     def start_seat_counts(self, dim_events: Columns, dim_shows: Columns) -> None:
         """Request the seats of the shows on sale now, for the inventory step later in this
         run (``seat_prefetch.py``); one slot stays free for the steps in between, so with a

@@ -8,6 +8,11 @@ background, within the run's request limit and keeping one slot free for the ste
 own requests; the inventory step takes their counts, with the snapshot time they were
 requested at. Only where it can pay off: the run materializes the inventory and its steps
 share this process (and so the resource). Otherwise nothing is requested early.
+
+Should the inventory step not run after all (a blocking check of the dimensions failed,
+the run was stopped), the early requests finish and are dropped with the run's process:
+the resource has no teardown, because one would make it a context-manager resource,
+which every sensor using it would then have to enter.
 """
 
 from __future__ import annotations

@@ -173,6 +173,13 @@ class SimulatorServer:
         with self._state_lock:
             return self._peak_in_flight
 
+    @property
+    def in_flight(self) -> int:
+        """Requests held now: an answer's last bytes may reach the client before its
+        handler lets go of it."""
+        with self._state_lock:
+            return self._in_flight
+
     def reset_peak_in_flight(self) -> int:
         """Start counting the peak anew (from the requests held now); returns the old peak."""
         with self._state_lock:
