@@ -77,7 +77,7 @@ def inventory_follows_here(context: AssetExecutionContext) -> bool:
 
 
 def steps_share_process(executor: str, run_config: Mapping[str, Any]) -> bool:
-    """Whether a run on ``executor`` with ``run_config`` runs every step in its own process:
+    """Whether a run on ``executor`` with ``run_config`` runs all its steps in one process:
     the in-process executor (the embedded warehouse's, ``materialize``'s), or a server
     deployment's ``multi_or_in_process`` asked for ``in_process`` (the ``zakaz`` command)."""
     if executor in IN_PROCESS_EXECUTORS:
