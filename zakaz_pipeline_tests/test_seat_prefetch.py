@@ -20,15 +20,14 @@ from dagster import (
 )
 
 from zakaz_pipeline.defs.jobs import partition_range_tags
-from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
+from zakaz_pipeline.defs.resources import QticketsResource
 from zakaz_pipeline.defs.seat_prefetch import steps_share_process
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
-from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
-from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, TZ, history
+from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, history, pipeline_resources
 from zakaz_pipeline_tests.test_pipeline import warehouse_inventory
 
 INVENTORY_STEP = "stg_qtickets_api_inventory_raw"
@@ -58,13 +57,7 @@ def _materialize(
     result = materialize(
         ALL_ASSETS,
         selection=selection,
-        resources={
-            "qtickets": qtickets,
-            "pii": PiiResource(key=PII_KEY),
-            "warehouse": warehouse,
-            "io_manager": ClickHouseIOManager(warehouse=warehouse, org=ORG),
-            "quality": QualityResource(org=ORG, timezone=TZ),
-        },
+        resources=pipeline_resources(server, warehouse) | {"qtickets": qtickets},
         instance=instance,
         tags=partition_range_tags(last - dt.timedelta(days=1), last),
     )
