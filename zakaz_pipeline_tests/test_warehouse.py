@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pytest
 from dagster import AssetSelection
@@ -258,6 +262,41 @@ def test_an_arrow_insert_keeps_every_value_exactly(client) -> None:
         (2**63, utc, False, got[1][3], None, Decimal("1234567890123456.99"), Decimal("10.50"), 9, ""),
     ]
     assert got[0][4].replace(tzinfo=None) == utc and got[1][3].replace(tzinfo=None) == utc
+
+
+# A process of its own: this one has long imported pandas (the DataLens and benchmark tests use it).
+FRESH_PROCESS_INSERT = """
+import datetime as dt, json, sys
+from decimal import Decimal
+from zakaz_pipeline.warehouse import writes
+from zakaz_pipeline.warehouse.connection import open_client, parse_target
+from zakaz_pipeline.warehouse.schema import ensure_schema
+with open_client(parse_target("chdb://" + sys.argv[1])) as client:
+    ensure_schema(client, timezone="Europe/Moscow")
+    batch = {
+        "sales_date": [dt.date(2024, 3, 1)], "org": ["o"], "event_id": [1], "city": ["Томск"], "orders": [1],
+        "tickets_sold": [2], "gross_revenue": [Decimal("10.01")], "refunded_amount": [Decimal(0)], "revenue": [Decimal("10.01")],
+    }
+    writes.append_rows(client, "fact_qtickets_sales_daily", [batch])
+    revenue = str(client.query("SELECT sum(revenue) FROM fact_qtickets_sales_daily").result_rows[0][0])
+    loaded = "pandas" in sys.modules
+import pyarrow as pa
+frame = pa.table({"revenue": pa.array([Decimal("10.01")], type=pa.decimal128(18, 2))}).to_pandas()
+print(json.dumps({"pandas_loaded": loaded, "revenue": revenue, "to_pandas": str(frame["revenue"][0])}))
+"""
+
+
+def test_schema_inserts_and_queries_do_not_load_pandas_and_pyarrow_still_can(tmp_path: Path) -> None:
+    """pyarrow's pandas probe is answered without importing pandas (a third of a tick's fixed
+    cost), and a later ``to_pandas`` still works: if pyarrow changes how it probes, this fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_INSERT, str(tmp_path / "warehouse")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert orjson.loads(done.stdout.splitlines()[-1]) == {
+        "pandas_loaded": False, "revenue": "10.01", "to_pandas": "10.01"
+    }
 
 
 def test_a_value_of_the_wrong_type_fails_the_insert_instead_of_being_coerced(client) -> None:

@@ -27,6 +27,7 @@ from importlib import resources
 from clickhouse_connect.driver.client import Client
 
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
+from zakaz_pipeline.warehouse.writes import append_rows
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +149,7 @@ def ensure_schema(client: Client, cluster: str = "", timezone: str | None = None
             continue
         for statement in migration.statements:
             client.command(on_cluster(render(statement, timezone), cluster))
-        client.insert(
-            "zakaz_schema_history",
-            [[migration.version], [migration.name]],
-            column_names=["version", "name"],
-            column_oriented=True,
-        )
+        append_rows(client, "zakaz_schema_history", [{"version": [migration.version], "name": [migration.name]}])
         log.info("applied warehouse migration %03d %s", migration.version, migration.name)
         done.append(f"{migration.version:03d}_{migration.name}")
     done += _rerender_views(client, cluster, timezone)
