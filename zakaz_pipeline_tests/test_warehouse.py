@@ -295,7 +295,9 @@ def test_schema_inserts_and_queries_do_not_load_pandas_and_pyarrow_still_can(tmp
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert orjson.loads(done.stdout.splitlines()[-1]) == {
-        "pandas_loaded": False, "revenue": "10.01", "to_pandas": "10.01"
+        "pandas_loaded": False,
+        "revenue": "10.01",
+        "to_pandas": "10.01",
     }
 
 
