@@ -18,7 +18,7 @@ from benchmarks.peer_runs import bench_peer
 from benchmarks.profiles import profile_run
 from benchmarks.results import ScaleResult
 from benchmarks.simulator_process import Pace, Simulator
-from benchmarks.sync_runs import bench_sync, bench_tick
+from benchmarks.sync_runs import bench_process_floor, bench_sync, bench_tick
 from benchmarks.targets import TARGETS
 
 
@@ -41,6 +41,7 @@ def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
         result.peak_in_flight["sync"] = simulator.peak_in_flight()
         bench_tick(result, args, simulator.base_url, run_dir, logs)
         result.peak_in_flight["tick"] = simulator.peak_in_flight()
+        bench_process_floor(result, args, simulator.base_url, run_dir, logs)
         tick = result.fig("tick_s")
         if tick and tick.median > TARGETS["pace_tick_s"] and not args.no_profile:
             profile_run(result, "tick at API pace", tick_dates(), simulator.base_url, run_dir, logs)

@@ -256,9 +256,18 @@ def _tick_split(r: ScaleResult) -> str:
     if run is None or wall is None:
         return "- the last tick's run: not recorded"
     memory = f"peak RSS {r.tick[-1].rss_mb:.0f} MB, of which {r.tick[-1].peak_anon_mb:.0f} MB anonymous"
-    return (
+    split = (
         f"- the last tick: {wall:.1f} s, of which RUN_START→RUN_SUCCESS {run:.1f} s and {wall - run:.1f} s around it "
         f"(interpreter and imports, the preflight request, the engine start, the Dagster instance, the summary); {memory}"
+    )
+    seconds, rss = r.fig("process_floor_s"), r.fig("process_floor_rss")
+    if not seconds or not rss:
+        return split
+    return (
+        f"{split}\n- a sync process that runs nothing (`python -m benchmarks.process_floor`: the command's imports and "
+        f"definitions, the instance and the warehouse opened, the same exit): {seconds.median:.1f} s "
+        f"({seconds.spread()}), peak RSS {rss.median:.0f} MB — the part of the tick's time and memory targets "
+        "no change to the run can reach"
     )
 
 

@@ -38,6 +38,7 @@ class ScaleResult:
     sync_breakdown: dict[str, Any] = field(default_factory=dict)
     tick: list[measure.Measured] = field(default_factory=list)
     tick_breakdown: dict[str, Any] = field(default_factory=dict)
+    process_floor: list[measure.Measured] = field(default_factory=list)  # benchmarks.process_floor: no run
     peer: list[measure.Measured] = field(default_factory=list)
     peer_output: list[dict[str, Any]] = field(default_factory=list)
     peer_note: str = ""
@@ -66,6 +67,8 @@ class ScaleResult:
             "tick_s": [m.seconds for m in self.tick],
             "tick_rss": [m.rss_mb for m in self.tick],
             "tick_anon": [m.peak_anon_mb for m in self.tick],
+            "process_floor_s": [m.seconds for m in self.process_floor],
+            "process_floor_rss": [m.rss_mb for m in self.process_floor],
             "peer_s": [m.seconds for m in self.peer],
             "peer_rss": [m.rss_mb for m in self.peer],
         }[name]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import measure
-from benchmarks.environment import CLI_MODULE, say, sync_env, tick_dates
+from benchmarks.environment import CLI_MODULE, REPO, say, sync_env, tick_dates
 from benchmarks.results import ScaleResult
 
 
@@ -50,6 +50,23 @@ def bench_tick(result: ScaleResult, args: argparse.Namespace, base_url: str, run
         result.tick.append(measured)
         say(f"[{result.scale}×] tick run {i + 1}: {measured.seconds:.1f} s")
     result.tick_breakdown = run_breakdown(run_dir / "dagster_home")
+
+
+def bench_process_floor(
+    result: ScaleResult, args: argparse.Namespace, base_url: str, run_dir: Path, logs: Path
+) -> None:
+    """``--runs`` sync processes that run nothing, on the tick's warehouse and instance."""
+    first = result.dataset["first_sale_day"]
+    for i in range(args.runs):
+        result.process_floor.append(
+            measure.run(
+                [sys.executable, "-m", "benchmarks.process_floor"],
+                env=sync_env(base_url, run_dir, first), cwd=REPO, log_dir=logs, name=f"process-floor-{i}",
+            ).check(f"a sync process's floor ({result.scale}×, run {i + 1})")
+        )  # fmt: skip
+        say(
+            f"[{result.scale}×] a sync process that runs nothing, run {i + 1}: {result.process_floor[-1].seconds:.1f} s"
+        )
 
 
 def summary_table(stdout: str) -> dict[str, str]:
