@@ -7,11 +7,11 @@ and over HTTP alike. Each column gets the Arrow type of its ClickHouse type, so 
 of the wrong type fails the insert here instead of being coerced.
 
 ``pa.array`` asks whether pandas is installed, to learn whether a list might be a pandas
-object; on the first call it imports pandas to find out (0.4–0.6 s, ~40 MB, a third of a
-tick's fixed cost). Nothing here hands pyarrow a pandas object, so the module answers
-that question once, with pandas hidden: pyarrow then treats every batch as the plain
-sequence it is, and still imports pandas for real if anything in the process later asks
-pyarrow for pandas (``to_pandas``), because that path retries the import.
+object; on the first call it imports pandas to find out (0.4–0.6 s and ~40 MB of every
+process that writes, a tick included). Nothing here hands pyarrow a pandas object, so
+the module answers that question once, with pandas hidden: pyarrow then treats every
+batch as the plain sequence it is, and still imports pandas for real if anything in the
+process later asks pyarrow for pandas (``to_pandas``), because that path retries the import.
 """
 
 from __future__ import annotations
