@@ -18,7 +18,7 @@ from benchmarks.peer_runs import bench_peer
 from benchmarks.profiles import profile_run
 from benchmarks.results import ScaleResult
 from benchmarks.simulator_process import Pace, Simulator
-from benchmarks.sync_runs import bench_process_floor, bench_sync, bench_tick
+from benchmarks.sync_runs import bench_floor, bench_sync, bench_tick
 from benchmarks.targets import TARGETS
 
 
@@ -36,21 +36,29 @@ def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
                 python_json(["-m", "benchmarks.fetch", "floor", *base, "--from", first], logs, f"floor-{i}")
             )
             say(f"[pace] sequential floor run {i + 1}: {result.floor[-1]['seconds']:.1f} s")
-        result.peak_in_flight["floor"] = simulator.peak_in_flight()
+        _served(result, simulator, "floor")
         run_dir = bench_sync(result, args, simulator.base_url, work / "pace", logs)
-        result.peak_in_flight["sync"] = simulator.peak_in_flight()
+        _served(result, simulator, "sync")
         bench_tick(result, args, simulator.base_url, run_dir, logs)
-        result.peak_in_flight["tick"] = simulator.peak_in_flight()
-        bench_process_floor(result, args, simulator.base_url, run_dir, logs)
+        _served(result, simulator, "tick")
+        result.process_floor = bench_floor("benchmarks.process_floor", result, args, simulator.base_url, run_dir, logs)
+        result.dagster_floor = bench_floor("benchmarks.dagster_floor", result, args, simulator.base_url, run_dir, logs)
         tick = result.fig("tick_s")
         if tick and tick.median > TARGETS["pace_tick_s"] and not args.no_profile:
             profile_run(result, "tick at API pace", tick_dates(), simulator.base_url, run_dir, logs)
-            simulator.peak_in_flight()  # the profiled tick's requests are nobody's figure
+            simulator.traffic()  # the profiled tick's requests are nobody's figure
         if not args.skip_peer:
             bench_peer(result, args, simulator.base_url, work / "pace", logs)
-            result.peak_in_flight["dlt peer"] = simulator.peak_in_flight()
+            _served(result, simulator, "dlt peer")
         result.simulator_rss_mb = simulator.rss_mb()
     finally:
         simulator.stop()
     say(f"[pace] most requests in flight: {result.peak_in_flight}")
     return result
+
+
+def _served(result: ScaleResult, simulator: Simulator, what: str) -> None:
+    """The simulator's traffic since the last figure, as ``what``'s."""
+    traffic = simulator.traffic()
+    result.peak_in_flight[what] = traffic.peak_in_flight
+    result.requests[what] = traffic.requests

@@ -251,24 +251,41 @@ def _pace(r: ScaleResult) -> list[str]:
 
 
 def _tick_split(r: ScaleResult) -> str:
-    """The last tick's wall time: its Dagster run, and everything around it."""
+    """The last tick's wall time: its Dagster run and everything around it, then the floors
+    under it (starting, Dagster's own share, the API's wait) that bound what work can cut."""
     run, wall = r.tick_breakdown.get("run_s"), r.tick[-1].seconds if r.tick else None
     if run is None or wall is None:
         return "- the last tick's run: not recorded"
     memory = f"peak RSS {r.tick[-1].rss_mb:.0f} MB, of which {r.tick[-1].peak_anon_mb:.0f} MB anonymous"
-    split = (
+    lines = [
         f"- the last tick: {wall:.1f} s, of which RUN_START→RUN_SUCCESS {run:.1f} s and {wall - run:.1f} s around it "
         f"(interpreter and imports, the preflight request, the engine start, the Dagster instance, the summary); {memory}"
-    )
-    seconds, rss = r.fig("process_floor_s"), r.fig("process_floor_rss")
-    if not seconds or not rss:
-        return split
-    return (
-        f"{split}\n- a sync process that runs nothing (`python -m benchmarks.process_floor`: the command's imports and "
-        f"definitions, the instance and the warehouse opened, the same exit): {seconds.median:.1f} s "
-        f"({seconds.spread()}), peak RSS {rss.median:.0f} MB — the part of the tick's time and memory targets "
-        "no change to the run can reach"
-    )
+    ]
+    process, process_rss = r.fig("process_floor_s"), r.fig("process_floor_rss")
+    if process and process_rss:
+        lines.append(
+            "- a sync process that runs nothing (`python -m benchmarks.process_floor`: the command's imports and "
+            f"definitions, the instance and the warehouse opened, the same exit): {process.median:.1f} s "
+            f"({process.spread()}), peak RSS {process_rss.median:.0f} MB — the part of the tick's time and memory "
+            "targets no change to the run can reach"
+        )
+    dagster, dagster_rss, tick = r.fig("dagster_floor_s"), r.fig("dagster_floor_rss"), r.fig("tick_s")
+    if dagster and dagster_rss and process and tick:
+        lines.append(
+            "- the sync graph with every body emptied, run as a tick (`python -m benchmarks.dagster_floor`: the same "
+            "steps, assets, checks and two days through the command's own path, no request, no query): "
+            f"{dagster.median:.1f} s ({dagster.spread()}), peak RSS {dagster_rss.median:.0f} MB — "
+            f"{dagster.median - process.median:.1f} s of it Dagster's own planning, events and steps; the tick's own "
+            f"work (requests, writes, checks, views) is the remaining {tick.median - dagster.median:.1f} s of the median tick"
+        )
+    requests, most = r.requests.get("tick"), r.peak_in_flight.get("tick")
+    if requests and most and r.pace and r.tick:
+        per_tick = requests / len(r.tick)
+        lines.append(
+            f"- a tick's {per_tick:.0f} requests at {r.pace.latency_ms:g} ms each, at most {most} in flight, keep "
+            f"it waiting at least {per_tick * r.pace.latency_ms / 1000 / most:.1f} s of that"
+        )
+    return "\n".join(lines)
 
 
 def _peer(results: list[ScaleResult]) -> list[str]:

@@ -39,6 +39,7 @@ class ScaleResult:
     tick: list[measure.Measured] = field(default_factory=list)
     tick_breakdown: dict[str, Any] = field(default_factory=dict)
     process_floor: list[measure.Measured] = field(default_factory=list)  # benchmarks.process_floor: no run
+    dagster_floor: list[measure.Measured] = field(default_factory=list)  # benchmarks.dagster_floor: empty bodies
     peer: list[measure.Measured] = field(default_factory=list)
     peer_output: list[dict[str, Any]] = field(default_factory=list)
     peer_note: str = ""
@@ -48,6 +49,7 @@ class ScaleResult:
     profiles: list[tuple[str, str]] = field(default_factory=list)
     pace: Any = None  # simulator_process.Pace for the "API pace" section, None at zero latency
     peak_in_flight: dict[str, int] = field(default_factory=dict)  # what was running → most requests at once
+    requests: dict[str, int] = field(default_factory=dict)  # what was running → requests answered, all its runs
 
     @property
     def partitions(self) -> int:
@@ -69,6 +71,8 @@ class ScaleResult:
             "tick_anon": [m.peak_anon_mb for m in self.tick],
             "process_floor_s": [m.seconds for m in self.process_floor],
             "process_floor_rss": [m.rss_mb for m in self.process_floor],
+            "dagster_floor_s": [m.seconds for m in self.dagster_floor],
+            "dagster_floor_rss": [m.rss_mb for m in self.dagster_floor],
             "peer_s": [m.seconds for m in self.peer],
             "peer_rss": [m.rss_mb for m in self.peer],
         }[name]

@@ -9,7 +9,8 @@ standard input closes, so it can never outlive the harness that started it.
 
 ``--latency-ms`` and ``--max-per-page`` give it a remote API's pace (the "API pace"
 section). Each line ``peak`` read from standard input is answered with one JSON line,
-``{"peak_in_flight": N}``: the most requests it held at once since the last such line.
+``{"peak_in_flight": N, "requests": R}``: the most requests it held at once, and how many
+it answered, since the last such line.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()  # the account lives as long as the process: keep the collector off it
     pace = FaultPlan(seed=args.seed, latency_ms=args.latency_ms, max_per_page=args.max_per_page)
     server = SimulatorServer(account, token=args.token, port=args.port, faults=pace)
-    server.requests = _Discard()  # a benchmark sends ~10⁵ requests: do not keep a log of them
+    server.requests = _Counted()  # a benchmark sends ~10⁵ requests: count them, keep no log
     server.start()
     ready = {
         "base_url": server.base_url,
@@ -86,18 +87,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _answer_until_eof(server: SimulatorServer, stop: threading.Event) -> None:
+    requests = server.requests
+    assert isinstance(requests, _Counted)
     for line in sys.stdin:
         if line.strip() == "peak":
-            sys.stdout.write(orjson.dumps({"peak_in_flight": server.reset_peak_in_flight()}).decode() + "\n")
+            answer = {"peak_in_flight": server.reset_peak_in_flight(), "requests": requests.take()}
+            sys.stdout.write(orjson.dumps(answer).decode() + "\n")
             sys.stdout.flush()
     stop.set()
 
 
-class _Discard(list):
-    """A request log that keeps nothing."""
+class _Counted(list):
+    """A request log that keeps only how many requests were answered since it was last asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count = 0
+        self._lock = threading.Lock()
 
     def append(self, item: object) -> None:
-        pass
+        with self._lock:
+            self._count += 1
+
+    def take(self) -> int:
+        with self._lock:
+            count, self._count = self._count, 0
+            return count
 
 
 if __name__ == "__main__":

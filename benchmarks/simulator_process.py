@@ -7,7 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -21,6 +21,11 @@ class Pace:
 
     latency_ms: float
     max_per_page: int
+
+
+class Traffic(NamedTuple):
+    peak_in_flight: int  # the most requests held at once
+    requests: int  # requests answered
 
 
 class Simulator:
@@ -46,12 +51,13 @@ class Simulator:
         self.info: dict[str, Any] = orjson.loads(line)
         self.base_url: str = self.info["base_url"]
 
-    def peak_in_flight(self) -> int:
-        """The most requests the simulator held at once since the last call."""
+    def traffic(self) -> Traffic:
+        """What the simulator served since the last call."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(b"peak\n")
         self.proc.stdin.flush()
-        return int(orjson.loads(self.proc.stdout.readline())["peak_in_flight"])
+        answer = orjson.loads(self.proc.stdout.readline())
+        return Traffic(int(answer["peak_in_flight"]), int(answer["requests"]))
 
     def rss_mb(self) -> float:
         return measure.tree_memory(self.proc.pid)[0] / measure.MB

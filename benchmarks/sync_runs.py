@@ -52,21 +52,26 @@ def bench_tick(result: ScaleResult, args: argparse.Namespace, base_url: str, run
     result.tick_breakdown = run_breakdown(run_dir / "dagster_home")
 
 
-def bench_process_floor(
-    result: ScaleResult, args: argparse.Namespace, base_url: str, run_dir: Path, logs: Path
-) -> None:
-    """``--runs`` sync processes that run nothing, on the tick's warehouse and instance."""
-    first = result.dataset["first_sale_day"]
+FLOORS = {
+    "benchmarks.process_floor": "a sync process that runs nothing",
+    "benchmarks.dagster_floor": "the sync graph emptied, run as a tick",
+}
+
+
+def bench_floor(
+    module: str, result: ScaleResult, args: argparse.Namespace, base_url: str, run_dir: Path, logs: Path
+) -> list[measure.Measured]:
+    """``--runs`` processes of ``module`` (one of ``FLOORS``) on the tick's warehouse and instance."""
+    what, measured = FLOORS[module], []
     for i in range(args.runs):
-        result.process_floor.append(
+        measured.append(
             measure.run(
-                [sys.executable, "-m", "benchmarks.process_floor"],
-                env=sync_env(base_url, run_dir, first), cwd=REPO, log_dir=logs, name=f"process-floor-{i}",
-            ).check(f"a sync process's floor ({result.scale}×, run {i + 1})")
+                [sys.executable, "-m", module], env=sync_env(base_url, run_dir, result.dataset["first_sale_day"]),
+                cwd=REPO, log_dir=logs, name=f"{module.rsplit('.', 1)[-1]}-{i}",
+            ).check(f"{what} ({result.scale}×, run {i + 1})")
         )  # fmt: skip
-        say(
-            f"[{result.scale}×] a sync process that runs nothing, run {i + 1}: {result.process_floor[-1].seconds:.1f} s"
-        )
+        say(f"[{result.scale}×] {what}, run {i + 1}: {measured[-1].seconds:.1f} s")
+    return measured
 
 
 def summary_table(stdout: str) -> dict[str, str]:

@@ -83,9 +83,9 @@ def remote_job_origin(job_name: str) -> RemoteJobOrigin:
     return RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME).get_job_origin(job_name)
 
 
-def reconstructable_job(job_name: str) -> ReconstructableJob:
-    """The job as the code location loads it: ``defs`` of ``zakaz_pipeline.definitions``."""
-    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE)
+def reconstructable_job(job_name: str, module: str = DEFINITIONS_MODULE) -> ReconstructableJob:
+    """The job as the code location loads it: ``defs`` of ``module`` (``zakaz_pipeline.definitions``)."""
+    repository = ReconstructableRepository.for_module(module, DEFINITIONS_ATTRIBUTE)
     return repository.get_reconstructable_job(job_name)
 
 
@@ -96,10 +96,12 @@ def execute_here(
     tags: Mapping[str, str],
     run_config: Mapping[str, Any],
     listener: Callable[[EventLogEntry], None] | None = None,
+    module: str = DEFINITIONS_MODULE,
 ) -> JobExecutionResult:
     """Create a run of ``job_name`` filed under its job in the UI and execute it in this
-    process; ``listener`` sees each of the run's events as it is stored (the CLI's progress)."""
-    job = reconstructable_job(job_name)
+    process; ``listener`` sees each of the run's events as it is stored (the CLI's progress).
+    ``module`` holds the definitions (the benchmarks run an emptied copy of the graph this way)."""
+    job = reconstructable_job(job_name, module)
     job_def = job.get_definition()
     if job_def.executor_def.name == multi_or_in_process_executor.name:
         run_config = {**run_config, "execution": {"config": {"in_process": {}}}}
