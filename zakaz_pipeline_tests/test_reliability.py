@@ -153,7 +153,7 @@ def test_seeded_fault_runs_end_exactly_right(chdb_path) -> None:
     assert report.passed, report.table()
     assert report.runs == len(seeds) >= (50 if FULL else 1)
     assert sum(report.faults.values()) > 0 and report.succeeded < report.runs, "the sample should meet faults"
-    # More than one request at once: concurrency is on. The limit itself is test_concurrency's:
+    # More than one request at once: concurrency is on. The limit itself is test_client's:
     # here a "slow" answer the client gave up on (read timeout) is still held by the simulator
     # while the retry travels, so the simulator may count more than QTICKETS_MAX_IN_FLIGHT.
     assert report.peak_in_flight > 1, "the runs read the API with concurrency on"

@@ -168,15 +168,14 @@ class SimulatorServer:
 
     @property
     def peak_in_flight(self) -> int:
-        """The most requests the server held at once (received, not yet fully answered)
+        """The most requests the server held at once (received, their answers not yet sent)
         since it started or since ``reset_peak_in_flight``."""
         with self._state_lock:
             return self._peak_in_flight
 
     @property
     def in_flight(self) -> int:
-        """Requests held now: an answer's last bytes may reach the client before its
-        handler lets go of it."""
+        """Requests held now: received, their answers not yet sent."""
         with self._state_lock:
             return self._in_flight
 
@@ -331,18 +330,27 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def _serve(self) -> None:
-        self.server.simulator.request_began()
+        """A request is held from its receipt until its answer is ready to send. A client
+        frees its slot only once the whole answer is in, which is after that; had the count
+        ended after the last write, the client could already be sending its next request
+        while this handler still counted the last one (a limit of 3 seen as 4)."""
+        simulator = self.server.simulator
+        simulator.request_began()
         try:
-            self._respond()
+            response = self._answer()
         finally:
-            self.server.simulator.request_ended()
+            simulator.request_ended()
+        self._send(response)
 
-    def _respond(self) -> None:
+    def _answer(self) -> Response:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         response = self.server.simulator.handle(self.command, self.path, self.headers, raw)
         if response.delay:
             time.sleep(response.delay)
+        return response
+
+    def _send(self, response: Response) -> None:
         if response.transport == "reset":
             self._reset()
             return
