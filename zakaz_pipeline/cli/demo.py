@@ -38,11 +38,19 @@ LIVE_SHOP_JOURNAL = "live_shop.jsonl"  # with --ui, in the demo's folder: one JS
 
 def simulator_command(args: argparse.Namespace) -> int:
     """Serve the fake API until Ctrl-C; the token is QTICKETS_TOKEN's, else the demo's."""
+    from zakaz_pipeline.simulator.dialect import ApiDialect
     from zakaz_pipeline.simulator.server import serve_forever
 
     token = Settings.from_env(need_secrets=False).token or DEMO_TOKEN
+    dialect = ApiDialect(filters=args.api_filters, real_paging=args.real_paging, tariffs=args.tariffs)
     serve_forever(
-        port=args.port, orders=args.orders, events=args.events, seed=args.seed, token=token, faults=_paced_plan(args)
+        port=args.port,
+        orders=args.orders,
+        events=args.events,
+        seed=args.seed,
+        token=token,
+        faults=_paced_plan(args),
+        dialect=dialect,
     )
     return 0
 

@@ -79,6 +79,19 @@ def _add_simulator(commands: argparse._SubParsersAction) -> None:
         "--max-per-page", type=_positive_int, metavar="N",
         help="serve at most N items a list page, whatever perPage asks (also max_per_page= in --faults)",
     )  # fmt: skip
+    sim.add_argument(
+        "--api-filters", choices=("honoured", "ignored", "refused"), default="honoured",
+        help="what GET /orders does with a where on dates or id: honour it (default), ignore it, "
+        "or refuse it with 503 UNKNOWN_ERROR as the one public record of a real account shows",
+    )  # fmt: skip
+    sim.add_argument(
+        "--real-paging", action="store_true",
+        help="pages of 50 orders and 10 events whatever perPage asks, as real answers hold",
+    )  # fmt: skip
+    sim.add_argument(
+        "--tariffs", action="store_true",
+        help="answer each seat once per tariff (full, preferential), each copy with the seat's root_id",
+    )  # fmt: skip
     _add_dataset_arguments(sim)
     sim.set_defaults(command=simulator_command)
 

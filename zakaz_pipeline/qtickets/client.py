@@ -12,10 +12,19 @@ retries are over. A 200 whose body is not JSON (a proxy's HTML page) raises
 The token travels only in the ``Authorization`` header: urllib3 logs URLs, never
 headers, and no message of ours contains it.
 
-List endpoints are read with keyset paging: every request asks for page 1 of
-``id > <last id seen>`` ordered by id. Unlike page numbers, this cannot repeat or skip an
-order when orders are created or changed while a scan is paging, and it costs the server
-the same for the last page as for the first.
+Lists are read two ways. Keyset paging (``iter_pages``: page 1 of ``id > <last id seen>``
+ordered by id) cannot repeat or skip an order while orders change, but stands on the API
+honouring ``where``, which no public record shows for ``/orders`` by date or id; every
+row it returns is therefore checked against the conditions asked (``filters.py``), and a
+filter found ignored raises ``QticketsFilterIgnored``. Page numbers (``list_page``) need no
+filter at all; ``order_list.py`` scans them. Which one a run uses is the findings'
+(``findings.py``, ``paid_orders.py``).
+
+An error names the API's own answer (``{"error", "status", "code"}``: ``HTTP 503
+UNKNOWN_ERROR``) and the request's shape. A filtered request answered 5xx is retried only
+briefly, then the same request without its filter is sent once: if that one is answered,
+the filter itself is refused (``QticketsFilterRefused``), which no amount of retrying
+fixes, rather than an outage.
 
 Requests of one client share a ``RequestLimiter`` (``concurrency.py``): at most
 ``max_in_flight`` at once, every 429 pausing them all. A paid-order range given as
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -48,17 +58,26 @@ from zakaz_pipeline.qtickets.concurrency import (
     RequestLimiter,
     pages_side_by_side,
 )
+from zakaz_pipeline.qtickets.filters import Condition, columns, failed, paid_between, shape
 from zakaz_pipeline.transport import retry_policy
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://qtickets.ru/api/rest/v1"
 DEFAULT_READ_TIMEOUT = 60.0
-SEAT_FIELDS = ("id", "zone_id", "admission", "max_quantity", "free_quantity", "disabled")
+SEAT_FIELDS = ("id", "root_id", "zone_id", "admission", "max_quantity", "free_quantity", "disabled")
+# A filtered request answered 5xx is retried this often before the unfiltered control request.
+FILTERED_RETRIES = 2
 
 
 class QticketsError(RuntimeError):
-    """The API answered with an error that retrying will not fix."""
+    """The API answered with an error that retrying will not fix; ``status`` and ``code``
+    are the API's own when it gave them."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class QticketsAuthError(QticketsError):
@@ -69,25 +88,39 @@ class QticketsRequestError(QticketsError):
     """The API refused the request itself (4xx other than 429): a retry would be refused too."""
 
 
+class QticketsFilterRefused(QticketsRequestError):
+    """A filtered list request is answered with an error while the same request without
+    the filter is answered: the API does not accept that filter, now or on a retry."""
+
+    def __init__(self, message: str, *, filters: Sequence[str], status: int | None, code: str | None) -> None:
+        super().__init__(message, status=status, code=code)
+        self.filters = list(filters)
+
+
+class QticketsFilterIgnored(QticketsError):
+    """Rows came back that the request's own filter excludes: the server did not apply it."""
+
+    def __init__(self, message: str, *, filters: Sequence[str]) -> None:
+        super().__init__(message)
+        self.filters = list(filters)
+
+
 class QticketsTransientError(QticketsError):
     """An answer that a later attempt will likely not repeat (a 200 that is not JSON,
     such as a proxy's page): worth re-running the step, not worth a loop in the client."""
 
 
-Condition = Mapping[str, Any]
 PageCallback = Callable[[int, int | None], None]
 
 
-def where(column: str, operator: str, value: Any = None) -> dict[str, Any]:
-    """One ``where`` condition in the API's shape; datetimes become ISO-8601 with offset."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime in a condition on {column!r}: give it a time zone")
-        value = value.isoformat()
-    condition: dict[str, Any] = {"column": column, "operator": operator}
-    if operator not in ("null", "not null"):
-        condition["value"] = value
-    return condition
+@dataclass(frozen=True)
+class ListPage:
+    """One answer of a list endpoint: its items and ``paging`` (``perPage``, ``total``)."""
+
+    items: list[dict[str, Any]]
+    number: int
+    per_page: int | None
+    total: int | None
 
 
 @dataclass
@@ -109,6 +142,7 @@ class QticketsClient:
     # Shared by every client of one run (the resource hands the same one to each step).
     limiter: RequestLimiter | None = field(default=None, repr=False)
     pool: urllib3.PoolManager = field(init=False, repr=False)
+    _retry: PausingRetry = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.token:
@@ -118,7 +152,8 @@ class QticketsClient:
         self.base_url = self.base_url.rstrip("/")
         if self.limiter is None:
             self.limiter = RequestLimiter(self.max_in_flight)
-        self.pool = _build_pool(self.token, self.max_retries, self.backoff_factor, self.limiter)
+        self._retry = _retry(self.max_retries, self.backoff_factor, self.limiter)
+        self.pool = _build_pool(self.token, self._retry, self.limiter)
 
     def close(self) -> None:
         self.pool.clear()
@@ -130,7 +165,39 @@ class QticketsClient:
         self.close()
 
     def get(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """GET ``path`` with an optional JSON body and return the decoded answer."""
+        """GET ``path`` with an optional JSON body and return the decoded answer.
+
+        A request with a ``where`` that the API answers 5xx after ``FILTERED_RETRIES`` is
+        told apart from an outage by the same request without it (``QticketsFilterRefused``)."""
+        conditions = (body or {}).get("where") or []
+        if not conditions:
+            return self._answer(path, body, self.max_retries)
+        try:
+            return self._answer(path, body, min(FILTERED_RETRIES, self.max_retries))
+        except QticketsError as exc:
+            if exc.status is None or exc.status < 500:
+                raise
+            if self._answers_unfiltered(path, body):
+                raise QticketsFilterRefused(
+                    f"GET {path} with where {shape(conditions)}: the API refuses this filter "
+                    f"(HTTP {exc.status} {exc.code or 'without a code'}) and answers the same request without it",
+                    filters=columns(conditions),
+                    status=exc.status,
+                    code=exc.code,
+                ) from None
+            if self.max_retries <= FILTERED_RETRIES:
+                raise
+        return self._answer(path, body, self.max_retries)  # an outage, not the filter: the full retries
+
+    def _answers_unfiltered(self, path: str, body: Mapping[str, Any] | None) -> bool:
+        control = {key: value for key, value in (body or {}).items() if key not in ("where", "orderBy")}
+        try:
+            self._answer(path, control | {"page": 1}, min(FILTERED_RETRIES, self.max_retries))
+        except QticketsError:
+            return False
+        return True
+
+    def _answer(self, path: str, body: Mapping[str, Any] | None, retries: int) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}"
         assert self.limiter is not None  # set in __post_init__
         try:
@@ -141,14 +208,13 @@ class QticketsClient:
                     body=orjson.dumps(body) if body is not None else None,
                     timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout),
                     preload_content=True,
+                    retries=self._retry.new(total=retries, connect=retries, read=retries, status=retries),
                 )
         except MaxRetryError as exc:
-            raise QticketsError(
-                f"GET {path}: gave up after {self.max_retries} retries ({self._failure(exc.reason)})"
-            ) from None
+            raise QticketsError(f"GET {path}: gave up after {retries} retries ({self._failure(exc.reason)})") from None
         except HTTPError as exc:
             raise QticketsError(f"GET {path}: {self._failure(exc)}") from None
-        _raise_for_status(path, response)
+        _raise_for_status(path, body, response, retries)
         try:
             return orjson.loads(response.data)
         except orjson.JSONDecodeError:
@@ -169,6 +235,17 @@ class QticketsClient:
             return "the connection broke: reset, or closed before the whole answer arrived"
         return f"{type(reason).__name__} talking to {self.base_url}"
 
+    def list_page(
+        self, path: str, number: int, *, conditions: Sequence[Condition] = (), per_page: int | None = None
+    ) -> ListPage:
+        """Page ``number`` of a list endpoint by page number, ascending id (no keyset)."""
+        body: dict[str, Any] = {"orderBy": {"id": "asc"}, "page": number, "perPage": per_page or self.per_page}
+        if conditions:
+            body["where"] = list(conditions)
+        answer = self.get(path, body)
+        items, paging = _list_answer(path, answer)
+        return ListPage(items, number, _paging_int(paging, "perPage"), _paging_int(paging, "total"))
+
     def iter_pages(
         self,
         path: str,
@@ -176,8 +253,14 @@ class QticketsClient:
         *,
         per_page: int | None = None,
         on_page: PageCallback | None = None,
+        dropped: Counter[str] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield the items of a list endpoint page by page, in ascending id order.
+        """Yield the items of a list endpoint page by page, in ascending id order, keyset-paged.
+
+        Every item is held against ``conditions``: one that fails them is left out and
+        counted in ``dropped`` by the filter it fails; a page none of whose items meet
+        them, or ids that do not ascend past the last page's, mean the server ignores the
+        filter: ``QticketsFilterIgnored`` (paging on would repeat, lose or never end).
 
         ``on_page(fetched, expected)`` follows every page: items so far, and the items
         the scan will have in all by the API's ``paging.total`` (each keyset request counts
@@ -188,7 +271,7 @@ class QticketsClient:
         while True:
             page_conditions = list(conditions)
             if last_id is not None:
-                page_conditions.append(where("id", ">", last_id))
+                page_conditions.append({"column": "id", "operator": ">", "value": last_id})
             answer = self.get(
                 path,
                 {
@@ -198,25 +281,30 @@ class QticketsClient:
                     "perPage": per_page or self.per_page,
                 },
             )
-            items, total = _list_answer(path, answer)
+            items, paging = _list_answer(path, answer)
+            total = _paging_int(paging, "total")
             if not items:
                 return
             ids = [item["id"] for item in items]
             if (last_id is not None and ids[0] <= last_id) or ids != sorted(ids):
-                raise QticketsError(
-                    f"GET {path}: the server ignored the id filter or order (ids {ids[0]}…{ids[-1]} after {last_id}); "
-                    "refusing to page on, which could repeat or lose items"
+                raise QticketsFilterIgnored(
+                    f"GET {path}: the API ignored the id filter or order (ids {ids[0]}…{ids[-1]} after {last_id}); "
+                    "paging on could repeat or lose items",
+                    filters=["id"],
                 )
+            kept = _verified(path, items, conditions, dropped)
             fetched += len(items)
             if on_page is not None:
                 on_page(fetched, None if total is None else fetched - len(items) + total)
-            yield items
+            yield kept
             if total is not None and total <= len(items):
                 return
             last_id = ids[-1]
 
-    def iter_orders(self, conditions: Sequence[Condition] = ()) -> Iterator[list[dict[str, Any]]]:
-        return self.iter_pages("orders", conditions)
+    def iter_orders(
+        self, conditions: Sequence[Condition] = (), *, dropped: Counter[str] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        return self.iter_pages("orders", conditions, dropped=dropped)
 
     def iter_paid_orders(
         self,
@@ -225,18 +313,20 @@ class QticketsClient:
         *,
         on_page: PageCallback | None = None,
         windows: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
+        dropped: Counter[str] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Orders whose payment time falls in ``[start, end)``: one scan for any range, or
-        with ``windows`` (disjoint half-open ranges covering it, ``payment_windows``) one
-        keyset scan per window, up to ``max_in_flight`` side by side, pages in arrival
-        order. ``on_page`` then gets the orders fetched over all windows and ``None``
-        (ask ``count_paid_orders`` for the range's total)."""
+        """Orders whose payment time falls in ``[start, end)``, by the API's filter (each row
+        checked, see ``iter_pages``): one scan for any range, or with ``windows`` (disjoint
+        half-open ranges covering it, ``payment_windows``) one keyset scan per window, up to
+        ``max_in_flight`` side by side, pages in arrival order. ``on_page`` then gets the
+        orders fetched over all windows and ``None`` (ask ``count_paid_orders`` for the
+        range's total)."""
         if windows is None:
-            return self.iter_pages("orders", _paid_between(start, end), on_page=on_page)
+            return self.iter_pages("orders", paid_between(start, end), on_page=on_page, dropped=dropped)
         _check_windows(start, end, windows)
 
         def scan(low: dt.datetime, high: dt.datetime) -> Callable[[], Iterator[list[dict[str, Any]]]]:
-            return lambda: self.iter_pages("orders", _paid_between(low, high))
+            return lambda: self.iter_pages("orders", paid_between(low, high), dropped=dropped)
 
         def pages() -> Iterator[list[dict[str, Any]]]:
             fetched = 0
@@ -258,27 +348,36 @@ class QticketsClient:
         """The API's count of orders paid in ``[start, end)`` (``paging.total``), from one
         request asking for one order: a cheap authenticated read."""
         answer = self.get(
-            "orders", {"where": _paid_between(start, end), "orderBy": {"id": "asc"}, "page": 1, "perPage": 1}
+            "orders", {"where": paid_between(start, end), "orderBy": {"id": "asc"}, "page": 1, "perPage": 1}
         )
-        return _list_answer("orders", answer)[1]
+        return _paging_int(_list_answer("orders", answer)[1], "total")
 
     def iter_events(self) -> Iterator[list[dict[str, Any]]]:
         return self.iter_pages("events")
 
     def show_seats(self, show_id: int) -> list[dict[str, Any]]:
-        """Seats of one show, flat, with the fields inventory needs. The API answers a
-        dict keyed by seat id or a list."""
+        """Seat entries of one show with the fields inventory needs, asked ``flat``: a dict
+        keyed by seat id (the documented answer), a list, or, should ``flat`` be ignored,
+        zones each holding ``seats``. A seat may be listed once per tariff (``root_id``)."""
         answer = self.get(f"shows/{show_id}/seats", {"select": list(SEAT_FIELDS), "flat": True})
         data = answer.get("data") if isinstance(answer, dict) else None
-        if isinstance(data, dict):
-            return [dict(seat, id=seat.get("id", seat_id)) for seat_id, seat in data.items()]
         if isinstance(data, list):
             return data
+        if isinstance(data, dict):
+            return flat_seats(data)
         raise QticketsError(f"GET shows/{show_id}/seats: unexpected answer shape ({type(data).__name__})")
 
 
-def _paid_between(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    return [where("payed_at", ">=", start), where("payed_at", "<", end)]
+def flat_seats(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Seat entries of a seats answer's ``data`` dict, flat (keyed by seat id) or nested
+    (keyed by zone, each ``{"zone_id", "seats": {seat id: seat}}``)."""
+    seats: list[dict[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(value.get("seats"), dict) and "max_quantity" not in value:
+            seats.extend(dict(seat, id=seat.get("id", seat_id)) for seat_id, seat in value["seats"].items())
+        elif isinstance(value, dict):
+            seats.append(dict(value, id=value.get("id", key)))
+    return seats
 
 
 def _check_windows(start: dt.datetime, end: dt.datetime, windows: Sequence[tuple[dt.datetime, dt.datetime]]) -> None:
@@ -288,10 +387,18 @@ def _check_windows(start: dt.datetime, end: dt.datetime, windows: Sequence[tuple
         raise ValueError(f"payment windows must cover [{start}, {end}) end to end without gaps or overlaps")
 
 
-def _build_pool(token: str, max_retries: int, backoff_factor: float, limiter: RequestLimiter) -> urllib3.PoolManager:
-    retry = retry_policy("GET", max_retries, backoff_factor, jitter=True, retry_class=PausingRetry)
+def _retry(max_retries: int, backoff_factor: float, limiter: RequestLimiter) -> PausingRetry:
+    """urllib3's policy; the last answer is handed back once retries are spent, so its body
+    (the API's ``code``) reaches the error."""
+    retry = retry_policy(
+        "GET", max_retries, backoff_factor, jitter=True, raise_on_status=False, retry_class=PausingRetry
+    )
     assert isinstance(retry, PausingRetry)
     retry.limiter = limiter
+    return retry
+
+
+def _build_pool(token: str, retry: PausingRetry, limiter: RequestLimiter) -> urllib3.PoolManager:
     headers = {
         # gzip as requests asked for it: JSON pages shrink about tenfold on the wire.
         **urllib3.make_headers(accept_encoding="gzip,deflate", user_agent="zakaz-pipeline"),
@@ -303,40 +410,83 @@ def _build_pool(token: str, max_retries: int, backoff_factor: float, limiter: Re
     return urllib3.PoolManager(maxsize=max(8, limiter.max_in_flight), retries=retry, headers=headers)
 
 
-def _raise_for_status(path: str, response: urllib3.BaseHTTPResponse) -> None:
-    if response.status == 200:
+def _raise_for_status(
+    path: str, body: Mapping[str, Any] | None, response: urllib3.BaseHTTPResponse, retries: int
+) -> None:
+    """An error naming the API's answer (``HTTP 503 UNKNOWN_ERROR: unknown error``) and,
+    for a filtered list, the filter's shape; a status still failing after the retries says so."""
+    status = response.status
+    if status == 200:
         return
-    detail = _error_text(response)
-    if response.status in (401, 403):
+    code, detail = _error_body(response)
+    answer = f"HTTP {status}{f' {code}' if code else ''}: {detail}"
+    if status in (401, 403):
         raise QticketsAuthError(
-            f"Qtickets refused the token (HTTP {response.status}: {detail}). "
+            f"Qtickets refused the token ({answer}). "
             "Check QTICKETS_TOKEN: it must be a valid API token of this seller account, "
-            "and QTICKETS_BASE_URL must be the account's API address."
+            "and QTICKETS_BASE_URL must be the account's API address.",
+            status=status,
+            code=code,
         )
-    if 400 <= response.status < 500:
+    request = f"GET {path}" + (f" with where {shape(body['where'])}" if body and body.get("where") else "")
+    if 400 <= status < 500 and status != 429:
         raise QticketsRequestError(
-            f"GET {path}: HTTP {response.status}: {detail} (is QTICKETS_BASE_URL the account's API address?)"
+            f"{request}: {answer} (is QTICKETS_BASE_URL the account's API address?)", status=status, code=code
         )
-    raise QticketsError(f"GET {path}: HTTP {response.status}: {detail}")
+    given_up = f"gave up after {retries} retries ({answer})" if retries else answer
+    raise QticketsError(f"{request}: {given_up}", status=status, code=code)
 
 
-def _error_text(response: urllib3.BaseHTTPResponse) -> str:
+def _error_body(response: urllib3.BaseHTTPResponse) -> tuple[str | None, str]:
+    """The API's ``code`` and ``error`` of an error answer; an HTML page (an unknown route) has neither."""
     try:
         body = orjson.loads(response.data)
     except orjson.JSONDecodeError:
-        return response.reason or "no details"
-    if isinstance(body, dict) and body.get("error"):
-        return str(body["error"])[:200]
-    return response.reason or "no details"
+        kind = "an HTML page" if "html" in _content_type(response) else _content_type(response)
+        return None, f"{response.reason or 'no details'} ({kind})"
+    if not isinstance(body, dict):
+        return None, response.reason or "no details"
+    code = str(body["code"])[:60] if body.get("code") else None
+    return code, str(body.get("error") or response.reason or "no details")[:200]
 
 
 def _content_type(response: urllib3.BaseHTTPResponse) -> str:
     return response.headers.get("Content-Type") or "no Content-Type"
 
 
-def _list_answer(path: str, answer: Any) -> tuple[list[dict[str, Any]], int | None]:
+def _list_answer(path: str, answer: Any) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
     if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
         raise QticketsError(f"GET {path}: expected {{'data': [...], 'paging': ...}}, got {type(answer).__name__}")
     paging = answer.get("paging")
-    total = paging.get("total") if isinstance(paging, dict) else None
-    return answer["data"], total if isinstance(total, int) else None
+    return answer["data"], paging if isinstance(paging, dict) else {}
+
+
+def _paging_int(paging: Mapping[str, Any], key: str) -> int | None:
+    value = paging.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _verified(
+    path: str, items: list[dict[str, Any]], conditions: Sequence[Condition], dropped: Counter[str] | None
+) -> list[dict[str, Any]]:
+    """The items that meet ``conditions``; the rest are counted in ``dropped`` by filter.
+    A page of nothing but such rows is a filter the API ignores: ``QticketsFilterIgnored``."""
+    if not conditions:
+        return items
+    kept: list[dict[str, Any]] = []
+    missed: Counter[str] = Counter()
+    for item in items:
+        misses = failed(conditions, item)
+        if misses:
+            missed.update(misses)
+        else:
+            kept.append(item)
+    if missed and dropped is not None:
+        dropped.update(missed)
+    if not kept:
+        raise QticketsFilterIgnored(
+            f"GET {path}: the API ignored the filter on {', '.join(missed)}: a whole page of "
+            f"{len(items)} rows outside what was asked ({shape(conditions)})",
+            filters=list(missed),
+        )
+    return kept

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from zakaz_pipeline.simulator.dialect import ApiDialect, plain_seat, tariff_copies
 from zakaz_pipeline.simulator.querying import (
     Collection,
     QueryError,
@@ -96,6 +97,9 @@ EVENT_COLUMNS = (
 )
 SEAT_COLUMNS = (
     "id",
+    "root_id",
+    "zone_root_id",
+    "multiprice_code",
     "zone_id",
     "row",
     "place",
@@ -127,18 +131,39 @@ class Response:
     transport: str | None = None
 
 
-class ApiError(Exception):
-    """An answer other than 200, with the API's error body."""
+# What the real API answers for a route it does not know: its site's HTML page, not JSON.
+NOT_FOUND_PAGE = (
+    "<!DOCTYPE html> <html> <head> <title>Страница не найдена 404 – Qtickets</title> </head>"
+    " <body><h1>404</h1><p>Страница не найдена</p></body> </html>"
+).encode()
+# The API's codes on record (``QTICKETS_API.md``, ``errors.json``); the rest are ours.
+CODES = {404: "RESOURCE_NOT_FOUND", 503: "UNKNOWN_ERROR"}
 
-    def __init__(self, status: int, message: str) -> None:
+
+class ApiError(Exception):
+    """An answer other than 200, with the API's error body ``{"error", "status", "code", "info"}``."""
+
+    def __init__(self, status: int, message: str, *, info: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.info = info
 
 
-def error_response(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    """An answer with the API's error body ``{"error", "status"}``."""
-    return Response(status, orjson.dumps({"error": message, "status": status}), headers)
+def error_response(
+    status: int, message: str, headers: tuple[tuple[str, str], ...] = (), *, info: dict | None = None
+) -> Response:
+    """An answer with the API's error body: ``code`` where the real API's is on record."""
+    body: dict = {"error": message, "status": status}
+    if status in CODES:
+        body["code"] = CODES[status]
+    if info is not None:
+        body["info"] = info
+    return Response(status, orjson.dumps(body), headers)
+
+
+def not_found_page() -> Response:
+    return Response(404, NOT_FOUND_PAGE, content_type="text/html; charset=UTF-8")
 
 
 def answers_objects(path: str) -> bool:
@@ -149,10 +174,13 @@ def answers_objects(path: str) -> bool:
 class ApiEndpoints:
     """The answers of one ``SimulatedAccount``; callers need not hold its lock."""
 
-    def __init__(self, account: SimulatedAccount, *, max_per_page: int | None = None) -> None:
+    def __init__(
+        self, account: SimulatedAccount, *, max_per_page: int | None = None, dialect: ApiDialect | None = None
+    ) -> None:
         self.account = account
         # What a page really holds whatever ``perPage`` asks (a remote API's cap); None: MAX_PER_PAGE.
         self.max_per_page = max_per_page
+        self.dialect = dialect or ApiDialect()
         self._collections = {"orders": Collection(ORDER_COLUMNS), "events": Collection(EVENT_COLUMNS)}
         self._encoded = _EncodedItems()
 
@@ -162,7 +190,7 @@ class ApiEndpoints:
         if method not in ("GET", "HEAD"):
             raise ApiError(405, f"Method {method} is not allowed")
         if not full_path.startswith(API_ROOT + "/"):
-            raise ApiError(404, "Not found")
+            return not_found_page()
         params = {**query, **(body or {})}
         with self.account.lock:
             if path in ("/orders", "/events"):
@@ -172,7 +200,7 @@ class ApiEndpoints:
             elif match := _SEATS.match(path):
                 payload = {"data": self._seats(int(match.group(1)), params, query)}
             else:
-                raise ApiError(404, "Not found")
+                return not_found_page()
             return Response(200, orjson.dumps(payload))
 
     def _list(self, resource: str, params: dict[str, Any], query: dict[str, str]) -> bytes:
@@ -182,9 +210,13 @@ class ApiEndpoints:
             order_by = parse_order_by(_param(params, query, "orderBy"), collection.columns)
         except QueryError as error:
             raise ApiError(400, str(error)) from error
+        if self.dialect.refuses(resource, [c.column for c in conditions], [column for column, _ in order_by]):
+            raise ApiError(503, "unknown error")
+        if self.dialect.ignores_filters(resource):
+            conditions, order_by = [], [("id", False)]
         page = _positive_int(params.get("page", 1), "page")
         asked = _positive_int(params.get("perPage", DEFAULT_PER_PAGE[resource]), "perPage")
-        per_page = min(asked, MAX_PER_PAGE, self.max_per_page or MAX_PER_PAGE)
+        per_page = self.dialect.page_size(resource) or min(asked, MAX_PER_PAGE, self.max_per_page or MAX_PER_PAGE)
         items = self.account.orders if resource == "orders" else self.account.events
         try:
             data, total = collection.select(
@@ -207,13 +239,16 @@ class ApiEndpoints:
         try:
             return self.account.order(item_id) if resource == "orders" else self.account.event(item_id)
         except KeyError as error:
-            raise ApiError(404, f"{resource[:-1].capitalize()} {item_id} not found") from error
+            name = resource[:-1].capitalize()
+            raise ApiError(404, f'Resource "{name}" not found', info={"id": item_id, "resource": name}) from error
 
     def _seats(self, show_id: int, params: dict[str, Any], query: dict[str, str]) -> Any:
-        """Seats of a show: flat dict, flat list (show ids divisible by 3, as the real API
-        sometimes answers) or nested by zone when ``flat`` is not asked for."""
+        """Seats of a show: flat dict, flat list (show ids divisible by 3; no real answer
+        shows one, a client that accepts it loses nothing) or nested by zone
+        (``{zone: {"zone_id", "seats": {...}}}``) when ``flat`` is not asked for; a tariff
+        show (``ApiDialect.tariffs``) answers each seat once per tariff."""
         if show_id not in self.account.seats:
-            raise ApiError(404, f"Show {show_id} not found")
+            raise ApiError(404, 'Resource "Show" not found', info={"id": show_id, "resource": "Show"})
         try:
             predicates = [compile_condition(c) for c in parse_conditions(_param(params, query, "where"), SEAT_COLUMNS)]
         except QueryError as error:
@@ -226,15 +261,21 @@ class ApiEndpoints:
         def view(seat: dict) -> dict:
             return seat if keep is None else {k: v for k, v in seat.items() if k in keep}
 
-        matching = [seat for seat in self.account.seats[show_id] if all(p(seat) for p in predicates)]
+        offered = [copy for seat in self.account.seats[show_id] for copy in _offers(seat, self.dialect.tariffs)]
+        matching = [seat for seat in offered if all(p(seat) for p in predicates)]
         if not _flag(params.get("flat")):
             zones: dict[str, dict] = {}
             for seat in matching:
-                zones.setdefault(seat["zone_id"], {"seats": {}})["seats"][seat["id"]] = view(seat)
-            return {"zones": zones}
+                zone = zones.setdefault(seat["zone_id"], {"zone_id": seat["zone_id"], "seats": {}})
+                zone["seats"][seat["id"]] = view(seat)
+            return zones
         if show_id % 3 == 0:
             return [view(seat) for seat in matching]
         return {seat["id"]: view(seat) for seat in matching}
+
+
+def _offers(seat: dict, tariffs: bool) -> list[dict]:
+    return tariff_copies(seat) if tariffs else [plain_seat(seat)]
 
 
 class _EncodedItems:

@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from zakaz_pipeline.simulator.dialect import ApiDialect
 from zakaz_pipeline.simulator.endpoints import (
     API_ROOT,
     ApiEndpoints,
@@ -92,6 +93,7 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: FaultPlan | None = None,
+        dialect: ApiDialect | None = None,
     ) -> None:
         self.account = account
         self.token = token
@@ -102,7 +104,10 @@ class SimulatorServer:
         self._state_lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._injector = FaultInjector(faults) if faults else None
-        self._endpoints = ApiEndpoints(account, max_per_page=faults.max_per_page if faults else None)
+        self.dialect = dialect or ApiDialect()
+        self._endpoints = ApiEndpoints(
+            account, max_per_page=faults.max_per_page if faults else None, dialect=self.dialect
+        )
         self._in_flight = 0
         self._peak_in_flight = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -241,7 +246,7 @@ class SimulatorServer:
                     logger.debug("drift: %s", drift(self.account, random.Random(fault.seed)))
                 response = self._endpoints.route(method, path, full_path, query, body)
         except ApiError as error:
-            response = error_response(error.status, error.message)
+            response = error_response(error.status, error.message, info=error.info)
         return response if fault is None else _faulted(response, fault)
 
     def _next_fault(self, method: str, path: str, full_path: str) -> Fault | None:
@@ -383,17 +388,25 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_forever(
-    *, port: int, orders: int, events: int, seed: int, token: str, faults: FaultPlan | None = None
+    *,
+    port: int,
+    orders: int,
+    events: int,
+    seed: int,
+    token: str,
+    faults: FaultPlan | None = None,
+    dialect: ApiDialect | None = None,
 ) -> None:
     """Generate an account and serve it until interrupted (the ``zakaz simulator`` command)."""
     account = SimulatedAccount.generate(seed=seed, orders=orders, events=events)
     # The account lives as long as the process: keep the collector from rescanning it.
     gc.freeze()
-    server = SimulatorServer(account, token=token, port=port, faults=faults)
+    server = SimulatorServer(account, token=token, port=port, faults=faults, dialect=dialect)
     httpd = server._bind()
     logger.info(
         "Qtickets simulator: %d orders, %d events at %s", len(account.orders), len(account.events), server.base_url
     )
+    logger.info("Qtickets simulator's API dialect: %s", server.dialect.describe())
     if faults is not None:
         logger.info("Qtickets simulator injects faults: %s", faults.spec())
     try:
