@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dagster import Definitions, definitions, in_process_executor, multi_or_in_process_executor
 
+from zakaz_pipeline.defs.api_findings import qtickets_api_spec
 from zakaz_pipeline.defs.assets import build_assets
 from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import sync_job
@@ -33,7 +34,7 @@ def build_definitions(settings: Settings) -> Definitions:
     status = default_status(settings.schedule_running)
     sync, late_changes = sync_job(partitions), late_changes_job(partitions)
     return Definitions(
-        assets=build_assets(partitions, retry_delay=settings.step_retry_delay),
+        assets=[qtickets_api_spec(), *build_assets(partitions, retry_delay=settings.step_retry_delay)],
         asset_checks=asset_checks,
         jobs=[sync, late_changes, qtickets_checks_job],
         schedules=[
@@ -41,7 +42,14 @@ def build_definitions(settings: Settings) -> Definitions:
             nightly_checks(qtickets_checks_job, timezone=settings.timezone, status=status),
         ],
         sensors=[
-            late_changes_sensor(late_changes, partitions, interval=settings.late_changes_interval, status=status),
+            late_changes_sensor(
+                late_changes,
+                partitions,
+                interval=settings.late_changes_interval,
+                status=status,
+                scan_hours=settings.late_scan_hours,
+                strategy=settings.orders_strategy,
+            ),
             webhooks_sensor(
                 late_changes,
                 partitions,

@@ -23,6 +23,7 @@ from dagster import DagsterInvalidDefinitionError, EnvVar, ScheduleDefinition
 from zakaz_pipeline.errors import env_secrets
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
 from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
+from zakaz_pipeline.qtickets.findings import STRATEGIES
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseConfigError, parse_target
 
@@ -33,6 +34,8 @@ LOCAL_STATE_DIR = Path(".zakaz")
 MIN_PII_KEY_LENGTH = 16
 MIN_WEBHOOK_SECRET_LENGTH = 16
 DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024
+# Without an updated_at filter, late changes are found by reading the whole order list once this often.
+DEFAULT_LATE_SCAN_HOURS = 6.0
 # Resources get these as ``EnvVar`` when read from the process: field → variable.
 SECRETS = {
     "token": "QTICKETS_TOKEN", "pii_key": "ZAKAZ_PII_KEY", "clickhouse_url": "CLICKHOUSE_URL",
@@ -129,6 +132,8 @@ class Settings:
     pii_key: str = field(repr=False)
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    orders_strategy: str = "auto"
+    late_scan_hours: float = DEFAULT_LATE_SCAN_HOURS
     clickhouse_cluster: str = ""
     clickhouse_admin_url: str = field(default="", repr=False)
     step_retry_delay: float = 10.0
@@ -223,6 +228,7 @@ def _connection_values(read: _Reader) -> dict[str, Any]:
         "token": read.text("QTICKETS_TOKEN"),
         "read_timeout": read.number("QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
         "max_in_flight": read.checked("QTICKETS_MAX_IN_FLIGHT", str(DEFAULT_MAX_IN_FLIGHT), _max_in_flight, 1),
+        "orders_strategy": read.checked("QTICKETS_ORDERS_STRATEGY", "auto", _orders_strategy, "auto"),
         "simulator_faults": read.text("QTICKETS_SIMULATOR_FAULTS"),
         "org": read.text("ORG_NAME", DEFAULT_ORG),
         "clickhouse_url": url,
@@ -243,6 +249,7 @@ def _definition_values(read: _Reader) -> dict[str, Any]:
         "schedule_running": read.text("ZAKAZ_SCHEDULE_RUNNING") == "1",
         "schedule_cron": read.checked("ZAKAZ_SCHEDULE_CRON", DEFAULT_CRON, _cron, DEFAULT_CRON),
         "late_changes_interval": int(read.number("ZAKAZ_LATE_CHANGES_INTERVAL", 300)),
+        "late_scan_hours": read.number("ZAKAZ_LATE_SCAN_HOURS", DEFAULT_LATE_SCAN_HOURS),
         "orders_warn_hours": read.number("ZAKAZ_ORDERS_WARN_HOURS", 2.0),
         "orders_error_hours": read.number("ZAKAZ_ORDERS_ERROR_HOURS", 48.0),
         "inventory_warn_hours": read.number("ZAKAZ_INVENTORY_WARN_HOURS", 2.0),
@@ -293,6 +300,15 @@ def _max_in_flight(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"QTICKETS_MAX_IN_FLIGHT={value!r} must be a whole number of requests, at least 1 (e.g. 4)")
     return int(value)
+
+
+def _orders_strategy(value: str) -> str:
+    if value not in STRATEGIES:
+        raise ConfigError(
+            f"QTICKETS_ORDERS_STRATEGY={value!r} must be one of {', '.join(STRATEGIES)} "
+            "(auto: as `zakaz probe` found the API to behave)"
+        )
+    return value
 
 
 def _cron(value: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from dagster import AssetsDefinition, AssetSelection, DagsterInstance, Definitions, ExecuteInProcessResult, materialize
 
 from zakaz_pipeline.definitions import build_definitions
+from zakaz_pipeline.defs.api_findings import observation
 from zakaz_pipeline.defs.assets import build_assets
 from zakaz_pipeline.defs.checks import asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
@@ -19,6 +20,8 @@ from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
 from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGE_SELECTION
 from zakaz_pipeline.errors import root_error
+from zakaz_pipeline.qtickets.findings import Findings
+from zakaz_pipeline.qtickets.probe import probe
 from zakaz_pipeline.settings import Settings
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
@@ -145,6 +148,15 @@ def run_checks(server: SimulatorServer, warehouse: ClickHouseResource, instance:
         instance=instance,
         raise_on_error=False,
     )
+
+
+def probed(server: SimulatorServer, instance: DagsterInstance) -> Findings:
+    """Probe the simulator and record its findings in ``instance``, as ``zakaz probe`` does,
+    so a run's requests are its fetch alone; returns the findings."""
+    with qtickets_resource(server).get_client() as client:
+        findings = probe(client).findings
+    instance.report_runless_asset_event(observation(findings, ORG, "probed by the test"))
+    return findings
 
 
 def history(account: SimulatedAccount) -> tuple[dt.date, dt.date]:

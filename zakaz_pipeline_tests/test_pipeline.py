@@ -20,7 +20,7 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse import writes
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
-from zakaz_pipeline_tests.harness import ORG, TZ, history, run
+from zakaz_pipeline_tests.harness import ORG, TZ, history, probed, run
 
 
 @pytest.fixture
@@ -96,6 +96,7 @@ def test_orders_streamed_in_many_inserts_land_exactly_once(server, account, ware
 
 def test_whole_history_backfill_is_one_run_and_one_scan(server, account, warehouse, instance) -> None:
     first, last = history(account)
+    probed(server, instance)
     before = len(server.requests)
     run(server, warehouse, instance, first, last)
     assert len(instance.get_runs()) == 1

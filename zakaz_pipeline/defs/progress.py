@@ -15,22 +15,22 @@ from dataclasses import dataclass
 PREFIX = "progress: "
 EVERY_SECONDS = 10.0
 _PATTERN = re.compile(
-    r"^progress: (?P<fetched>\d+) of (?P<expected>\d+|\?) paid orders fetched, (?P<days>\d+) of (?P<total_days>\d+) "
+    r"^progress: (?P<fetched>\d+) of (?P<expected>\d+|\?) orders read, (?P<days>\d+) of (?P<total_days>\d+) "
     r"sales days with tickets so far$"
 )
 
 
 @dataclass(frozen=True)
 class Progress:
-    fetched: int
-    expected: int | None  # the API's paging.total; None when it does not say
+    fetched: int  # orders read: the paid ones of a filtered fetch, every order of the pages a scan reads
+    expected: int | None  # what the fetch will read in all (the API's paging.total); None when unknown
     days: int  # sales days of the range whose tickets have been fetched
     total_days: int
 
     def message(self) -> str:
         expected = "?" if self.expected is None else str(self.expected)
         return (
-            f"{PREFIX}{self.fetched} of {expected} paid orders fetched, "
+            f"{PREFIX}{self.fetched} of {expected} orders read, "
             f"{self.days} of {self.total_days} sales days with tickets so far"
         )
 

@@ -30,6 +30,9 @@ class QticketsResource(ConfigurableResource):
     max_in_flight: int = Field(
         default=DEFAULT_MAX_IN_FLIGHT, description="QTICKETS_MAX_IN_FLIGHT: API requests of a run travelling at once"
     )
+    orders_strategy: str = Field(
+        default="auto", description="QTICKETS_ORDERS_STRATEGY: auto (the API's findings), filtered or scan"
+    )
     _limiter: RequestLimiter | None = PrivateAttr(default=None)
     _seat_counts: SeatCounts | None = PrivateAttr(default=None)
 
@@ -106,6 +109,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             token=settings.secret("token"),
             read_timeout=settings.read_timeout,
             max_in_flight=settings.max_in_flight,
+            orders_strategy=settings.orders_strategy,
         ),
         "pii": PiiResource(key=settings.secret("pii_key")),
         "quality": QualityResource(

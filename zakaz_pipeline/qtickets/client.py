@@ -21,10 +21,10 @@ filter at all; ``order_list.py`` scans them. Which one a run uses is the finding
 (``findings.py``, ``paid_orders.py``).
 
 An error names the API's own answer (``{"error", "status", "code"}``: ``HTTP 503
-UNKNOWN_ERROR``) and the request's shape. A filtered request answered 5xx is retried only
-briefly, then the same request without its filter is sent once: if that one is answered,
-the filter itself is refused (``QticketsFilterRefused``), which no amount of retrying
-fixes, rather than an outage.
+UNKNOWN_ERROR``) and the request's shape. A filtered request that keeps failing with 5xx
+while the same request without its filter is answered has its filter refused
+(``QticketsFilterRefused``), which no amount of retrying fixes: an API error with its own
+code is concluded so within seconds (``get``), not retried for minutes as an outage.
 
 Requests of one client share a ``RequestLimiter`` (``concurrency.py``): at most
 ``max_in_flight`` at once, every 429 pausing them all. A paid-order range given as
@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://qtickets.ru/api/rest/v1"
 DEFAULT_READ_TIMEOUT = 60.0
 SEAT_FIELDS = ("id", "root_id", "zone_id", "admission", "max_quantity", "free_quantity", "disabled")
+EVENTS_PER_PAGE = 50
 # A filtered request answered 5xx is retried this often before the unfiltered control request.
 FILTERED_RETRIES = 2
 
@@ -167,27 +168,39 @@ class QticketsClient:
     def get(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """GET ``path`` with an optional JSON body and return the decoded answer.
 
-        A request with a ``where`` that the API answers 5xx after ``FILTERED_RETRIES`` is
-        told apart from an outage by the same request without it (``QticketsFilterRefused``)."""
+        A request with a ``where`` that keeps failing with 5xx is told apart from an outage
+        by the same request without it (``QticketsFilterRefused`` when that one is answered):
+        after ``FILTERED_RETRIES`` and one more try when the error is the API's own (a body
+        with its ``code``), after the full retries when it is not (a proxy's 502, say)."""
         conditions = (body or {}).get("where") or []
+        quick = min(FILTERED_RETRIES, self.max_retries)
         if not conditions:
             return self._answer(path, body, self.max_retries)
         try:
-            return self._answer(path, body, min(FILTERED_RETRIES, self.max_retries))
+            return self._answer(path, body, quick)
         except QticketsError as exc:
-            if exc.status is None or exc.status < 500:
+            if exc.status != 429 and not _server_error(exc):
                 raise
-            if self._answers_unfiltered(path, body):
-                raise QticketsFilterRefused(
-                    f"GET {path} with where {shape(conditions)}: the API refuses this filter "
-                    f"(HTTP {exc.status} {exc.code or 'without a code'}) and answers the same request without it",
-                    filters=columns(conditions),
-                    status=exc.status,
-                    code=exc.code,
-                ) from None
-            if self.max_retries <= FILTERED_RETRIES:
+            if exc.code and _server_error(exc) and self._answers_unfiltered(path, body):
+                return self._confirm_refusal(path, body, conditions, quick)  # the API's own error: few retries
+        try:
+            return self._answer(path, body, self.max_retries)  # perhaps an outage or a pace: the full retries
+        except QticketsError as exc:
+            if _server_error(exc) and self._answers_unfiltered(path, body):
+                raise _refused(path, conditions, exc) from None
+            raise
+
+    def _confirm_refusal(
+        self, path: str, body: Mapping[str, Any] | None, conditions: Sequence[Condition], quick: int
+    ) -> Any:
+        """The filtered request once more, now that the API answered without the filter: a
+        burst of errors that happened to cover it passes now; a refusal fails again."""
+        try:
+            return self._answer(path, body, quick)
+        except QticketsError as exc:
+            if not _server_error(exc):
                 raise
-        return self._answer(path, body, self.max_retries)  # an outage, not the filter: the full retries
+            raise _refused(path, conditions, exc) from None
 
     def _answers_unfiltered(self, path: str, body: Mapping[str, Any] | None) -> bool:
         control = {key: value for key, value in (body or {}).items() if key not in ("where", "orderBy")}
@@ -353,7 +366,11 @@ class QticketsClient:
         return _paging_int(_list_answer("orders", answer)[1], "total")
 
     def iter_events(self) -> Iterator[list[dict[str, Any]]]:
-        return self.iter_pages("events")
+        """Every event, by page number: no filter is needed, so none is trusted. Pages are
+        asked ``EVENTS_PER_PAGE`` at a time: an event carries its hall's scheme (~140 KB)."""
+        from zakaz_pipeline.qtickets.page_scan import PageScan  # built on this client
+
+        yield from PageScan(self, "events", per_page=EVENTS_PER_PAGE).pages()
 
     def show_seats(self, show_id: int) -> list[dict[str, Any]]:
         """Seat entries of one show with the fields inventory needs, asked ``flat``: a dict
@@ -385,6 +402,21 @@ def _check_windows(start: dt.datetime, end: dt.datetime, windows: Sequence[tuple
     bounds = [start] + [edge for window in windows for edge in window] + [end]
     if not windows or any(low != high for low, high in zip(bounds[::2], bounds[1::2], strict=True)):
         raise ValueError(f"payment windows must cover [{start}, {end}) end to end without gaps or overlaps")
+
+
+def _refused(path: str, conditions: Sequence[Condition], exc: QticketsError) -> QticketsFilterRefused:
+    return QticketsFilterRefused(
+        f"GET {path} with where {shape(conditions)}: the API refuses this filter "
+        f"(HTTP {exc.status} {exc.code or 'without a code'}) and answers the same request without it",
+        filters=columns(conditions),
+        status=exc.status,
+        code=exc.code,
+    )
+
+
+def _server_error(exc: QticketsError) -> bool:
+    """An answer of 5xx, the kind a refused filter gets (a 429 is a pace, not a refusal)."""
+    return exc.status is not None and exc.status >= 500
 
 
 def _retry(max_retries: int, backoff_factor: float, limiter: RequestLimiter) -> PausingRetry:

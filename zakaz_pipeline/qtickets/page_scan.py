@@ -44,18 +44,22 @@ class ScanStopped(Exception):
 
 
 class PageScan:
-    """One list endpoint by page number; ``per_page`` and ``total`` from its first page."""
+    """One list endpoint by page number; ``per_page`` and ``total`` from the page ``first``
+    read first (page 1 again when that one says neither)."""
 
-    def __init__(self, client: QticketsClient, path: str) -> None:
+    def __init__(self, client: QticketsClient, path: str, *, first: int = 1, per_page: int | None = None) -> None:
         self.client = client
         self.path = path
+        self.asked_per_page = per_page
         self.requests = 0
         self.overlaps = 0
         self.rereads = 0
         self._cache: dict[int, ListPage] = {}
-        first = self.page(1)
-        self.per_page = first.per_page or len(first.items) or 1
-        self.total = first.total if first.total is not None else len(first.items)
+        opening = self.page(first)
+        if opening.per_page is None and not opening.items and first != 1:
+            opening = self.page(1)
+        self.per_page = opening.per_page or len(opening.items) or 1
+        self.total = opening.total if opening.total is not None else len(opening.items)
 
     @property
     def last_page(self) -> int:
@@ -68,7 +72,7 @@ class PageScan:
         return self._cache[number]
 
     def _fetch(self, number: int) -> ListPage:
-        page = self.client.list_page(self.path, number)
+        page = self.client.list_page(self.path, number, per_page=self.asked_per_page)
         self.requests += 1
         ids = [item["id"] for item in page.items]
         if ids != sorted(ids) or len(set(ids)) != len(ids):
@@ -84,6 +88,8 @@ class PageScan:
             stamp = parse_ts(items[0].get(key)) if items else None
             return stamp is None or stamp < moment
 
+        if not before(1):
+            return 1
         high = self.last_page
         if before(high):
             return high

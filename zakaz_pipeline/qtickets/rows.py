@@ -211,14 +211,22 @@ def shows_on_sale(event_rows: Columns, show_rows: Columns, now: dt.datetime) -> 
 
 
 def show_inventory(seats: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
-    """``(tickets_total, tickets_left)``: Σ max and Σ free quantity over enabled seats."""
-    total = left = 0
-    for seat in seats:
+    """``(tickets_total, tickets_left)``: Σ max and Σ free quantity over the enabled
+    physical seats. A seat offered under several tariffs is listed once per tariff, each
+    copy naming it as its ``root_id``: it counts once, with its copies' largest capacity and
+    smallest free quantity. How seats held by a personal quota are reported when no
+    ``context`` is sent is undocumented; they count as the answer gives them."""
+    physical: dict[object, tuple[int, int]] = {}
+    for index, seat in enumerate(seats):
         if _truthy(seat.get("disabled")):
             continue
-        total += int(seat.get("max_quantity") or 0)
-        left += int(seat.get("free_quantity") or 0)
-    return total, left
+        root = seat.get("root_id") or seat.get("id") or ("entry", index)
+        total, left = int(seat.get("max_quantity") or 0), int(seat.get("free_quantity") or 0)
+        if root in physical:
+            known_total, known_left = physical[root]
+            total, left = max(total, known_total), min(left, known_left)
+        physical[root] = (total, left)
+    return sum(total for total, _ in physical.values()), sum(left for _, left in physical.values())
 
 
 def _nested(record: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -246,7 +246,7 @@ class SimulatorServer:
                     logger.debug("drift: %s", drift(self.account, random.Random(fault.seed)))
                 response = self._endpoints.route(method, path, full_path, query, body)
         except ApiError as error:
-            response = error_response(error.status, error.message, info=error.info)
+            response = error_response(error.status, error.message, code=error.code, info=error.info)
         return response if fault is None else _faulted(response, fault)
 
     def _next_fault(self, method: str, path: str, full_path: str) -> Fault | None:

@@ -2,9 +2,11 @@
 
 Pages of orders are flattened and streamed to the IO manager in bounded batches; the
 asset has ``BackfillPolicy.single_run()``, so a backfill of any range is one run that
-reads the API once for the whole range by payment time: cut into payment-time windows
-(months, or days for a range of a month or less) scanned side by side within the run's
-request limit, pages flattened and inserted as they arrive.
+reads the API once for the whole range. How it reads is the API's findings'
+(``api_findings.py``; a run with none probes first): by payment time, cut into windows
+scanned side by side, where the API honours that filter; otherwise by page number from
+the orders created a payment lag before the range (``qtickets/paid_orders.py``). What a
+fetch finds out about the API is recorded for the next runs, never a failed run.
 """
 
 import contextlib
@@ -25,11 +27,14 @@ from dagster import (
 )
 
 from zakaz_pipeline.columns import Columns, row_count
+from zakaz_pipeline.defs.api_findings import QTICKETS_API, findings_for_run, record_learned
 from zakaz_pipeline.defs.assets.common import DAILY, qtickets_api, table
+from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG
 from zakaz_pipeline.defs.progress import Progress, Throttle
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource
-from zakaz_pipeline.qtickets.concurrency import payment_windows
+from zakaz_pipeline.qtickets.paid_orders import PaidOrders
 from zakaz_pipeline.qtickets.rows import ticket_columns
+from zakaz_pipeline.qtickets.rules import parse_ts
 from zakaz_pipeline.warehouse.writes import Batches
 
 # Rows handed to the writer at a time: a few pages' worth of Python values, which the
@@ -48,6 +53,7 @@ def orders_asset(partitions: DailyPartitionsDefinition, retry: RetryPolicy) -> A
         group_name="qtickets",
         kinds={"python", "clickhouse"},
         retry_policy=retry,
+        deps=[QTICKETS_API],
     )
     def stg_qtickets_api_orders_raw(
         context: AssetExecutionContext, qtickets: QticketsResource, pii: PiiResource
@@ -75,36 +81,26 @@ def _ticket_batches(
     orders = tickets = pending = 0
     batch: list[Columns] = []
     days: set[dt.date] = set()
-    expected: int | None = None
     throttle = Throttle()
     logged: Progress | None = None
 
-    def count(_: int, total: int | None) -> None:
-        nonlocal expected
-        expected = total
-
-    def report(final: bool = False) -> None:
+    def report(read: int, expected: int | None, final: bool = False) -> None:
         nonlocal logged
-        progress = Progress(orders, expected, len(days), (end.date() - start.date()).days)
+        progress = Progress(read, expected, len(days), (end.date() - start.date()).days)
         if progress != logged and (final or throttle.due()):
             context.log.info(progress.message())
             logged = progress
 
     with qtickets_api(qtickets) as client:
-        windows = payment_windows(start, end, tz)
-        if len(windows) > 1:
-            # Each window's total arrives only as it starts: one request asks the range's (paging.total).
-            expected = client.count_paid_orders(start, end)
-            pages = client.iter_paid_orders(start, end, windows=windows)
-        else:
-            pages = client.iter_paid_orders(start, end, on_page=count)
+        findings = findings_for_run(context, client, qtickets.org)
+        fetch = PaidOrders(client, findings, strategy=qtickets.orders_strategy, tz=tz)
+        pages = fetch.pages(
+            start, end, created_from=parse_ts(context.run.tags.get(CREATED_FROM_TAG)), on_progress=report
+        )
         flatten = functools.partial(ticket_columns, org=qtickets.org, tz=tz, pii_key=pii_key)
         for page_orders, part in _flattened(pages, flatten):
             orders += page_orders
-            if expected is not None and orders > expected:  # the account grew while the scan paged
-                expected = orders
             days.update(part["sales_date"])
-            report()
             batch.append(part)
             pending += row_count(part)
             if pending >= ROWS_PER_BATCH:
@@ -114,8 +110,10 @@ def _ticket_batches(
     if batch:
         tickets += pending
         yield _merge(batch)
-    report(final=True)
-    context.log.info("fetched %d paid orders, %d tickets", orders, tickets)
+    report(fetch.report.orders_read, fetch.report.orders_read, final=True)
+    context.log.info("fetched %d paid orders, %d tickets (%s)", orders, tickets, fetch.report.summary())
+    if (learned := fetch.report.learned(findings)) is not None:
+        record_learned(context, learned, qtickets.org, fetch.report.summary())
 
 
 def _flattened(
