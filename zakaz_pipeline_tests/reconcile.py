@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from zakaz_pipeline.qtickets.rules import CENT
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
 
+PERSONAL_COLUMN = re.compile(r"mail|phone|surname|first_name|client_name|card|passport|birth", re.IGNORECASE)
 TicketKey = tuple[int, int]
 TicketState = tuple[dt.date, Decimal, Decimal, bool, bool]  # day, price, refunded, refunded?, cancelled?
 
@@ -86,3 +88,25 @@ def _fact_rows(client: Client, org: str) -> dict[tuple[dt.date, int], truth.Dail
 
 def _revenue(sales: truth.DailySales | None) -> Decimal:
     return sales.revenue if sales is not None else Decimal(0)
+
+
+def personal_data_found(client: Client, account: SimulatedAccount) -> list[str]:
+    """Columns meant for personal data, and columns of any table or view holding an e-mail,
+    phone, name or card number of the account's buyers, even inside a longer text."""
+    personal = sorted({value.lower() for value in truth.personal_values(account) if len(value) >= 4})
+    assert len(personal) > 100, "the account has buyers enough to look for"
+    columns = client.query(
+        "SELECT table, name, type FROM system.columns WHERE database = currentDatabase()"
+    ).result_rows
+    found = [f"{table}.{name} is meant for personal data" for table, name, _ in columns if PERSONAL_COLUMN.search(name)]
+    for table, column, kind in columns:
+        if "String" not in kind:
+            continue
+        for chunk in range(0, len(personal), 200):
+            hits = client.query(
+                f"SELECT count() FROM {table} WHERE multiSearchAnyCaseInsensitive(toString({column}), %(needles)s)",
+                parameters={"needles": personal[chunk : chunk + 200]},
+            ).result_rows[0][0]
+            if hits:
+                found.append(f"{table}.{column} holds personal data")
+    return found

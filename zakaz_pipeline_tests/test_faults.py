@@ -30,8 +30,8 @@ from zakaz_pipeline.qtickets.client import (
     QticketsError,
     QticketsTransientError,
 )
-from zakaz_pipeline.qtickets.filters import where
 from zakaz_pipeline.qtickets.concurrency import payment_windows
+from zakaz_pipeline.qtickets.filters import where
 from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, ticket_columns
 from zakaz_pipeline.simulator.faults import KINDS, FaultInjector, FaultPlan, drift
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer

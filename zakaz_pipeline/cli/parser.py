@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from zakaz_pipeline.cli.bootstrap import bootstrap_command
 from zakaz_pipeline.cli.check import check_command
 from zakaz_pipeline.cli.demo import demo_command, simulator_command
+from zakaz_pipeline.cli.probe import probe_command
 from zakaz_pipeline.cli.sync import sync_command
 from zakaz_pipeline.cli.webhooks import webhooks_command
 from zakaz_pipeline.settings import LOCAL_STATE_DIR, simulator_faults
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--to", dest="last", type=_date, help="last sales day, inclusive (default today)")
     sync.add_argument("--dry-run", action="store_true", help="fetch and transform, write nothing, print counts")
     sync.set_defaults(command=sync_command)
+    probe = commands.add_parser(
+        "probe",
+        help="first contact with the account's API: a few read-only requests, what its filters and pages do, "
+        "the strategy runs will use (recorded for them)",
+    )
+    probe.add_argument(
+        "--no-record", dest="record", action="store_false", help="print the findings only, record nothing"
+    )
+    probe.set_defaults(command=probe_command)
     bootstrap = commands.add_parser(
         "bootstrap", help="create the database, tables, views, roles, users and grants (as admin); idempotent"
     )

@@ -5,16 +5,14 @@ failure; checked first it is a configuration error naming the variable to fix. T
 checks open a TCP connection to the API and, for a ClickHouse server, run ``SELECT 1``.
 The embedded warehouse needs no reachability check: its path was validated with the
 settings, and opening it here would take the lock the run needs. Then one authenticated
-read (``check_token``) answers a refused token or a wrong API path in a second, before
-imports and run setup; its ``paging.total`` is the number of paid orders the sync will
-fetch. ``check_warehouse_exists`` is for commands that only read (``zakaz check``):
+read (``check_token``, unfiltered) answers a refused token or a wrong API path in a second,
+before imports and run setup; its ``paging.total`` is the account's number of orders. ``check_warehouse_exists`` is for commands that only read (``zakaz check``):
 they must find a warehouse, never create one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +30,12 @@ def check_reachable(settings: Settings) -> None:
     problems = [problem for problem in (_api_problem(settings.base_url), _warehouse_problem(settings)) if problem]
     if problems:
         raise ConfigError("cannot start the sync:\n  - " + "\n  - ".join(problems))
+
+
+def check_api_reachable(settings: Settings) -> None:
+    """``check_reachable`` of the API alone, for commands that need no warehouse."""
+    if problem := _api_problem(settings.base_url):
+        raise ConfigError(problem)
 
 
 def _api_problem(base_url: str) -> str | None:
@@ -60,9 +64,10 @@ def _warehouse_problem(settings: Settings) -> str | None:
     return None
 
 
-def check_token(settings: Settings, start: dt.datetime, end: dt.datetime) -> int | None:
-    """One authenticated request (page 1 of the paid orders in ``[start, end)``, asked one a
-    page, not retried); return the API's count of them, ``None`` when it did not say.
+def check_token(settings: Settings) -> int | None:
+    """One authenticated request (page 1 of all orders, with no filter: whether the API
+    honours one is the run's question, not a setting's), not retried; return the account's
+    count of orders, ``None`` when it did not say.
 
     A refusal (401/403) or a wrong API path (another 4xx) raises ``ConfigError``; anything
     else (a 5xx, a timeout) is left to the run, whose retries are made for it.
@@ -71,7 +76,7 @@ def check_token(settings: Settings, start: dt.datetime, end: dt.datetime) -> int
         base_url=settings.base_url, token=settings.token, read_timeout=TOKEN_CHECK_READ_TIMEOUT, max_retries=0
     ) as client:
         try:
-            return client.count_paid_orders(start, end)
+            return client.list_page("orders", 1, per_page=1).total
         except QticketsAuthError as exc:
             raise ConfigError(str(exc)) from None
         except QticketsRequestError as exc:

@@ -19,7 +19,9 @@ from zakaz_pipeline.cli.preflight import check_reachable, check_token
 from zakaz_pipeline.columns import row_count
 from zakaz_pipeline.errors import first_line, root_error
 from zakaz_pipeline.qtickets.client import QticketsClient
-from zakaz_pipeline.qtickets.concurrency import payment_windows
+from zakaz_pipeline.qtickets.findings import Findings
+from zakaz_pipeline.qtickets.paid_orders import PaidOrders
+from zakaz_pipeline.qtickets.probe import probe
 from zakaz_pipeline.qtickets.rows import event_columns, show_inventory, shows_on_sale, ticket_columns
 from zakaz_pipeline.settings import ConfigError, Settings, debug_enabled
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
@@ -60,13 +62,13 @@ def sync_command(args: argparse.Namespace) -> int:
     first, last = _sales_days(args.first, args.last, settings)
     check_reachable(settings)
     try:
-        expected = check_token(settings, *sales_window(first, last, settings))
+        orders = check_token(settings)
     except ConfigError as exc:
         if not args.dry_run:
             record_refused_start(settings, first, last, str(exc))
         raise
-    if expected is not None:
-        log.info("%d paid orders to fetch for sales days %s … %s", expected, first, last)
+    if orders is not None:
+        log.info("the account has %d orders; syncing sales days %s … %s", orders, first, last)
     if args.dry_run:
         print(dry_run(settings, first, last).table())
         return 0
@@ -204,7 +206,9 @@ class DryRunCounts:
 
 
 def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
-    """The fetch and transform of a sync over ``first``..``last``, counted, with no warehouse at all."""
+    """The fetch and transform of a sync over ``first``..``last``, counted, with no warehouse
+    at all; orders fetched as a run would, by the recorded findings (probed, not recorded,
+    when there are none)."""
     tz = settings.tz
     start, end = sales_window(first, last, settings)
     with QticketsClient(
@@ -216,9 +220,17 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
         events = [event for page in client.iter_events() for event in page]
         event_rows, show_rows = event_columns(events, org=settings.org)
         orders = tickets = 0
-        for page in client.iter_paid_orders(start, end, windows=payment_windows(start, end, tz)):
+        fetch = PaidOrders(client, _findings(settings, client), strategy=settings.orders_strategy, tz=tz)
+        for page in fetch.pages(start, end):
             orders += len(page)
             tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
         on_sale = shows_on_sale(event_rows, show_rows, dt.datetime.now(dt.UTC))
         left = sum(show_inventory(seats)[1] for seats in client.seats_of([show_id for _, show_id in on_sale]))
     return DryRunCounts(row_count(event_rows), row_count(show_rows), orders, tickets, len(on_sale), left)
+
+
+def _findings(settings: Settings, client: QticketsClient) -> Findings:
+    from zakaz_pipeline.cli.instance import open_instance
+    from zakaz_pipeline.defs.api_findings import latest_findings
+
+    return latest_findings(open_instance(), settings.org) or probe(client).findings
