@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -12,11 +13,23 @@ import pytest
 from dagster import EnvVar
 
 from zakaz_pipeline.defs.resources import QticketsResource, build_resources
-from zakaz_pipeline.qtickets.client import DEFAULT_READ_TIMEOUT, QticketsAuthError, QticketsClient, QticketsError
+from zakaz_pipeline.qtickets.client import (
+    DEFAULT_READ_TIMEOUT,
+    SEAT_FIELDS,
+    QticketsAuthError,
+    QticketsClient,
+    QticketsError,
+    QticketsFilterIgnored,
+    QticketsFilterRefused,
+    QticketsRequestError,
+    flat_seats,
+)
 from zakaz_pipeline.qtickets.concurrency import RequestLimiter, payment_windows
-from zakaz_pipeline.qtickets.rows import ticket_columns
+from zakaz_pipeline.qtickets.filters import where
+from zakaz_pipeline.qtickets.rows import show_inventory, ticket_columns
 from zakaz_pipeline.qtickets.rules import parse_ts
 from zakaz_pipeline.settings import ConfigError, Settings
+from zakaz_pipeline.simulator.dialect import ApiDialect
 from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline_tests.conftest import TOKEN
@@ -217,3 +230,72 @@ def test_a_429_pauses_every_worker_for_its_retry_after(small_account) -> None:
     answered = limited.received + 0.030
     started_in_pause = [r for r in records if answered + 0.2 < r.received < answered + 0.98]
     assert started_in_pause == [] and any(r.received >= answered + 1.0 for r in records)
+
+
+# --------------------------------------------------------------------------- the API's own answers
+
+
+@pytest.fixture(scope="module")
+def refusing(small_account) -> Iterator[SimulatorServer]:
+    with SimulatorServer(small_account, token=TOKEN, dialect=ApiDialect("refused", real_paging=True)) as server:
+        yield server
+
+
+def test_a_refused_filter_is_named_with_the_apis_code_after_a_few_requests(refusing, small_account) -> None:
+    """The real answer to a date filter on /orders: 503 UNKNOWN_ERROR, every time, while the
+    same request without the filter is answered. Three tries, the unfiltered control and
+    three more: not minutes of an outage's retries."""
+    start = dt.datetime.combine(small_account.now.date(), dt.time(), MSK)
+    before = len(refusing.requests)
+    with client_for(refusing, backoff_factor=0.01) as client, pytest.raises(QticketsFilterRefused) as info:
+        client.count_paid_orders(start, start + dt.timedelta(days=1))
+    assert "HTTP 503 UNKNOWN_ERROR" in str(info.value) and "payed_at >=, payed_at <" in str(info.value)
+    assert info.value.code == "UNKNOWN_ERROR" and info.value.filters == ["payed_at"]
+    assert [r.status for r in refusing.requests[before:]] == [503, 503, 503, 200, 503, 503, 503]
+    assert TOKEN not in str(info.value)
+
+
+def test_a_burst_of_the_apis_own_errors_on_a_filtered_request_is_not_taken_for_a_refusal(small_server) -> None:
+    small_server.fail_next(503, 3, path_prefix="/orders", code="UNKNOWN_ERROR")
+    with client_for(small_server, backoff_factor=0.01) as client:
+        assert client.list_page("orders", 1, conditions=[where("id", ">", 0)]).items
+
+
+def test_a_filtered_request_paced_by_429_gets_the_full_retries(small_server) -> None:
+    small_server.fail_next(429, 5, retry_after=0, path_prefix="/orders")
+    with client_for(small_server, backoff_factor=0.01) as client:
+        assert client.list_page("orders", 1, conditions=[where("id", ">", 0)]).items
+
+
+def test_errors_name_the_apis_code_and_an_unknown_route_its_html_page(small_server) -> None:
+    with client_for(small_server) as client:
+        with pytest.raises(QticketsRequestError, match=r'HTTP 404 RESOURCE_NOT_FOUND: Resource "Order" not found'):
+            client.get("orders/4360")
+        with pytest.raises(QticketsRequestError, match=r"HTTP 404: Not Found \(an HTML page\)"):
+            client.get("events/12/seats")
+
+
+def test_an_ignored_id_filter_is_found_out_not_paged_on_for_ever(small_account) -> None:
+    with (
+        SimulatorServer(small_account, token=TOKEN, dialect=ApiDialect("ignored", real_paging=True)) as server,
+        client_for(server) as client,
+        pytest.raises(QticketsFilterIgnored, match="ignored the id filter") as info,
+    ):
+        for _ in client.iter_orders():
+            pass
+    assert info.value.filters == ["id"]
+
+
+def test_seats_sold_once_per_tariff_count_once_and_nested_answers_are_read(small_account) -> None:
+    show = next(show_id for show_id, seats in small_account.seats.items() if len(seats) > 20)
+    with (
+        SimulatorServer(small_account, token=TOKEN, dialect=ApiDialect(tariffs=True)) as server,
+        client_for(server) as client,
+    ):
+        copies = client.show_seats(show)
+        nested = flat_seats(client.get(f"shows/{show}/seats", {"select": list(SEAT_FIELDS)})["data"])
+    physical = [seat for seat in small_account.seats[show] if not seat["disabled"]]
+    expected = (sum(s["max_quantity"] for s in physical), sum(s["free_quantity"] for s in physical))
+    assert len(copies) == 2 * len(small_account.seats[show])
+    assert show_inventory(copies) == show_inventory(nested) == expected
+    assert sum(s["max_quantity"] for s in copies if not s["disabled"]) == 2 * expected[0], "summing every entry doubles"

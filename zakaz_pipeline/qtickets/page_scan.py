@@ -35,7 +35,8 @@ from zakaz_pipeline.qtickets.rules import parse_ts
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
-# How often the list may move back under one scan before it gives up (each move re-reads a few pages).
+# How often the list may move back under one scan (more for a long list) before it gives up:
+# each move re-reads a few pages, and a list that never stops moving is no list to page.
 MAX_REREADS = 5
 
 
@@ -111,7 +112,6 @@ class PageScan:
         order, side by side within the client's limit, each boundary checked (module doc)."""
         last_id: int | None = None
         number = first
-        self._cache.pop(self.last_page, None)  # the end may have grown since it was read
         while True:
             end = self.last_page if last is None else last
             if number > end:
@@ -130,15 +130,16 @@ class PageScan:
                 self._check_full(page, end)
                 if page.total is not None and page.total > self.total:
                     self.total = page.total  # appended while scanning: read on to the new end
-                last_id = page.items[-1]["id"]
+                last_id = max(last_id or 0, page.items[-1]["id"])
                 number = page.number + 1
-                yield items
+                if items:
+                    yield items
             if not moved and (last is not None or number > self.last_page):
                 return
 
     def _moved_back(self, page: ListPage) -> bool:
         self.rereads += 1
-        if self.rereads > MAX_REREADS:
+        if self.rereads > max(MAX_REREADS, self.last_page // 5):
             raise QticketsError(
                 f"GET {self.path}: the list kept shrinking while it was read ({self.rereads} times); "
                 "a later run reads it again"

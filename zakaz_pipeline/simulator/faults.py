@@ -18,6 +18,9 @@ sense for that request):
   while a scan pages (see ``drift``).
 - ``extra``: the answer's objects carry fields no client knows and the documented
   polymorphic shapes vary, with the same meaning (see ``vary_shapes``).
+- ``vanish``: before an order list is answered, an order leaves the account altogether (no
+  public record shows one doing so, nor that it cannot): every order after it moves one
+  place back in the list, as a page-number scan must notice (see ``vanish``).
 
 ``revoke_after`` revokes the token after that many requests: every later request is
 answered 401 until the server's ``restore_token()``.
@@ -41,7 +44,7 @@ from typing import Any
 
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 
-KINDS = ("429", "5xx", "slow", "reset", "truncate", "badjson", "drift", "extra")
+KINDS = ("429", "5xx", "slow", "reset", "truncate", "badjson", "drift", "extra", "vanish")
 # Faults that any GET of the API may meet; the server adds "drift" and "extra" where they apply.
 REQUEST_KINDS = frozenset({"429", "5xx", "slow", "reset", "truncate", "badjson"})
 ERROR_STATUSES = (500, 502, 503)
@@ -262,6 +265,16 @@ def drift(account: SimulatedAccount, rng: random.Random) -> str:
             except ValueError:  # nothing this change applies to: try another
                 continue
     return "no change applies to this account"
+
+
+def vanish(account: SimulatedAccount, rng: random.Random) -> str:
+    """An order (any but the newest, whose id the next sale continues from) leaves the account."""
+    with account.lock:
+        if len(account.orders) < 2:
+            return "no order can leave this account"
+        order = rng.choice(account.orders[:-1])
+        account.erase_order(order["id"])
+    return f"order {order['id']} left the account"
 
 
 def _new_order(account: SimulatedAccount, rng: random.Random) -> str:

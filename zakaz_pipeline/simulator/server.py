@@ -52,6 +52,7 @@ from zakaz_pipeline.simulator.faults import (
     FaultInjector,
     FaultPlan,
     drift,
+    vanish,
     vary_shapes,
 )
 from zakaz_pipeline.simulator.shop import SimulatedAccount
@@ -80,6 +81,7 @@ class _Failure:
     remaining: int
     retry_after: int | None
     path_prefix: str
+    code: str | None = None
 
 
 class SimulatorServer:
@@ -142,13 +144,22 @@ class SimulatorServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def fail_next(self, status: int, count: int = 1, *, retry_after: int | None = None, path_prefix: str = "") -> None:
+    def fail_next(
+        self,
+        status: int,
+        count: int = 1,
+        *,
+        retry_after: int | None = None,
+        path_prefix: str = "",
+        code: str | None = None,
+    ) -> None:
         """Answer the next ``count`` requests whose path (relative to the API root, or
-        absolute) starts with ``path_prefix`` with ``status``, as an overloaded API would."""
+        absolute) starts with ``path_prefix`` with ``status``, as an overloaded API would;
+        ``code`` puts the API's own error code in the body, as its application does."""
         if count < 1:
             raise ValueError("count must be at least 1")
         with self._state_lock:
-            self._failures.append(_Failure(status, count, retry_after, path_prefix))
+            self._failures.append(_Failure(status, count, retry_after, path_prefix, code))
 
     def set_faults(self, plan: FaultPlan | None) -> None:
         """Inject ``plan``'s faults from the next request on, decided by a fresh
@@ -244,6 +255,8 @@ class SimulatorServer:
                     raise bad_body
                 if fault is not None and fault.kind == "drift":
                     logger.debug("drift: %s", drift(self.account, random.Random(fault.seed)))
+                if fault is not None and fault.kind == "vanish":
+                    logger.debug("vanish: %s", vanish(self.account, random.Random(fault.seed)))
                 response = self._endpoints.route(method, path, full_path, query, body)
         except ApiError as error:
             response = error_response(error.status, error.message, code=error.code, info=error.info)
@@ -263,7 +276,7 @@ class SimulatorServer:
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
                     headers = (("Retry-After", str(failure.retry_after)),) if failure.retry_after is not None else ()
-                    return error_response(failure.status, "Simulated failure", headers)
+                    return error_response(failure.status, "Simulated failure", headers, code=failure.code)
         return None
 
     def _authorized(self, headers: Mapping[str, str] | Message) -> Response | None:
@@ -285,7 +298,7 @@ def _applicable_kinds(method: str, path: str, full_path: str) -> frozenset[str]:
     if answers_objects(path):
         kinds.add("extra")
     if path == "/orders":
-        kinds.add("drift")
+        kinds.update(("drift", "vanish"))
     return frozenset(kinds)
 
 

@@ -235,6 +235,18 @@ class SimulatedAccount:
             self._notify("payed", order)
             return order
 
+    def erase_order(self, order_id: int) -> None:
+        """The order leaves the account altogether (not cancelled: gone from every list);
+        its tickets give their seats back."""
+        with self.lock:
+            order = self._orders_by_id.pop(order_id)
+            self.orders.remove(order)
+            shows = {basket["show_id"] for basket in order["baskets"]}
+            for show_id in shows:
+                self._tickets_by_show[show_id] = [t for t in self._tickets_by_show[show_id] if t[0] is not order]
+                self._recount_seats(show_id)
+            self.revision += 1
+
     def advance(self, to: dt.datetime) -> None:
         """Move the account's clock forward (shows go off sale, "today" changes)."""
         if to.tzinfo is None:
