@@ -310,10 +310,12 @@ def test_bad_settings_are_named_without_echoing_the_secret(tmp_path: Path) -> No
     short = zakaz_webhooks(QTICKETS_WEBHOOK_SECRET="tiny-secret")
     assert short.returncode == 2 and "QTICKETS_WEBHOOK_SECRET must be at least 16" in short.stderr
     assert "tiny-secret" not in short.stderr
+    fraction = zakaz_webhooks(QTICKETS_WEBHOOK_SECRET=SECRET, ZAKAZ_WEBHOOK_MAX_BYTES="0.5")
+    assert fraction.returncode == 2 and "ZAKAZ_WEBHOOK_MAX_BYTES='0.5' must be a whole number" in fraction.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = zakaz_webhooks("--port", str(taken.getsockname()[1]), QTICKETS_WEBHOOK_SECRET=SECRET)
     assert busy.returncode == 2 and "--host/--port" in busy.stderr
-    assert "Traceback" not in unset.stderr + short.stderr + busy.stderr
+    assert "Traceback" not in unset.stderr + short.stderr + fraction.stderr + busy.stderr
     assert not (tmp_path / "q.sqlite").exists(), "nothing is created before the settings are good"
