@@ -145,6 +145,8 @@ def _refusals(order: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
     no_id = orjson.dumps({k: v for k, v in order.items() if k != "id"})
     text_id = orjson.dumps({**order, "id": str(order["id"])})
     bad_time = orjson.dumps({**order, "payed_at": "yesterday"})
+    before_utc = orjson.dumps({**order, "payed_at": "0001-01-01T00:00:00+14:00"})  # the year 0 in UTC
+    after_utc = orjson.dumps({**order, "updated_at": "9999-12-31T23:59:59-14:00"})  # the year 10000 in UTC
     oversized = orjson.dumps({**order, "custom": "x" * MAX_BYTES})
     return [
         ("unsigned", {"body": body, "signature": ""}, 401),
@@ -158,6 +160,15 @@ def _refusals(order: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
         ("no id", {"body": no_id}, 400),
         ("text id", {"body": text_id}, 400),
         ("bad payed_at", {"body": bad_time}, 400),
+        ("payed_at before the calendar in UTC", {"body": before_utc}, 400),
+        ("updated_at after the calendar in UTC", {"body": after_utc}, 400),
+        ("id 2^63", {"body": orjson.dumps({**order, "id": 2**63})}, 400),
+        ("id 2^64 - 1", {"body": orjson.dumps({**order, "id": 2**64 - 1})}, 400),
+        (
+            "id 2^64",
+            {"body": orjson.dumps({**order, "id": 0}).replace(b'"id":0,', b'"id":18446744073709551616,', 1)},
+            400,
+        ),
         ("oversized", {"body": oversized}, 413),
     ]
 

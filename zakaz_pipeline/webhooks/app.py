@@ -8,8 +8,9 @@ a refused delivery but the kind of refusal (``queue.WebhookQueue.refuse``):
 2. 401 when ``X-Signature`` is missing or is not the HMAC-SHA1 of the raw bytes with the
    secret (``signature.py``, constant time) — nothing is parsed before this;
 3. 400 when the delivery is not an order: ``X-Model-Name`` is not ``Order``, ``X-Event-Type``
-   is not a word, the body is not a JSON object with an integer ``id`` and an ``updated_at``,
-   or a timestamp is not ISO-8601;
+   is not a word, the body is not a JSON object with an integer ``id`` (1 to 2⁶³−1) and an
+   ``updated_at``, or a timestamp is not ISO-8601 between 2000 and 2100 — so nothing queued
+   can stop the sensor that reads it;
 4. otherwise the change (``queue.Change``: no buyer data) is committed to the queue, and only
    then 200 — a redelivery of the same change too, since Qtickets must stop retrying it.
 
@@ -37,6 +38,10 @@ from zakaz_pipeline.webhooks.signature import signature_matches
 WEBHOOK_PATH = "/qtickets/webhook"
 HEALTH_PATH = "/healthz"
 EVENT_TYPE = re.compile(r"[a-z_]{1,32}")
+MAX_ORDER_ID = 2**63 - 1  # SQLite's INTEGER, and ClickHouse's Int64/UInt64 keys alike
+# Timestamps outside these are refused: far from any sale, and safe to move to any time zone.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 log = logging.getLogger("zakaz.webhooks")
 
@@ -61,6 +66,8 @@ def change_from(event_type: str | None, model: str | None, body: bytes) -> Chang
     order_id = order.get("id")
     if not isinstance(order_id, int) or isinstance(order_id, bool) or order_id <= 0:
         raise NotAnOrder("the order has no integer id")
+    if order_id > MAX_ORDER_ID:
+        raise NotAnOrder(f"the order's id is past {MAX_ORDER_ID} (a 64-bit integer)")
     updated_at = _timestamp(order, "updated_at")
     if updated_at is None:
         raise NotAnOrder("the order has no updated_at")
@@ -75,7 +82,10 @@ def change_from(event_type: str | None, model: str | None, body: bytes) -> Chang
 
 
 def _timestamp(order: dict[str, Any], name: str) -> str | None:
-    """The field as given (null or empty: None); an ISO-8601 moment with its offset, else 400."""
+    """The field as given (null or empty: None); an ISO-8601 moment with its offset within
+    ``EARLIEST``..``LATEST``, else 400. The window keeps out what parses but is no sales
+    moment: ``0001-01-01T00:00:00+14:00`` is a year before the calendar starts in UTC, and
+    the sensor could not place it on any day."""
     value = order.get(name)
     if value is None or value == "":
         return None
@@ -85,6 +95,8 @@ def _timestamp(order: dict[str, Any], name: str) -> str | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise NotAnOrder(f"the order's {name} is not an ISO-8601 time with an offset")
+    if not EARLIEST <= moment < LATEST:  # compared by offsets: no conversion that could overflow
+        raise NotAnOrder(f"the order's {name} is not between {EARLIEST:%Y} and {LATEST:%Y}")
     return value
 
 
