@@ -127,7 +127,7 @@ class _Reader:
             except ValueError:
                 raise ConfigError(f"{name}={raw!r} is not a number") from None
             if not (math.isfinite(value) and 0 < value <= high):
-                raise ConfigError(f"{name}={raw!r} must be a number of {unit} above 0 and at most {high:g}")
+                raise ConfigError(f"{name}={raw!r} must be a number above 0 and at most {high:g} ({unit})")
             return value
 
         return self.checked(name, str(default), parse, default)
@@ -293,7 +293,7 @@ def _definition_values(read: _Reader) -> dict[str, Any]:
         "orders_warn_hours": read.number("ZAKAZ_ORDERS_WARN_HOURS", 2.0, high=MAX_HOURS, unit="hours"),
         "orders_error_hours": read.number("ZAKAZ_ORDERS_ERROR_HOURS", 48.0, high=MAX_HOURS, unit="hours"),
         "inventory_warn_hours": read.number("ZAKAZ_INVENTORY_WARN_HOURS", 2.0, high=MAX_HOURS, unit="hours"),
-        "volume_max_drop": read.number("ZAKAZ_VOLUME_MAX_DROP", 0.5, high=1, unit="a share (0.5: half)"),
+        "volume_max_drop": read.number("ZAKAZ_VOLUME_MAX_DROP", 0.5, high=1, unit="a share: 0.5 is half"),
         "webhook_silence_hours": read.number("ZAKAZ_WEBHOOK_SILENCE_HOURS", 2.0, high=MAX_HOURS, unit="hours"),
         "webhook_bad_signatures": read.whole(
             "ZAKAZ_WEBHOOK_BAD_SIGNATURES", 10, high=MAX_BAD_SIGNATURES, unit="deliveries an hour"

@@ -5,10 +5,12 @@ take), naming its variable; plain http to the API only to this machine or on req
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
 from zakaz_pipeline.settings import ConfigError, Settings
+from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
 from zakaz_pipeline_tests.harness import ENV
 
 # variable → (a good value and the field it sets, values it must refuse)
@@ -48,14 +50,17 @@ def test_whole_numbers_are_never_truncated_and_the_ranges_are_stated() -> None:
     assert Settings.from_env(ENV | {"ZAKAZ_WEBHOOKS_INTERVAL": "30.0"}).webhooks_interval == 30
 
 
-def test_the_widest_values_still_work_where_they_are_used() -> None:
-    """The upper bounds are usable: the longest retention and ages make valid datetimes."""
+def test_the_widest_values_still_work_where_they_are_used(tmp_path: Path) -> None:
+    """The upper bounds are usable: the longest retention prunes the queue as the receiver
+    does (``1e9`` days crashed there), and the longest ages make valid datetimes."""
     widest = Settings.from_env(
         ENV
         | {"ZAKAZ_WEBHOOK_RETENTION_DAYS": "3660", "ZAKAZ_ORDERS_ERROR_HOURS": "8784", "QTICKETS_READ_TIMEOUT": "3600"}
     )
-    now = dt.datetime.now(dt.UTC)
-    assert now - dt.timedelta(days=widest.webhook_retention_days) < now - dt.timedelta(hours=widest.orders_error_hours)
+    retention = dt.timedelta(days=widest.webhook_retention_days)
+    with WebhookQueue(tmp_path / "webhooks.sqlite", retention=retention) as queue:
+        assert queue.add(Change(1, "payed", "2026-01-01T10:00:00+03:00", None, None, False))
+        assert queue.prune() == 0 and len(queue.after(0)) == 1
 
 
 @pytest.mark.parametrize(
