@@ -10,6 +10,8 @@ so the UI and a run's config show the variable's name, never its value.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,14 +28,26 @@ from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
 from zakaz_pipeline.qtickets.findings import STRATEGIES
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseConfigError, parse_target
+from zakaz_pipeline.warehouse.networks import ALLOW_WIDE_NETWORKS
 
 DEFAULT_HISTORY_START = "2021-01-01"
 DEFAULT_ORG = "default"
 DEFAULT_CRON = "*/15 * * * *"
 LOCAL_STATE_DIR = Path(".zakaz")
 MIN_PII_KEY_LENGTH = 16
+ALLOW_PLAIN_HTTP = "QTICKETS_ALLOW_PLAIN_HTTP"
 MIN_WEBHOOK_SECRET_LENGTH = 16
 DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024
+# The ranges numeric settings must fall in: wide enough for any sane use, narrow enough that
+# no timeout, interval or age overflows what it feeds (datetime arithmetic, socket timeouts)
+# and that a delivery of Qtickets' size (kilobytes) always fits.
+MAX_TIMEOUT = 3600.0  # seconds: a read timeout, a retry delay
+MAX_INTERVAL = 86_400  # seconds between sensor ticks
+MAX_HOURS = 24.0 * 366  # hours: an age that warns or alerts
+MAX_IN_FLIGHT = 64
+MAX_BAD_SIGNATURES = 1_000_000
+MIN_WEBHOOK_MAX_BYTES, MAX_WEBHOOK_MAX_BYTES = 1024, 64 * 1024 * 1024
+MAX_RETENTION_DAYS = 3660
 # Without an updated_at filter, late changes are found by reading the whole order list once this often.
 DEFAULT_LATE_SCAN_HOURS = 6.0
 # Resources get these as ``EnvVar`` when read from the process: field → variable.
@@ -105,19 +119,43 @@ class _Reader:
             self.problems.append(str(exc))
             return fallback
 
-    def number(self, name: str, default: float) -> float:
-        """A positive number (thresholds, timeouts): not a secret, so the bad value is shown."""
+    def number(self, name: str, default: float, *, high: float, unit: str) -> float:
+        """A positive, finite number up to ``high`` (a timeout, a threshold in hours): not a
+        secret, so the bad value is shown. ``high`` keeps it within what the code can honour
+        (a datetime or a socket timeout of 1e300 seconds overflows at run time)."""
 
         def parse(raw: str) -> float:
             try:
                 value = float(raw)
             except ValueError:
                 raise ConfigError(f"{name}={raw!r} is not a number") from None
-            if not value > 0:
-                raise ConfigError(f"{name}={raw!r} must be above 0")
+            if not (math.isfinite(value) and 0 < value <= high):
+                raise ConfigError(f"{name}={raw!r} must be a number above 0 and at most {high:g} ({unit})")
             return value
 
         return self.checked(name, str(default), parse, default)
+
+    def whole(self, name: str, default: int, *, low: int = 1, high: int, unit: str) -> int:
+        """A whole number from ``low`` to ``high`` (a count, bytes, seconds of an interval):
+        a fraction is refused rather than truncated (0.5 bytes is not 0 bytes)."""
+
+        def parse(raw: str) -> int:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a number") from None
+            if not (value.is_integer() and low <= value <= high):
+                raise ConfigError(f"{name}={raw!r} must be a whole number of {unit} from {low} to {high}")
+            return int(value)
+
+        return self.checked(name, str(default), parse, default)
+
+    def flag(self, name: str) -> bool:
+        """An opt-in: ``1`` is on, unset or empty is off, anything else is a mistake."""
+        raw = self.text(name)
+        if raw not in ("", "0", "1"):
+            self.problems.append(f"{name}={raw!r} must be 1 (on) or 0 (off)")
+        return raw == "1"
 
 
 @dataclass(frozen=True)
@@ -136,6 +174,7 @@ class Settings:
     late_scan_hours: float = DEFAULT_LATE_SCAN_HOURS
     clickhouse_cluster: str = ""
     clickhouse_admin_url: str = field(default="", repr=False)
+    allow_wide_networks: bool = False
     step_retry_delay: float = 10.0
     schedule_running: bool = False
     schedule_cron: str = DEFAULT_CRON
@@ -152,7 +191,7 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     webhook_queue: Path = LOCAL_STATE_DIR / "webhooks.sqlite"
     webhook_max_bytes: int = DEFAULT_WEBHOOK_MAX_BYTES
-    webhook_retention_days: float = 7.0
+    webhook_retention_days: int = 7
     webhooks_interval: int = 20
     webhook_silence_hours: float = 2.0
     webhook_bad_signatures: int = 10
@@ -224,10 +263,17 @@ def _connection_values(read: _Reader) -> dict[str, Any]:
     url = read.text("CLICKHOUSE_URL", default_clickhouse_url())
     read.checked("CLICKHOUSE_URL", url, lambda value: parse_target(value, database), None)
     return {
-        "base_url": read.checked("QTICKETS_BASE_URL", DEFAULT_BASE_URL, _base_url, DEFAULT_BASE_URL),
+        "base_url": read.checked(
+            "QTICKETS_BASE_URL",
+            DEFAULT_BASE_URL,
+            lambda url: _base_url(url, read.flag(ALLOW_PLAIN_HTTP)),
+            DEFAULT_BASE_URL,
+        ),
         "token": read.text("QTICKETS_TOKEN"),
-        "read_timeout": read.number("QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
-        "max_in_flight": read.checked("QTICKETS_MAX_IN_FLIGHT", str(DEFAULT_MAX_IN_FLIGHT), _max_in_flight, 1),
+        "read_timeout": read.number("QTICKETS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, high=MAX_TIMEOUT, unit="seconds"),
+        "max_in_flight": read.whole(
+            "QTICKETS_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, high=MAX_IN_FLIGHT, unit="requests (e.g. 4)"
+        ),
         "orders_strategy": read.checked("QTICKETS_ORDERS_STRATEGY", "auto", _orders_strategy, "auto"),
         "simulator_faults": read.text("QTICKETS_SIMULATOR_FAULTS"),
         "org": read.text("ORG_NAME", DEFAULT_ORG),
@@ -235,6 +281,7 @@ def _connection_values(read: _Reader) -> dict[str, Any]:
         "clickhouse_database": database,
         "clickhouse_cluster": read.text("CLICKHOUSE_CLUSTER"),
         "clickhouse_admin_url": read.text("CLICKHOUSE_ADMIN_URL"),
+        "allow_wide_networks": read.flag(ALLOW_WIDE_NETWORKS),
         "pii_key": read.text("ZAKAZ_PII_KEY"),
     }
 
@@ -245,17 +292,19 @@ def _definition_values(read: _Reader) -> dict[str, Any]:
     return {
         "timezone": timezone,
         "history_start": start,
-        "step_retry_delay": read.number("ZAKAZ_STEP_RETRY_DELAY", 10.0),
+        "step_retry_delay": read.number("ZAKAZ_STEP_RETRY_DELAY", 10.0, high=MAX_TIMEOUT, unit="seconds"),
         "schedule_running": read.text("ZAKAZ_SCHEDULE_RUNNING") == "1",
         "schedule_cron": read.checked("ZAKAZ_SCHEDULE_CRON", DEFAULT_CRON, _cron, DEFAULT_CRON),
-        "late_changes_interval": int(read.number("ZAKAZ_LATE_CHANGES_INTERVAL", 300)),
-        "late_scan_hours": read.number("ZAKAZ_LATE_SCAN_HOURS", DEFAULT_LATE_SCAN_HOURS),
-        "orders_warn_hours": read.number("ZAKAZ_ORDERS_WARN_HOURS", 2.0),
-        "orders_error_hours": read.number("ZAKAZ_ORDERS_ERROR_HOURS", 48.0),
-        "inventory_warn_hours": read.number("ZAKAZ_INVENTORY_WARN_HOURS", 2.0),
-        "volume_max_drop": read.number("ZAKAZ_VOLUME_MAX_DROP", 0.5),
-        "webhook_silence_hours": read.number("ZAKAZ_WEBHOOK_SILENCE_HOURS", 2.0),
-        "webhook_bad_signatures": int(read.number("ZAKAZ_WEBHOOK_BAD_SIGNATURES", 10)),
+        "late_changes_interval": read.whole("ZAKAZ_LATE_CHANGES_INTERVAL", 300, high=MAX_INTERVAL, unit="seconds"),
+        "late_scan_hours": read.number("ZAKAZ_LATE_SCAN_HOURS", DEFAULT_LATE_SCAN_HOURS, high=MAX_HOURS, unit="hours"),
+        "orders_warn_hours": read.number("ZAKAZ_ORDERS_WARN_HOURS", 2.0, high=MAX_HOURS, unit="hours"),
+        "orders_error_hours": read.number("ZAKAZ_ORDERS_ERROR_HOURS", 48.0, high=MAX_HOURS, unit="hours"),
+        "inventory_warn_hours": read.number("ZAKAZ_INVENTORY_WARN_HOURS", 2.0, high=MAX_HOURS, unit="hours"),
+        "volume_max_drop": read.number("ZAKAZ_VOLUME_MAX_DROP", 0.5, high=1, unit="a share: 0.5 is half"),
+        "webhook_silence_hours": read.number("ZAKAZ_WEBHOOK_SILENCE_HOURS", 2.0, high=MAX_HOURS, unit="hours"),
+        "webhook_bad_signatures": read.whole(
+            "ZAKAZ_WEBHOOK_BAD_SIGNATURES", 10, high=MAX_BAD_SIGNATURES, unit="deliveries an hour"
+        ),
     }
 
 
@@ -282,9 +331,15 @@ def _webhook_values(read: _Reader) -> dict[str, Any]:
     return {
         "webhook_secret": secret,
         "webhook_queue": Path(read.text("ZAKAZ_WEBHOOK_QUEUE", str(LOCAL_STATE_DIR / "webhooks.sqlite"))).resolve(),
-        "webhook_max_bytes": int(read.number("ZAKAZ_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES)),
-        "webhook_retention_days": read.number("ZAKAZ_WEBHOOK_RETENTION_DAYS", 7.0),
-        "webhooks_interval": int(read.number("ZAKAZ_WEBHOOKS_INTERVAL", 20)),
+        "webhook_max_bytes": read.whole(
+            "ZAKAZ_WEBHOOK_MAX_BYTES",
+            DEFAULT_WEBHOOK_MAX_BYTES,
+            low=MIN_WEBHOOK_MAX_BYTES,
+            high=MAX_WEBHOOK_MAX_BYTES,
+            unit="bytes",
+        ),
+        "webhook_retention_days": read.whole("ZAKAZ_WEBHOOK_RETENTION_DAYS", 7, high=MAX_RETENTION_DAYS, unit="days"),
+        "webhooks_interval": read.whole("ZAKAZ_WEBHOOKS_INTERVAL", 20, high=MAX_INTERVAL, unit="seconds"),
     }
 
 
@@ -293,13 +348,6 @@ def _history_start(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"QTICKETS_HISTORY_START={value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _max_in_flight(value: str) -> int:
-    """Requests one run may have travelling at once; the API's patience is not ours to test."""
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"QTICKETS_MAX_IN_FLIGHT={value!r} must be a whole number of requests, at least 1 (e.g. 4)")
-    return int(value)
 
 
 def _orders_strategy(value: str) -> str:
@@ -321,11 +369,30 @@ def _cron(value: str) -> str:
     return value
 
 
-def _base_url(url: str) -> str:
+def _base_url(url: str, plain_http_allowed: bool) -> str:
+    """An http(s) URL; plain http only to this machine (the simulator, the demo) or when
+    ``QTICKETS_ALLOW_PLAIN_HTTP=1`` says so: every request carries the API token."""
     url = url.rstrip("/")
     if not url.startswith(("http://", "https://")) or len(url.split("/")) < 3 or not url.split("/")[2]:
         raise ConfigError(f"QTICKETS_BASE_URL={url!r} must be an http(s) URL such as {DEFAULT_BASE_URL}")
+    if url.startswith("http://") and not plain_http_allowed and not _is_loopback(urlsplit(url).hostname or ""):
+        raise ConfigError(
+            f"QTICKETS_BASE_URL={url!r} is plain http: the API token would travel in clear text; use https "
+            f"(e.g. {DEFAULT_BASE_URL}), or set {ALLOW_PLAIN_HTTP}=1 if the network in between is trusted"
+        )
     return url
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or an address of 127.0.0.0/8 or ::1 (also as ``::ffff:127.x.y.z``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def _url_password(url: str) -> str:

@@ -169,7 +169,7 @@ def test_users_are_limited_to_their_networks_and_changes_apply_to_existing_users
     hosts = {user: {"host_ip": list(networks)} for user, networks in plan.networks.items()}
     assert host_problems(hosts) == []
     assert host_problems(hosts | {"datalens_reader": {"host_ip": ["::/0"]}}) == [
-        "datalens_reader may connect from any address"
+        "datalens_reader: ::/0 lets every address connect"
     ]
     assert host_problems(hosts | {"etl_writer": {"host_ip": [], "host_names_like": ["%"]}}) == [
         "etl_writer may connect by host name; only listed networks (HOST IP) are allowed",
@@ -183,7 +183,14 @@ def test_users_are_limited_to_their_networks_and_changes_apply_to_existing_users
         ("178.154.242.0/33", "is not a network in CIDR notation"),
         ("178.154.242.177/28", "has host bits set"),
         ("datalens.yandex.net", "is not a network in CIDR notation"),
-        ("0.0.0.0/0", "allows every address"),
+        ("0.0.0.0/0", "0.0.0.0/0 lets every address connect"),
+        ("::/0", "::/0 lets every address connect"),
+        ("0.0.0.0/1,128.0.0.0/1", "0.0.0.0/1 is wider than a /8 (2,147,483,648 addresses)"),
+        ("::ffff:0:0/96", "::ffff:0:0/96 reaches IPv4's 0.0.0.0/0, wider than a /8 (4,294,967,296 addresses)"),
+        ("::/8", "::/8 reaches IPv4's 0.0.0.0/0"),
+        ("::ffff:96.0.0.0/102", "reaches IPv4's 96.0.0.0/6"),
+        ("2000::/3", "2000::/3 is wider than a /8"),
+        (",".join(f"{n}.0.0.0/8" for n in range(256)), "together let all of IPv4 connect"),
         (" , ", "lists no network"),
     ],
 )
@@ -191,15 +198,46 @@ def test_a_bad_network_list_names_the_variable(value: str, says: str) -> None:
     with pytest.raises(BootstrapError) as error:
         read_networks({"CLICKHOUSE_DATALENS_NETWORKS": value})
     assert "CLICKHOUSE_DATALENS_NETWORKS" in str(error.value) and says in str(error.value)
+    if "connect" in says or "wider" in says or "reaches" in says:
+        assert "CLICKHOUSE_ALLOW_WIDE_NETWORKS=1" in str(error.value), "the refusal names the opt-in"
 
 
-def test_bootstrap_refuses_a_bad_cidr_with_exit_2_before_connecting() -> None:
+def test_wide_networks_pass_only_with_the_opt_in_at_bootstrap_and_in_the_access_check() -> None:
+    """A /8 is the widest range taken as it is (the private 10.0.0.0/8, a mapped /104); past
+    that, or all of IPv4 together, only ``CLICKHOUSE_ALLOW_WIDE_NETWORKS=1`` lets it through."""
+    narrow = {"CLICKHOUSE_ETL_NETWORKS": "10.0.0.0/8,::ffff:172.16.0.0/108", "CLICKHOUSE_DATALENS_NETWORKS": "fd00::/8"}
+    assert read_networks(narrow)["etl_writer"] == ("10.0.0.0/8", "::ffff:ac10:0/108")
+    wide = {"CLICKHOUSE_DATALENS_NETWORKS": "0.0.0.0/1,128.0.0.0/1", "CLICKHOUSE_ETL_NETWORKS": "::ffff:0:0/96"}
+    with pytest.raises(BootstrapError) as error:
+        read_networks(wide)
+    assert "CLICKHOUSE_DATALENS_NETWORKS" in str(error.value) and "CLICKHOUSE_ETL_NETWORKS" in str(error.value)
+    allowed = read_networks(wide | {"CLICKHOUSE_ALLOW_WIDE_NETWORKS": "1"})
+    assert allowed["datalens_reader"] == ("0.0.0.0/1", "128.0.0.0/1")
+    # the server's view of the same users: refused by the audit unless the opt-in is passed on
+    hosts = {
+        "datalens_reader": {"host_ip": ["0.0.0.0/1", "128.0.0.0/1"]},
+        "etl_writer": {"host_ip": ["::ffff:0.0.0.0/96"]},
+        "backup_user": {"host_ip": ["127.0.0.1", "::1"]},
+    }
+    assert host_problems(hosts) == [
+        "etl_writer: ::ffff:0:0/96 reaches IPv4's 0.0.0.0/0, wider than a /8 (4,294,967,296 addresses)",
+        "datalens_reader: 0.0.0.0/1 is wider than a /8 (2,147,483,648 addresses)",
+        "datalens_reader: 128.0.0.0/1 is wider than a /8 (2,147,483,648 addresses)",
+    ]
+    assert host_problems(hosts, allow_wide_networks=True) == []
+
+
+@pytest.mark.parametrize(
+    ("networks", "says"),
+    [("10.213.0/24", "'10.213.0/24'"), ("0.0.0.0/1,128.0.0.0/1", "CLICKHOUSE_ALLOW_WIDE_NETWORKS=1")],
+)
+def test_bootstrap_refuses_a_bad_cidr_with_exit_2_before_connecting(networks: str, says: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "DAGSTER_"))}
     env |= {f"{a.password_env}": f"pw-{a.user}-123456" for a in ACCOUNTS}
-    env |= {"CLICKHOUSE_ADMIN_URL": "http://admin:admin-pw-9999@127.0.0.1:9", "CLICKHOUSE_ETL_NETWORKS": "10.213.0/24"}
+    env |= {"CLICKHOUSE_ADMIN_URL": "http://admin:admin-pw-9999@127.0.0.1:9", "CLICKHOUSE_ETL_NETWORKS": networks}
     result = zakaz("bootstrap", env=env)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "CLICKHOUSE_ETL_NETWORKS" in result.stderr and "'10.213.0/24'" in result.stderr
+    assert "CLICKHOUSE_ETL_NETWORKS" in result.stderr and says in result.stderr
     assert "Traceback" not in result.stderr and "cannot connect" not in result.stderr
     assert "admin-pw-9999" not in result.stdout + result.stderr
 

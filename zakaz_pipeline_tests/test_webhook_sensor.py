@@ -164,3 +164,36 @@ def test_a_webhook_for_a_refund_60_days_later_restates_that_day(tmp_path: Path, 
         for request in result.run_requests:
             run_late_changes(server, warehouse, instance, request.tags)
         assert _facts(warehouse) == truth.daily_sales(account, TZ)
+
+
+def test_no_single_delivery_can_stop_the_sensor(tmp_path: Path, instance) -> None:
+    """A signed delivery whose ``payed_at`` exists in its own offset but not in UTC (or whose
+    id is past int64) is refused at the door; one that an older receiver queued anyway is
+    skipped and counted by the sensor, and the deliveries behind it are handled."""
+    today = dt.datetime.now(MOSCOW).date()
+    yesterday, now = today - dt.timedelta(days=1), at(today, 0)
+    queue_path = tmp_path / "webhooks.sqlite"
+    with receiver(queue_path) as url, requests.Session() as session:
+        refused = [
+            deliver(session, url, orjson.dumps({"id": 1, "updated_at": now, "payed_at": "0001-01-01T00:00:00+14:00"})),
+            deliver(session, url, orjson.dumps({"id": 2, "updated_at": now, "payed_at": "9999-12-31T23:59:59-14:00"})),
+            deliver(session, url, orjson.dumps({"id": 2**63, "updated_at": now, "payed_at": now})),
+        ]
+        accepted = deliver(session, url, orjson.dumps({"id": 4, "updated_at": now, "payed_at": at(today, 10)}))
+    assert [answer.status_code for answer in refused] == [400, 400, 400]
+    assert "between 2000 and 2100" in refused[0].text and "64-bit" in refused[2].text
+    assert accepted.status_code == 200
+    with WebhookQueue(queue_path) as queue:  # what a receiver without the door's checks let in
+        queue.add(change(5, "payed", payed="0001-01-01T00:00:00+14:00", updated=now))
+        queue.add(change(6, "payed", payed=at(yesterday, 10), updated=now))
+        queue.add(change(7, "updated", payed="9999-12-31T23:59:59-14:00", updated=now))
+        last = queue.after(0)[-1].seq
+    sensor = sensor_for(queue_path)
+    first = tick(sensor, instance, None)
+    assert requested(first) == [(yesterday, today)]
+    assert first.cursor == str(last), "the cursor moves past the entries it could not read"
+    with WebhookQueue(queue_path) as queue:
+        queue.add(change(8, "payed", payed="0001-01-01T00:00:00+14:00", updated=now))
+    only_bad = tick(sensor, instance, first.cursor)
+    assert not only_bad.run_requests and only_bad.cursor == str(last + 1)
+    assert "skipped 1 with a payed_at that is no date" in (only_bad.skip_message or "")

@@ -29,9 +29,12 @@ import pytest
 import requests
 import uvicorn
 
+from zakaz_pipeline.cli.webhooks import MAX_CONNECTIONS, REQUEST_SECONDS
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.webhooks.app import WEBHOOK_PATH, create_app
+from zakaz_pipeline.webhooks.flood import LINES_PER_WINDOW
 from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
+from zakaz_pipeline.webhooks.server import server_config
 
 SECRET = "webhook-secret-0123456789"
 MAX_BYTES = 64 * 1024
@@ -88,7 +91,8 @@ def receiver(queue_path: Path) -> Iterator[str]:
     sock.listen(1024)
     with WebhookQueue(queue_path) as queue:
         app = create_app(SECRET, queue, max_bytes=MAX_BYTES)
-        server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+        config = server_config(app, max_connections=MAX_CONNECTIONS, request_seconds=REQUEST_SECONDS)
+        server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
@@ -145,6 +149,8 @@ def _refusals(order: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
     no_id = orjson.dumps({k: v for k, v in order.items() if k != "id"})
     text_id = orjson.dumps({**order, "id": str(order["id"])})
     bad_time = orjson.dumps({**order, "payed_at": "yesterday"})
+    before_utc = orjson.dumps({**order, "payed_at": "0001-01-01T00:00:00+14:00"})  # the year 0 in UTC
+    after_utc = orjson.dumps({**order, "updated_at": "9999-12-31T23:59:59-14:00"})  # the year 10000 in UTC
     oversized = orjson.dumps({**order, "custom": "x" * MAX_BYTES})
     return [
         ("unsigned", {"body": body, "signature": ""}, 401),
@@ -158,6 +164,15 @@ def _refusals(order: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
         ("no id", {"body": no_id}, 400),
         ("text id", {"body": text_id}, 400),
         ("bad payed_at", {"body": bad_time}, 400),
+        ("payed_at before the calendar in UTC", {"body": before_utc}, 400),
+        ("updated_at after the calendar in UTC", {"body": after_utc}, 400),
+        ("id 2^63", {"body": orjson.dumps({**order, "id": 2**63})}, 400),
+        ("id 2^64 - 1", {"body": orjson.dumps({**order, "id": 2**64 - 1})}, 400),
+        (
+            "id 2^64",
+            {"body": orjson.dumps({**order, "id": 0}).replace(b'"id":0,', b'"id":18446744073709551616,', 1)},
+            400,
+        ),
         ("oversized", {"body": oversized}, 413),
     ]
 
@@ -179,14 +194,16 @@ def test_refused_deliveries_store_and_log_nothing_of_the_body(tmp_path: Path, or
         )
         assert chunked.status_code == 413
     assert queued(queue_path) == []
-    with sqlite3.connect(queue_path) as db:
-        reasons = dict(db.execute("SELECT reason, count(*) FROM refusals GROUP BY reason").fetchall())
-    assert reasons == {"signature": 4, "body": 7, "size": 2}
+    with WebhookQueue(queue_path) as queue:  # counted by the minute, written when the receiver stopped at the latest
+        reasons = queue.stats(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).refusals
+    assert reasons == {"signature": 4, "body": 12, "size": 2}
     stored = stored_bytes(tmp_path)
     assert order["client"]["email"].encode() not in stored and b"<html>" not in stored
     assert order["client"]["email"] not in caplog.text and "<html>" not in caplog.text
     assert SECRET not in caplog.text
-    assert caplog.text.count("refused a webhook delivery") == len(_refusals(order)) + 1
+    refusals = len(_refusals(order)) + 1
+    assert caplog.text.count("refused a webhook delivery from 127.0.0.1") == LINES_PER_WINDOW, "a few, one by one"
+    assert f"{refusals - LINES_PER_WINDOW} more like 'refused a webhook delivery from %s: %d, %s'" in caplog.text
 
 
 def _variant(order: dict[str, Any], n: int) -> bytes:
@@ -310,10 +327,34 @@ def test_bad_settings_are_named_without_echoing_the_secret(tmp_path: Path) -> No
     short = zakaz_webhooks(QTICKETS_WEBHOOK_SECRET="tiny-secret")
     assert short.returncode == 2 and "QTICKETS_WEBHOOK_SECRET must be at least 16" in short.stderr
     assert "tiny-secret" not in short.stderr
+    fraction = zakaz_webhooks(QTICKETS_WEBHOOK_SECRET=SECRET, ZAKAZ_WEBHOOK_MAX_BYTES="0.5")
+    assert fraction.returncode == 2 and "ZAKAZ_WEBHOOK_MAX_BYTES='0.5' must be a whole number" in fraction.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = zakaz_webhooks("--port", str(taken.getsockname()[1]), QTICKETS_WEBHOOK_SECRET=SECRET)
     assert busy.returncode == 2 and "--host/--port" in busy.stderr
-    assert "Traceback" not in unset.stderr + short.stderr + busy.stderr
+    assert "Traceback" not in unset.stderr + short.stderr + fraction.stderr + busy.stderr
     assert not (tmp_path / "q.sqlite").exists(), "nothing is created before the settings are good"
+
+
+def test_a_queue_with_a_row_per_refusal_is_folded_into_counts_per_minute(tmp_path: Path) -> None:
+    """A queue file an earlier receiver wrote (a ``refusals`` row per request) keeps its
+    counts when a newer receiver or sensor opens it, and then grows by minutes, not requests."""
+    path = tmp_path / "webhooks.sqlite"
+    now = dt.datetime.now(dt.UTC).replace(second=30)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE refusals (at TEXT NOT NULL, reason TEXT NOT NULL)")
+        stamps = [(now - dt.timedelta(seconds=s)).isoformat(timespec="microseconds") for s in (0, 10, 20, 90)]
+        db.executemany(
+            "INSERT INTO refusals VALUES (?, ?)", [(at, "signature") for at in stamps] + [(stamps[0], "size")]
+        )
+    with WebhookQueue(path) as queue:
+        assert queue.stats(now - dt.timedelta(hours=1)).refusals == {"signature": 4, "size": 1}
+        for _ in range(100):
+            queue.refuse("signature", at=now)
+        assert queue.stats(now - dt.timedelta(hours=1)).refusals == {"signature": 104, "size": 1}
+    with sqlite3.connect(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        (rows,) = db.execute("SELECT count(*) FROM refusal_counts").fetchone()
+    assert "refusals" not in tables and rows == 3, "two minutes of signatures, one of sizes"

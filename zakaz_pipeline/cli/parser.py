@@ -17,7 +17,7 @@ from zakaz_pipeline.cli.check import check_command
 from zakaz_pipeline.cli.demo import demo_command, simulator_command
 from zakaz_pipeline.cli.probe import probe_command
 from zakaz_pipeline.cli.sync import sync_command
-from zakaz_pipeline.cli.webhooks import webhooks_command
+from zakaz_pipeline.cli.webhooks import MAX_CONNECTIONS, REQUEST_SECONDS, webhooks_command
 from zakaz_pipeline.settings import LOCAL_STATE_DIR, simulator_faults
 
 if TYPE_CHECKING:
@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     webhooks.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     webhooks.add_argument("--port", type=int, default=8090, help="port to listen on (default 8090; 0: a free one)")
+    webhooks.add_argument(
+        "--max-connections", type=_connections, default=MAX_CONNECTIONS, metavar="N",
+        help=f"open connections served at once; past them a request is answered 503 (default {MAX_CONNECTIONS})",
+    )  # fmt: skip
+    webhooks.add_argument(
+        "--request-timeout", type=_request_seconds, default=REQUEST_SECONDS, metavar="SECONDS",
+        help=f"close a connection that has not sent a whole request in this time (default {REQUEST_SECONDS:g})",
+    )  # fmt: skip
     webhooks.set_defaults(command=webhooks_command)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     for command in commands.choices.values():  # also after the command: `zakaz sync --debug`
@@ -156,6 +164,10 @@ def _number(convert: Callable[[str], N], kind: str, allowed: Callable[[N], bool]
 _positive_seconds = _number(float, "a number of seconds", lambda seconds: seconds > 0, "above 0 seconds")
 _non_negative = _number(float, "a number", lambda number: number >= 0, "0 or more")
 _positive_int = _number(int, "a whole number", lambda number: number >= 1, "at least 1")
+_connections = _number(int, "a whole number", lambda number: 2 <= number <= 10_000, "from 2 to 10000")
+_request_seconds = _number(
+    float, "a number of seconds", lambda seconds: 0.1 <= seconds <= 600, "from 0.1 to 600 seconds"
+)
 
 
 def _fault_plan(spec: str) -> FaultPlan:

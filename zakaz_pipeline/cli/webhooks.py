@@ -4,7 +4,8 @@ by uvicorn until Ctrl-C or SIGTERM.
 It needs only ``QTICKETS_WEBHOOK_SECRET`` (not the API token or the PII key) and writes only
 the queue file (``ZAKAZ_WEBHOOK_QUEUE``); the ``qtickets_webhooks`` sensor turns the queue into
 runs. The port is bound here, before uvicorn starts, so a port in use is a plain message
-naming ``--port`` (exit 2), and ``--port 0`` picks a free one (logged).
+naming ``--port`` (exit 2), and ``--port 0`` picks a free one (logged). ``--max-connections``
+and ``--request-timeout`` are the limits of ``webhooks/server.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import socket
 from zakaz_pipeline.settings import ConfigError, Settings
 
 log = logging.getLogger("zakaz")
+# The receiver's limits (webhooks/server.py): 64 connections hold at most about 64 MiB of
+# bodies at the default ZAKAZ_WEBHOOK_MAX_BYTES; Qtickets' deliveries (kilobytes, sent by
+# its servers or a reverse proxy that buffers them) arrive in well under 10 s.
+MAX_CONNECTIONS = 64
+REQUEST_SECONDS = 10.0
 
 
 def webhooks_command(args: argparse.Namespace) -> int:
@@ -25,6 +31,7 @@ def webhooks_command(args: argparse.Namespace) -> int:
 
     from zakaz_pipeline.webhooks.app import WEBHOOK_PATH, create_app
     from zakaz_pipeline.webhooks.queue import WebhookQueue
+    from zakaz_pipeline.webhooks.server import server_config
 
     settings = Settings.from_env(need_secrets=False)
     secret = settings.require_webhook_secret()
@@ -34,8 +41,8 @@ def webhooks_command(args: argparse.Namespace) -> int:
         app = create_app(secret, queue, max_bytes=settings.webhook_max_bytes)
         host, port = sock.getsockname()[:2]
         log.info("receiving Qtickets webhooks at http://%s:%d%s, queue %s", host, port, WEBHOOK_PATH, queue.path)
-        # log_config=None: the CLI's logging (no access log: a refusal logs itself, without the body).
-        server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=10))
+        config = server_config(app, max_connections=args.max_connections, request_seconds=args.request_timeout)
+        server = uvicorn.Server(config)
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn shut down gracefully, then re-raised the signal
             server.run(sockets=[sock])
     return 0

@@ -124,7 +124,7 @@ def _access(client: Client, q: QualityResource, scope: CheckScope) -> Finding:
     if scope.embedded:
         return Finding(True, "", "", skipped="the embedded engine (chDB) has no users or grants to check")
     try:
-        problems = server_access_problems(client, scope.database)
+        problems = server_access_problems(client, scope.database, allow_wide_networks=q.allow_wide_networks)
     except DatabaseError as exc:  # a user without SHOW USERS/SHOW GRANTS cannot audit access
         return Finding(False, "cannot read users and grants", "run as admin", note=exception_line(exc))
     return Finding(not problems, "; ".join(problems) or "ok", "users and grants as in docs/DEPLOY.md")

@@ -87,6 +87,9 @@ class QualityResource(ConfigurableResource):
     orders_error_hours: float = Field(default=48, description="ZAKAZ_ORDERS_ERROR_HOURS: newest paid order age → ERROR")
     inventory_warn_hours: float = Field(default=2, description="ZAKAZ_INVENTORY_WARN_HOURS: newest snapshot age → WARN")
     volume_max_drop: float = Field(default=0.5, description="ZAKAZ_VOLUME_MAX_DROP: day vs a week earlier → WARN")
+    allow_wide_networks: bool = Field(
+        default=False, description="CLICKHOUSE_ALLOW_WIDE_NETWORKS: the access check accepts ranges past a /8"
+    )
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
@@ -119,6 +122,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             orders_error_hours=settings.orders_error_hours,
             inventory_warn_hours=settings.inventory_warn_hours,
             volume_max_drop=settings.volume_max_drop,
+            allow_wide_networks=settings.allow_wide_networks,
         ),
         "warehouse": warehouse,
         "io_manager": ClickHouseIOManager(warehouse=warehouse, org=settings.org),

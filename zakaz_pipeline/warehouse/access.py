@@ -5,17 +5,17 @@ roles) with these rules; the warehouse-access check runs it on a server. The emb
 engine has no access management, so there the check is skipped with that reason.
 ``host_problems`` adds where the users may connect from: ``datalens_reader`` and
 ``etl_writer`` must be limited to listed networks (``zakaz bootstrap`` sets them), never
-any address or any host name.
+any host name, nor a range wider than ``networks.py`` allows (all of IPv4, a range past a /8).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 
 from clickhouse_connect.driver.client import Client
 
 from zakaz_pipeline.warehouse.contract import schema_contract
+from zakaz_pipeline.warehouse.networks import width_problems
 
 USERS = ("admin", "etl_writer", "datalens_reader", "backup_user")
 RESTRICTED_USERS = ("etl_writer", "datalens_reader", "backup_user")  # admin's networks are in users.d
@@ -70,16 +70,17 @@ def access_problems(database: str, users: Iterable[str], grants: Mapping[str, li
     return problems
 
 
-def host_problems(hosts: Mapping[str, Mapping[str, list[str]]]) -> list[str]:
+def host_problems(hosts: Mapping[str, Mapping[str, list[str]]], *, allow_wide_networks: bool = False) -> list[str]:
     """``hosts`` maps a user to its system.users host columns (host_ip, host_names,
-    host_names_regexp, host_names_like)."""
+    host_names_regexp, host_names_like); networks wider than ``networks.py`` allows are a
+    problem unless ``allow_wide_networks`` (``CLICKHOUSE_ALLOW_WIDE_NETWORKS=1``)."""
     problems = []
     for user in RESTRICTED_USERS:
         allowed = hosts.get(user)
         if allowed is None:
             continue  # a missing user is reported by access_problems
-        if any(_is_everywhere(network) for network in allowed.get("host_ip", [])):
-            problems.append(f"{user} may connect from any address")
+        if not allow_wide_networks:
+            problems += [f"{user}: {problem}" for problem in width_problems(allowed.get("host_ip", []))]
         if allowed.get("host_names") or allowed.get("host_names_regexp") or allowed.get("host_names_like"):
             problems.append(f"{user} may connect by host name; only listed networks (HOST IP) are allowed")
         if not allowed.get("host_ip"):
@@ -87,7 +88,7 @@ def host_problems(hosts: Mapping[str, Mapping[str, list[str]]]) -> list[str]:
     return problems
 
 
-def server_access_problems(client: Client, database: str) -> list[str]:
+def server_access_problems(client: Client, database: str, *, allow_wide_networks: bool = False) -> list[str]:
     users = [row[0] for row in client.query("SELECT name FROM system.users").result_rows]
     rows = client.query(EFFECTIVE_GRANTS_SQL).result_rows
     grants: dict[str, list[Grant]] = {}
@@ -97,11 +98,4 @@ def server_access_problems(client: Client, database: str) -> list[str]:
         row[0]: dict(zip(HOST_COLUMNS, row[1:], strict=True))
         for row in client.query(f"SELECT name, {', '.join(HOST_COLUMNS)} FROM system.users").result_rows
     }
-    return access_problems(database, users, grants) + host_problems(hosts)
-
-
-def _is_everywhere(network: str) -> bool:
-    try:
-        return ipaddress.ip_network(network, strict=False).prefixlen == 0
-    except ValueError:
-        return False
+    return access_problems(database, users, grants) + host_problems(hosts, allow_wide_networks=allow_wide_networks)

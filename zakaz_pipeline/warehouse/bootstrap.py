@@ -22,7 +22,8 @@ every run with ``ALTER USER … HOST`` so a changed network list applies to exis
 ``etl_writer`` from the stack's network (``CLICKHOUSE_ETL_NETWORKS``; compose passes its
 fixed subnet), ``backup_user`` from inside the ClickHouse container only. Every network is
 parsed by :mod:`ipaddress` and written back in its canonical form, so nothing but a valid
-CIDR reaches the SQL (RBAC statements take no bound parameters).
+CIDR reaches the SQL (RBAC statements take no bound parameters); a list wider than
+``warehouse/networks.py`` allows (a range past a /8, all of IPv4) is refused.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from clickhouse_connect.driver.client import Client
 
 from zakaz_pipeline.warehouse.access import reader_tables
 from zakaz_pipeline.warehouse.connection import WarehouseTarget, open_client
+from zakaz_pipeline.warehouse.networks import ALLOW_WIDE_NETWORKS, WIDEST_PREFIX, width_problems
 from zakaz_pipeline.warehouse.schema import current_version, ensure_schema
 from zakaz_pipeline.warehouse.tls import certificate_problems
 
@@ -253,14 +255,15 @@ def _networks(env: Mapping[str, str]) -> tuple[dict[str, tuple[str, ...]], list[
             except ValueError as exc:
                 problems.append(f"{account.networks_env}: {item!r} is not a network in CIDR notation ({exc})")
                 continue
-            if network.prefixlen == 0:
-                problems.append(
-                    f"{account.networks_env}: {item!r} allows every address; list the networks that may connect"
-                )
-                continue
             networks.append(str(network))
         if not networks and not problems:
             problems.append(f"{account.networks_env} lists no network (comma-separated CIDRs)")
+        if env.get(ALLOW_WIDE_NETWORKS, "").strip() != "1":
+            problems += [
+                f"{account.networks_env}: {problem}; list only the networks that may connect (no range wider "
+                f"than a /{WIDEST_PREFIX}), or set {ALLOW_WIDE_NETWORKS}=1 to allow it"
+                for problem in width_problems(networks)
+            ]
         found[account.user] = tuple(networks)
     return found, problems
 

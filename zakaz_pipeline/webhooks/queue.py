@@ -17,11 +17,15 @@ event type and ``updated_at``) is ignored by a unique index, so it stays one ent
 are serialized by SQLite, so a row with a lower ``seq`` is always committed before one with a
 higher ``seq``: reading ``seq > cursor`` never skips a row that commits later.
 
-Refused deliveries store nothing of themselves: only the moment and the kind of refusal
-(``signature``, ``body``, ``size``), so monitoring can tell a misconfigured secret or
-probing from silence. Entries and refusals are kept ``retention`` (``ZAKAZ_WEBHOOK_RETENTION_DAYS``,
-7 days) and then pruned by the receiver (at start and at most hourly): polling stays the
-source of truth, so the queue only has to outlive a stopped sensor for a while.
+Refused deliveries store nothing of themselves: only how many of each kind of refusal
+(``signature``, ``body``, ``size``) arrived in each minute, so monitoring can tell a
+misconfigured secret or probing from silence. A count per minute and kind, not a row per
+request: a flood of unsigned requests costs the file at most three rows a minute, and the
+receiver adds its counts in one transaction every few seconds (``record_refusals``) instead
+of one fsync'd write per request. Entries and refusal counts are kept ``retention``
+(``ZAKAZ_WEBHOOK_RETENTION_DAYS``, 7 days) and then pruned by the receiver (at start and at
+most hourly): polling stays the source of truth, so the queue only has to outlive a stopped
+sensor for a while.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -50,9 +55,25 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS deliveries_change ON deliveries (order_id, event_type, updated_at);
 CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at);
-CREATE TABLE IF NOT EXISTS refusals (at TEXT NOT NULL, reason TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS refusals_at ON refusals (at);
+CREATE TABLE IF NOT EXISTS refusal_counts (
+    minute TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (minute, reason)
+) WITHOUT ROWID;
 """
+# A queue written by an earlier receiver kept a row per refusal: folded into the counts once.
+FOLD_LEGACY_REFUSALS = """
+INSERT INTO refusal_counts (minute, reason, count)
+SELECT substr(at, 1, 16) || ':00.000000+00:00', reason, count(*) FROM refusals GROUP BY 1, 2
+ON CONFLICT (minute, reason) DO UPDATE SET count = count + excluded.count;
+DROP TABLE refusals;
+"""
+LEGACY_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refusals'"
+COUNT_SQL = (
+    "INSERT INTO refusal_counts (minute, reason, count) VALUES (?, ?, ?) "
+    "ON CONFLICT (minute, reason) DO UPDATE SET count = count + excluded.count"
+)
 INSERT_SQL = (
     "INSERT OR IGNORE INTO deliveries (order_id, event_type, updated_at, payed_at, deleted_at, refunded, received_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -86,7 +107,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class QueueStats:
-    """For monitoring: the newest delivery, how many are kept, refusals since a moment."""
+    """For monitoring: the newest delivery, how many are kept, refusals since a moment
+    (counted by the minute: from the start of the minute that moment falls in)."""
 
     last_received_at: dt.datetime | None
     entries: int
@@ -100,6 +122,11 @@ def _stamp(moment: dt.datetime) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def minute_of(moment: dt.datetime) -> dt.datetime:
+    """The minute a refusal is counted in (UTC)."""
+    return moment.astimezone(dt.UTC).replace(second=0, microsecond=0)
 
 
 class WebhookQueue:
@@ -118,6 +145,7 @@ class WebhookQueue:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            self._fold_legacy_refusals()
 
     def __enter__(self) -> WebhookQueue:
         return self
@@ -144,13 +172,24 @@ class WebhookQueue:
         return added
 
     def refuse(self, reason: str, at: dt.datetime | None = None) -> None:
-        """Count a refused delivery (nothing of it is kept): ``reason`` is one of ``REFUSAL_REASONS``."""
-        if reason not in REFUSAL_REASONS:
-            raise ValueError(f"unknown refusal reason {reason!r}")
-        moment = at or _now()
+        """Count one refused delivery (nothing of it is kept): ``reason`` is one of ``REFUSAL_REASONS``."""
+        self.record_refusals({(minute_of(at or _now()), reason): 1})
+
+    def record_refusals(self, counts: Mapping[tuple[dt.datetime, str], int]) -> None:
+        """Add refusals counted elsewhere (the receiver's tally), ``(minute, reason) → count``,
+        in one transaction."""
+        rows = []
+        for (minute, reason), count in counts.items():
+            if reason not in REFUSAL_REASONS:
+                raise ValueError(f"unknown refusal reason {reason!r}")
+            rows.append((_stamp(minute_of(minute)), reason, count))
+        if not rows:
+            return
         with self._lock:
-            self._db.execute("INSERT INTO refusals (at, reason) VALUES (?, ?)", (_stamp(moment), reason))
-        self._prune_now_and_then(moment)
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(COUNT_SQL, rows)
+            self._db.execute("COMMIT")
+        self._prune_now_and_then(max(minute for (minute, _reason) in counts))
 
     def after(self, seq: int, limit: int = 10_000) -> list[Entry]:
         """Entries past the cursor ``seq``, oldest first, at most ``limit``."""
@@ -165,7 +204,8 @@ class WebhookQueue:
         with self._lock:
             last, count = self._db.execute("SELECT max(received_at), count(*) FROM deliveries").fetchone()
             refused = self._db.execute(
-                "SELECT reason, count(*) FROM refusals WHERE at >= ? GROUP BY reason", (_stamp(refusals_since),)
+                "SELECT reason, sum(count) FROM refusal_counts WHERE minute >= ? GROUP BY reason",
+                (_stamp(minute_of(refusals_since)),),
             ).fetchall()
         return QueueStats(dt.datetime.fromisoformat(last) if last else None, count, dict(refused))
 
@@ -180,9 +220,24 @@ class WebhookQueue:
         horizon = (_stamp(moment - self.retention),)
         with self._lock:
             dropped = self._db.execute("DELETE FROM deliveries WHERE received_at < ?", horizon).rowcount
-            self._db.execute("DELETE FROM refusals WHERE at < ?", horizon)
+            self._db.execute("DELETE FROM refusal_counts WHERE minute < ?", horizon)
             self._pruned_at = moment
         return dropped
+
+    def _fold_legacy_refusals(self) -> None:
+        """Re-checked inside a write transaction, so the receiver and a sensor opening the
+        file at once fold the old table exactly once."""
+        if not self._db.execute(LEGACY_TABLE_SQL).fetchone():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self._db.execute(LEGACY_TABLE_SQL).fetchone():
+                for statement in filter(str.strip, FOLD_LEGACY_REFUSALS.split(";")):
+                    self._db.execute(statement)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _prune_now_and_then(self, moment: dt.datetime) -> None:
         if self._pruned_at is None or moment - self._pruned_at >= PRUNE_EVERY:

@@ -12,7 +12,9 @@ days to read, so a lost, late or doubled delivery never changes what the warehou
 polling (the schedule, the late-change sensor) stays the source of truth.
 
 The cursor is the queue's ``seq`` of the last entry handled; the run key names the days and
-that ``seq``, so a re-evaluated tick requests nothing twice. It ticks every
+that ``seq``, so a re-evaluated tick requests nothing twice. An entry whose ``payed_at`` is no
+date in the time zone is skipped, counted and logged with its ``seq``, and the cursor moves
+past it: no single delivery, however well signed, can hold up the ones behind it. It ticks every
 ``ZAKAZ_WEBHOOKS_INTERVAL`` seconds (20), and runs by default where the schedule does and
 ``QTICKETS_WEBHOOK_SECRET`` is set (without it no receiver feeds the queue: stopped).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,11 +49,34 @@ WEBHOOKS_SENSOR = "qtickets_webhooks"
 BATCH = 10_000  # entries read a tick; a bigger backlog continues at the next tick
 
 
-def delivery_days(entries: Iterable[Entry], tz: ZoneInfo) -> set[dt.date]:
-    """The sales days the queued changes touch: each paid order's day of payment."""
-    return {
-        moment.astimezone(tz).date() for entry in entries if (moment := parse_ts(entry.change.payed_at)) is not None
-    }
+@dataclass(frozen=True)
+class Reading:
+    """What a batch of entries says: the sales days touched, and the entries that say
+    nothing the sensor can use (their ``seq``), skipped rather than retried for ever."""
+
+    days: set[dt.date]
+    unreadable: list[int]
+
+
+def delivery_days(entries: Iterable[Entry], tz: ZoneInfo) -> Reading:
+    """The sales days the queued changes touch: each paid order's day of payment. An entry
+    whose ``payed_at`` is no moment of the calendar in ``tz`` (the receiver refuses those,
+    but an older receiver did not) is set aside: one bad delivery must not stop the queue."""
+    days, unreadable = set(), []
+    for entry in entries:
+        try:
+            moment = parse_ts(entry.change.payed_at)
+            if moment is not None:
+                days.add(moment.astimezone(tz).date())
+        except (ValueError, TypeError, OverflowError):
+            unreadable.append(entry.seq)
+    return Reading(days, unreadable)
+
+
+def _seqs(seqs: list[int], shown: int = 20) -> str:
+    """``#3, #9, …`` for a log line: the first ``shown``, then how many more."""
+    listed = ", ".join(f"#{seq}" for seq in seqs[:shown])
+    return listed + (f" and {len(seqs) - shown} more" if len(seqs) > shown else "")
 
 
 def webhooks_sensor(
@@ -77,13 +103,21 @@ def webhooks_sensor(
             return SkipReason(f"no webhook delivery after #{handled}")
         cursor = str(entries[-1].seq)
         last_day = dt.datetime.now(tz).date()
-        days = {day for day in delivery_days(entries, tz) if history_start <= day <= last_day}
+        reading = delivery_days(entries, tz)
+        skipped = ""
+        if reading.unreadable:
+            skipped = f"; skipped {len(reading.unreadable)} with a payed_at that is no date"
+            context.log.warning(
+                "skipped %d webhook deliveries whose payed_at is no date in %s (polling still reads their orders): %s",
+                len(reading.unreadable), tz.key, _seqs(reading.unreadable),
+            )  # fmt: skip
+        days = {day for day in reading.days if history_start <= day <= last_day}
         waiting = days & queued_days(context.instance) if days else set()
         days -= waiting
         if not days:
             queued = f" ({len(waiting)} already in a queued run)" if waiting else ""
             return SensorResult(
-                skip_reason=f"{len(entries)} webhook deliveries; no sales day to re-run{queued}", cursor=cursor
+                skip_reason=f"{len(entries)} webhook deliveries{skipped}; no sales day to re-run{queued}", cursor=cursor
             )
         context.log.info(
             "%d webhook deliveries touch %d sales day(s): %s",
