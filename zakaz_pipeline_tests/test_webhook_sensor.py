@@ -18,7 +18,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, RANGE_END_TAG, RANGE_START_TAG
 from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGES_JOB
 from zakaz_pipeline.defs.sensors.webhooks import WEBHOOKS_SENSOR
 from zakaz_pipeline.simulator.server import SimulatorServer
@@ -103,6 +103,28 @@ def test_deliveries_become_one_run_per_range_of_their_sales_days(tmp_path: Path,
     later = tick(sensor, instance, first.cursor)
     assert requested(later) == [(old, old)]
     assert later.cursor == str(newest[-1].seq)
+
+
+def test_a_door_scan_reruns_nothing_and_a_run_says_how_far_back_its_orders_were_created(
+    tmp_path: Path, instance
+) -> None:
+    today = dt.datetime.now(MOSCOW).date()
+    placed = at(today - dt.timedelta(days=40), 9)
+    queue_path = tmp_path / "webhooks.sqlite"
+    with WebhookQueue(queue_path) as queue:
+        queue.add(Change(1, "checked", at(today, 1), at(today - dt.timedelta(days=2), 10), None, False, placed))
+    sensor = sensor_for(queue_path)
+    scanned = tick(sensor, instance, None)
+    assert not scanned.run_requests and scanned.cursor == "1"
+    with WebhookQueue(queue_path) as queue:
+        queue.add(Change(2, "payed", at(today, 2), at(today, 2), None, False, placed))
+    (request,) = tick(sensor, instance, scanned.cursor).run_requests
+    assert requested_days(request) == (today, today)
+    assert dt.datetime.fromisoformat(request.tags[CREATED_FROM_TAG]) == dt.datetime.fromisoformat(placed)
+
+
+def requested_days(request) -> tuple[dt.date, dt.date]:
+    return dt.date.fromisoformat(request.tags[RANGE_START_TAG]), dt.date.fromisoformat(request.tags[RANGE_END_TAG])
 
 
 def test_a_day_a_queued_run_will_read_is_not_requested_again(tmp_path: Path, instance) -> None:

@@ -160,6 +160,15 @@ class SimulatedAccount:
             self._touch(order, [basket], stamp)
             self._notify("refunded", order, [basket])
 
+    def check_in(self, order_id: int, basket_id: int, *, at: dt.datetime | None = None) -> None:
+        """A ticket scanned at the door: ``checked_at`` is set, no sale changes (whether the
+        real API moves ``updated_at`` then is not documented: here it does not)."""
+        with self.lock:
+            order, basket = self._basket(order_id, basket_id)
+            basket["checked_at"] = self._stamp(at)
+            self.revision += 1
+            self._notify("checked", order)
+
     def cancel_basket(self, order_id: int, basket_id: int, *, at: dt.datetime | None = None) -> None:
         """Cancel one ticket of an order; the order's price drops by the ticket's price."""
         with self.lock:

@@ -3,7 +3,7 @@
 What the vendor sends (QTICKETS_API.md, "Webhooks"), byte for byte as the simulator's API
 would answer the same order: ``POST`` of the order's JSON (``GET /orders/{id}``'s ``data``;
 a refund adds ``refunded_baskets``) with ``X-Event-Type`` (``created``, ``payed``,
-``updated``, ``deleted``, ``refunded``), ``X-Model-Name: Order``, ``User-Agent:
+``updated``, ``deleted``, ``refunded``, ``checked`` for a door scan), ``X-Model-Name: Order``, ``User-Agent:
 Qtickets-Webhooks/2.0`` and ``X-Signature``, the hex HMAC-SHA1 of the raw body keyed with
 the shared secret. Only an HTTP 200 counts as delivered; the vendor makes 10 attempts in all,
 the n-th retry n³ seconds after the failed attempt (about 34 minutes in all), and then
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "Qtickets-Webhooks/2.0"
 MODEL_NAME = "Order"
-EVENT_TYPES = ("created", "payed", "updated", "deleted", "refunded")
+EVENT_TYPES = ("created", "payed", "updated", "deleted", "refunded", "checked")
 # 10 attempts in all (the vendor's documentation): the first and 9 retries.
 VENDOR_RETRIES = 9
 QUEUE_SIZE = 10_000

@@ -88,6 +88,7 @@ def change_from(event_type: str | None, model: str | None, body: bytes) -> Chang
         payed_at=_timestamp(order, "payed_at"),
         deleted_at=_timestamp(order, "deleted_at"),
         refunded=_refunded(order),
+        created_at=_timestamp(order, "created_at"),
     )
 
 

@@ -7,8 +7,9 @@ receiver and the daemon share works the same beside chDB and in the compose stac
 the sensor read while the receiver writes.
 
 Each accepted delivery is one row holding only what recomputation needs — order id, event
-type, ``payed_at``, ``updated_at``, ``deleted_at``, whether tickets were refunded, when it
-arrived — never the buyer's data. ``add`` commits with ``synchronous=FULL`` (the WAL is
+type, ``payed_at``, ``updated_at``, ``deleted_at``, ``created_at`` (how far back a run that
+scans the order list must read), whether tickets were refunded, when it arrived — never the
+buyer's data. ``add`` commits with ``synchronous=FULL`` (the WAL is
 fsync'd on every commit) before the receiver answers 200, so a delivery Qtickets counts as
 delivered survives a kill or a power cut. A redelivery of the same change (same order id,
 event type and ``updated_at``) is ignored by a unique index, so it stays one entry.
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     payed_at TEXT,
     deleted_at TEXT,
     refunded INTEGER NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    created_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS deliveries_change ON deliveries (order_id, event_type, updated_at);
 CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at);
@@ -74,12 +76,15 @@ COUNT_SQL = (
     "INSERT INTO refusal_counts (minute, reason, count) VALUES (?, ?, ?) "
     "ON CONFLICT (minute, reason) DO UPDATE SET count = count + excluded.count"
 )
+# A queue written before deliveries kept their order's creation time gains the column.
+CREATED_AT_COLUMN = "SELECT 1 FROM pragma_table_info('deliveries') WHERE name = 'created_at'"
 INSERT_SQL = (
-    "INSERT OR IGNORE INTO deliveries (order_id, event_type, updated_at, payed_at, deleted_at, refunded, received_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO deliveries "
+    "(order_id, event_type, updated_at, payed_at, deleted_at, created_at, refunded, received_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 AFTER_SQL = (
-    "SELECT seq, order_id, event_type, updated_at, payed_at, deleted_at, refunded, received_at "
+    "SELECT seq, order_id, event_type, updated_at, payed_at, deleted_at, refunded, received_at, created_at "
     "FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?"
 )
 
@@ -94,6 +99,7 @@ class Change:
     payed_at: str | None
     deleted_at: str | None
     refunded: bool
+    created_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,8 @@ class WebhookQueue:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            if not self._db.execute(CREATED_AT_COLUMN).fetchone():
+                self._db.execute("ALTER TABLE deliveries ADD COLUMN created_at TEXT")
             self._fold_legacy_refusals()
 
     def __enter__(self) -> WebhookQueue:
@@ -164,7 +172,7 @@ class WebhookQueue:
         moment = received_at or _now()
         row = (
             change.order_id, change.event_type, change.updated_at, change.payed_at, change.deleted_at,
-            int(change.refunded), _stamp(moment),
+            change.created_at, int(change.refunded), _stamp(moment),
         )  # fmt: skip
         with self._lock:
             added = self._db.execute(INSERT_SQL, row).rowcount == 1
@@ -196,8 +204,12 @@ class WebhookQueue:
         with self._lock:
             rows = self._db.execute(AFTER_SQL, (seq, limit)).fetchall()
         return [
-            Entry(number, Change(order, event, updated, payed, deleted, bool(refunded)), dt.datetime.fromisoformat(at))
-            for number, order, event, updated, payed, deleted, refunded, at in rows
+            Entry(
+                number,
+                Change(order, event, updated, payed, deleted, bool(refunded), created),
+                dt.datetime.fromisoformat(at),
+            )
+            for number, order, event, updated, payed, deleted, refunded, at, created in rows
         ]
 
     def stats(self, refusals_since: dt.datetime) -> QueueStats:

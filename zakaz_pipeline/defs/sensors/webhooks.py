@@ -11,6 +11,11 @@ of a growing queue). The run re-reads the days from the API: a delivery only say
 days to read, so a lost, late or doubled delivery never changes what the warehouse holds —
 polling (the schedule, the late-change sensor) stays the source of truth.
 
+A ``checked`` delivery (a ticket scanned at the door) changes no sale and re-runs nothing. A
+run carries the earliest ``created_at`` of the orders it re-reads (``CREATED_FROM_TAG``), so
+where the API's filters cannot be used it scans back far enough for a payment made long
+after its order.
+
 The cursor is the queue's ``seq`` of the last entry handled; the run key names the days and
 that ``seq``, so a re-evaluated tick requests nothing twice. An entry whose ``payed_at`` is no
 date in the time zone is skipped, counted and logged with its ``seq``, and the cursor moves
@@ -39,7 +44,7 @@ from dagster import (
     sensor,
 )
 
-from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, partition_range_tags
 from zakaz_pipeline.defs.partitions import first_day
 from zakaz_pipeline.defs.sensors.late_changes import day_ranges, queued_days
 from zakaz_pipeline.qtickets.rules import parse_ts
@@ -49,28 +54,38 @@ WEBHOOKS_SENSOR = "qtickets_webhooks"
 BATCH = 10_000  # entries read a tick; a bigger backlog continues at the next tick
 
 
+# Door scans: Qtickets reports them as order changes, but no sale changes.
+NO_SALE_CHANGE = frozenset({"checked"})
+
+
 @dataclass(frozen=True)
 class Reading:
-    """What a batch of entries says: the sales days touched, and the entries that say
-    nothing the sensor can use (their ``seq``), skipped rather than retried for ever."""
+    """What a batch of entries says: the sales days touched, the earliest creation of the
+    orders touching them, and the entries that say nothing the sensor can use (their
+    ``seq``), skipped rather than retried for ever."""
 
     days: set[dt.date]
     unreadable: list[int]
+    created_from: dt.datetime | None = None
 
 
 def delivery_days(entries: Iterable[Entry], tz: ZoneInfo) -> Reading:
-    """The sales days the queued changes touch: each paid order's day of payment. An entry
-    whose ``payed_at`` is no moment of the calendar in ``tz`` (the receiver refuses those,
-    but an older receiver did not) is set aside: one bad delivery must not stop the queue."""
-    days, unreadable = set(), []
+    """The sales days the queued changes touch: each paid order's day of payment (a door
+    scan touches none). An entry whose ``payed_at`` is no moment of the calendar in ``tz``
+    (the receiver refuses those, but an older receiver did not) is set aside: one bad
+    delivery must not stop the queue."""
+    days, unreadable, created = set(), [], []
     for entry in entries:
+        if entry.change.event_type in NO_SALE_CHANGE:
+            continue
         try:
             moment = parse_ts(entry.change.payed_at)
             if moment is not None:
                 days.add(moment.astimezone(tz).date())
+                created += [stamp] if (stamp := parse_ts(entry.change.created_at)) else []
         except (ValueError, TypeError, OverflowError):
             unreadable.append(entry.seq)
-    return Reading(days, unreadable)
+    return Reading(days, unreadable, min(created, default=None))
 
 
 def _seqs(seqs: list[int], shown: int = 20) -> str:
@@ -123,8 +138,9 @@ def webhooks_sensor(
             "%d webhook deliveries touch %d sales day(s): %s",
             len(entries), len(days), ", ".join(map(str, sorted(days))),
         )  # fmt: skip
+        created = {CREATED_FROM_TAG: reading.created_from.isoformat()} if reading.created_from else {}
         requests = [
-            RunRequest(run_key=f"webhook:{first}:{last}:{cursor}", tags=partition_range_tags(first, last))
+            RunRequest(run_key=f"webhook:{first}:{last}:{cursor}", tags=partition_range_tags(first, last) | created)
             for first, last in day_ranges(days)
         ]
         return SensorResult(run_requests=requests, cursor=cursor)
