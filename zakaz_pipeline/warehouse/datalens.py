@@ -41,15 +41,15 @@ LATEST = "MAX"
 STALEST = "MAX (the stalest source)"
 PCT_SOLD = "none: recompute 100 * SUM(tickets_sold) / SUM(capacity)"
 PER_SHOW = "none: a property of the show (MIN for the nearest)"
-SALES = {name: SUM for name in ("orders", "tickets_sold", "gross_revenue", "refunded_amount", "revenue")}
+SALES = dict.fromkeys(("orders", "tickets_sold", "gross_revenue", "refunded_amount", "revenue"), SUM)
+WINDOWS = ("today", "yesterday", "7d", "total")
 # view → numeric (and newest-moment) field → how it aggregates; every other field is a dimension.
 MEASURES: dict[str, dict[str, str]] = {
     "v_qtickets_sales_dashboard": SALES,
     "v_sales_14d": SALES,
     "v_sales_latest": {
         "last_sales_date": LATEST,
-        **{f"{measure}_{window}": SUM for measure in ("tickets_sold", "revenue") for window in
-           ("today", "yesterday", "7d", "total")},  # fmt: skip
+        **{f"{measure}_{window}": SUM for measure in ("tickets_sold", "revenue") for window in WINDOWS},
         "tickets_total": SUM,
         "tickets_left": SUM,
         "inventory_snapshot_ts": LATEST,

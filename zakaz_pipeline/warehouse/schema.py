@@ -75,7 +75,9 @@ def split_statements(sql: str) -> tuple[str, ...]:
     return tuple(chunk.strip().rstrip(";").strip() for chunk in chunks if chunk.strip().rstrip(";").strip())
 
 
-CREATE_CLAUSE = re.compile(r"^(CREATE (?:TABLE|DATABASE) IF NOT EXISTS \w+|CREATE OR REPLACE VIEW \w+|ALTER TABLE \w+(?=\s+COMMENT COLUMN\b))")
+CREATE_CLAUSE = re.compile(
+    r"^(CREATE (?:TABLE|DATABASE) IF NOT EXISTS \w+|CREATE OR REPLACE VIEW \w+|ALTER TABLE \w+(?=\s+COMMENT COLUMN\b))"
+)
 DROP_CLAUSE = re.compile(r"^(DROP TABLE IF EXISTS \w+)(?: SYNC)?$")
 INSERT_SELECT = re.compile(r"^INSERT INTO \w+\s*\([\w\s,]+\)\s*SELECT\b")
 MERGE_TREE = re.compile(r"ENGINE = (Replacing|Summing|Aggregating|Collapsing)?MergeTree\b")
