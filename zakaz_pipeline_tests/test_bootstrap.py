@@ -29,6 +29,7 @@ from zakaz_pipeline.warehouse.bootstrap import (
     read_networks,
     read_passwords,
     reader_settings,
+    revocations,
 )
 from zakaz_pipeline.warehouse.schema import HISTORY_DDL, migrations, newest_views, on_cluster, render
 from zakaz_pipeline.warehouse.tls import certificate_problems
@@ -159,6 +160,34 @@ def test_the_granted_privileges_pass_the_access_audit_and_hold_exactly_what_each
         "backup_user has INSERT on zakaz.* beyond need",
         f"{VIEW_DEFINER} lacks SELECT on zakaz.{VIEW_SOURCES[0]}",
     ]
+
+
+def test_bootstrap_revokes_what_an_older_bootstrap_granted_beyond_need(client) -> None:
+    """GRANT never takes away: on a server set up by an older bootstrap, etl_writer's role still
+    lists users and backup_user's inserts rows until bootstrap revokes them. Held grants (as
+    system.grants lists them, here the older plan's) minus the plan become REVOKEs that the
+    server's parser accepts; what the plan holds is never revoked."""
+    made = plan(cluster="zakaz_cluster")
+    held = [
+        (g, p["access_type"], p["database"], p["table"], None) for g, rows in granted(made.grants).items() for p in rows
+    ]
+    older = [
+        ("zakaz_writer", "SHOW USERS", None, None, None),
+        ("zakaz_writer", "SHOW ROLES", None, None, None),
+        *(("zakaz_backup", kind, "zakaz", None, None) for kind in ("CREATE DATABASE", "CREATE TABLE", "INSERT")),
+        ("zakaz_reader", "SELECT", "zakaz", "stg_qtickets_api_orders_raw", "buyer_key"),
+    ]
+    revoked = [statement.sql for statement in revocations(held + older, made.planned, "zakaz_cluster")]
+    assert revoked == [
+        "REVOKE ON CLUSTER 'zakaz_cluster' SHOW USERS ON *.* FROM zakaz_writer",
+        "REVOKE ON CLUSTER 'zakaz_cluster' SHOW ROLES ON *.* FROM zakaz_writer",
+        "REVOKE ON CLUSTER 'zakaz_cluster' CREATE DATABASE ON zakaz.* FROM zakaz_backup",
+        "REVOKE ON CLUSTER 'zakaz_cluster' CREATE TABLE ON zakaz.* FROM zakaz_backup",
+        "REVOKE ON CLUSTER 'zakaz_cluster' INSERT ON zakaz.* FROM zakaz_backup",
+    ], "a SELECT the reader's plan has is left to the audit, never revoked"
+    for sql in revoked + [s.sql for s in revocations(older, made.planned)]:
+        assert client.query("SELECT formatQuery(%(sql)s)", parameters={"sql": sql}).result_rows[0][0], sql
+    assert revocations(held, made.planned) == []
 
 
 def view_sources(client) -> dict[str, set[str]]:

@@ -10,8 +10,9 @@ import pytest
 from dagster import AssetCheckSeverity, AssetSelection, materialize
 
 from zakaz_pipeline.defs.assets.common import table as table_metadata
-from zakaz_pipeline.defs.checks import RULES, SHARED_STEPS, asset_checks
+from zakaz_pipeline.defs.checks import AUDIT_AS_ADMIN, RULES, SHARED_STEPS, CheckScope, asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse import quality
@@ -279,6 +280,17 @@ def test_access_rules_flag_missing_users_and_excess_privileges() -> None:
     assert f"datalens_reader lacks SELECT on {db}.{reader_tables()[0]}" in problems
     assert f"datalens_reader has SELECT on {db}.{ORDERS} beyond need" in problems
     assert "etl_writer has CREATE USER on *.* beyond need" in problems
+
+
+def test_the_access_check_of_a_user_that_may_not_list_users_is_skipped_with_how_to_audit(client) -> None:
+    """etl_writer holds no SHOW USERS, so in the pipeline's runs the audit cannot read
+    system.users: the check says so (skipped, never passed). chDB's own user lacks SHOW USERS
+    too, so the server path is exercised on it as it would run as etl_writer."""
+    access = next(rule for rule in RULES if rule.name == "warehouse_access").evaluate
+    finding = access(client, QualityResource(org=ORG), CheckScope(database=client.database, embedded=False))
+    assert finding.skipped == AUDIT_AS_ADMIN and "CLICKHOUSE_URL" in finding.skipped
+    embedded = access(client, QualityResource(org=ORG), CheckScope(database=client.database, embedded=True))
+    assert "embedded engine" in embedded.skipped
 
 
 def test_the_readers_session_zone_must_be_the_views() -> None:

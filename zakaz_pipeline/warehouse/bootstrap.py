@@ -33,13 +33,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from zakaz_pipeline.warehouse.access import READER_PROFILE, ROLE_OF, VIEW_DEFINER, planned_grants
+from zakaz_pipeline.warehouse.access import READER_PROFILE, ROLE_OF, VIEW_DEFINER, Privilege, planned_grants
 from zakaz_pipeline.warehouse.connection import WarehouseTarget, open_client
 from zakaz_pipeline.warehouse.schema import checked_timezone, current_version, ensure_schema
 from zakaz_pipeline.warehouse.tls import certificate_problems
@@ -145,6 +146,9 @@ class AccessPlan:
     definer: list[Statement] = field(default_factory=list)  # the views' definer, before the schema
     entities: list[Creation] = field(default_factory=list)
     settings: list[Statement] = field(default_factory=list)  # re-asserts each profile's settings
+    reader_settings: tuple[str, ...] = ()
+    planned: dict[str, list[Privilege]] = field(default_factory=dict)  # grantee → exactly what it holds
+    cluster: str = ""
     users: dict[str, list[Statement]] = field(default_factory=dict)  # user → statements creating it
     hosts: dict[str, Statement] = field(default_factory=dict)  # user → where it may connect from
     networks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # user → its networks
@@ -187,7 +191,7 @@ def access_plan(
     on = f" ON CLUSTER '{cluster}'" if cluster else ""
     networks = networks or {}
     grants = grant_statements(database)
-    plan = AccessPlan()
+    plan = AccessPlan(planned=planned_grants(database), cluster=cluster)
     # No host to log in from, and a password nobody is told: the user exists to be the views' DEFINER.
     plan.definer = [
         Statement(
@@ -201,7 +205,8 @@ def access_plan(
         Creation("role", account.role, Statement(f"CREATE ROLE IF NOT EXISTS {account.role}{on}"))
         for account in ACCOUNTS
     ]
-    settings = ", ".join(reader_settings(timezone))
+    plan.reader_settings = reader_settings(timezone)
+    settings = ", ".join(plan.reader_settings)
     plan.entities.append(
         Creation(
             "settings profile",
@@ -334,7 +339,7 @@ def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = F
         report.append(f"exists   {entity.kind} {entity.name}" if known else f"created  {entity.statement}")
     for statement in plan.settings:
         client.command(statement.sql)
-    report.append(f"settings {READER_PROFILE}: {plan.settings[0].sql.split(' SETTINGS ', 1)[1]}")
+    report.append(f"settings {READER_PROFILE}: {', '.join(plan.reader_settings)}")
     for user, statements in plan.users.items():
         for statement in statements:
             client.command(statement.sql)
@@ -351,7 +356,40 @@ def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = F
     for statement in plan.grants:
         client.command(statement.sql)
         report.append(f"granted  {statement}")
+    held = client.query(HELD_GRANTS_SQL, parameters={"grantees": list(plan.planned)}).result_rows
+    for statement in revocations(held, plan.planned, plan.cluster):
+        client.command(statement.sql)
+        report.append(f"revoked  {statement}")
     return report
+
+
+# What each planned grantee holds now, with the column of a column-level grant.
+HELD_GRANTS_SQL = """
+SELECT ifNull(role_name, user_name), access_type, database, table, column
+FROM system.grants
+WHERE ifNull(role_name, user_name) IN %(grantees)s AND NOT is_partial_revoke
+"""
+
+
+def revocations(
+    held: Iterable[Sequence[Any]], planned: Mapping[str, list[Privilege]], cluster: str = ""
+) -> list[Statement]:
+    """A REVOKE for every kind of privilege a grantee holds that its plan has none of (GRANT
+    adds, it never takes away: an older bootstrap's SHOW USERS on etl_writer's role, or INSERT
+    on backup_user's, would otherwise stay). A kind the plan has is never revoked, however the
+    server lists it; the access check reports any other excess. ``held`` are system.grants
+    rows: grantee, access_type, database, table, column."""
+    on = f" ON CLUSTER '{cluster}'" if cluster else ""
+    kinds = {grantee: {access_type for access_type, _, _ in privileges} for grantee, privileges in planned.items()}
+    statements = []
+    for grantee, access_type, database, table, column in held:
+        if access_type in kinds.get(grantee, set()):
+            continue
+        privilege = access_type if column is None else f"{access_type}({column})"
+        statements.append(
+            Statement(f"REVOKE{on} {privilege} ON {_object(access_type, database, table)} FROM {grantee}")
+        )
+    return statements
 
 
 def bootstrap(
