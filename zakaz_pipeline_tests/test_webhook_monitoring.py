@@ -68,6 +68,12 @@ def test_the_newest_heartbeat_is_the_freshness_views_webhook_row(client) -> None
     answered = dt.datetime.now(dt.UTC)
     assert utc(row["last_data_at"]) == received
     assert (row["webhooks_received"], row["bad_signatures_1h"]) == (7, 3)
+    # summed over the org's rows, as a DataLens tile does, they are the newest heartbeat's figures
+    sums = client.query(
+        "SELECT sum(webhooks_received), sum(bad_signatures_1h) FROM v_qtickets_freshness WHERE org = %(org)s",
+        parameters={"org": ORG},
+    ).result_rows
+    assert sums == [(7, 3)]
     assert row["org"] == ORG and row["last_run_id"] is None
     # a healthy receiver is green: the newest heartbeat stands for the webhooks' "run"
     assert row["last_run_status"] == "SUCCESS"
