@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
+from zakaz_pipeline.warehouse.datalens import DATALENS_SETTINGS  # the timings are taken under DataLens's session
 
 DATABASE = "zakaz"
 # (name, SQL): what a DataLens dashboard on these views asks, filtered by org and dates.
@@ -24,7 +25,7 @@ QUERIES = (
     (
         "dashboard: 90 days by day × event",
         (
-            "SELECT sales_date, event_name, city, orders, tickets_sold, revenue, tickets_left "
+            "SELECT sales_date, event_name, city, orders, tickets_sold, revenue "
             "FROM v_qtickets_sales_dashboard WHERE org = %(org)s AND sales_date BETWEEN %(from90)s AND %(today)s "
             "ORDER BY sales_date, event_id"
         ),
@@ -57,8 +58,6 @@ QUERIES = (
     ),
     ("v_show_sell_through", "SELECT * FROM v_show_sell_through WHERE org = %(org)s ORDER BY pct_sold DESC"),
 )
-# DataLens sends every data query with these settings; the timings are taken under them.
-DATALENS_SETTINGS = {"join_use_nulls": 1, "readonly": 2, "max_execution_time": 70, "send_progress_in_http_headers": 0}
 COUNTS = {
     "stg_qtickets_api_orders_raw": "SELECT count() FROM stg_qtickets_api_orders_raw WHERE org = %(org)s",
     "fact_qtickets_sales_daily": "SELECT count() FROM fact_qtickets_sales_daily WHERE org = %(org)s",

@@ -12,33 +12,50 @@ from pathlib import Path
 
 import pytest
 
-from zakaz_pipeline.warehouse.access import access_problems, host_problems, reader_tables
+from zakaz_pipeline.warehouse.access import (
+    USERS,
+    VIEW_DEFINER,
+    VIEW_SOURCES,
+    access_problems,
+    host_problems,
+    planned_grants,
+    reader_tables,
+)
 from zakaz_pipeline.warehouse.bootstrap import (
     ACCOUNTS,
     DATALENS_NETWORKS,
-    READER_SETTINGS,
     BootstrapError,
     access_plan,
     read_networks,
     read_passwords,
+    reader_settings,
+    revocations,
 )
-from zakaz_pipeline.warehouse.schema import HISTORY_DDL, migrations, on_cluster
+from zakaz_pipeline.warehouse.schema import HISTORY_DDL, migrations, newest_views, on_cluster, render
 from zakaz_pipeline.warehouse.tls import certificate_problems
+from zakaz_pipeline_tests.harness import TZ
 from zakaz_pipeline_tests.test_cli import zakaz
 
 PASSWORDS = {"etl_writer": "etl-secret-0001", "datalens_reader": "bi-secret-00002", "backup_user": "bk-secret-00003"}
 GRANT = re.compile(
-    r"^GRANT(?: ON CLUSTER '\w+')? (?P<privileges>.+) ON (?P<db>\w+|\*)\.(?P<table>\w+|\*) TO (?P<role>\w+)$"
+    r"^GRANT(?: ON CLUSTER '\w+')? (?P<privileges>.+) ON (?P<object>(?P<db>\w+|\*)\.(?P<table>\w+|\*)|\w+) "
+    r"TO (?P<grantee>\w+)$"
 )
+TABLE_NAME = re.compile(r"\btable_name: (\w+)\.(\w+)")
+
+
+def plan(**kwargs):
+    return access_plan("zakaz", PASSWORDS, timezone=TZ, **kwargs)
 
 
 def all_statements(cluster: str) -> list[str]:
-    plan = access_plan("zakaz", PASSWORDS, cluster=cluster)
-    access = [entity.statement for entity in plan.entities] + plan.grants + list(plan.passwords.values())
-    access += [statement for statements in plan.users.values() for statement in statements]
-    access += plan.settings + list(plan.hosts.values())
-    schema = [on_cluster(s, cluster) for m in migrations() for s in m.statements] + [on_cluster(HISTORY_DDL, cluster)]
-    return [s.sql for s in access] + schema
+    made = plan(cluster=cluster)
+    access = made.definer + [entity.statement for entity in made.entities] + made.grants
+    access += list(made.passwords.values())
+    access += [statement for statements in made.users.values() for statement in statements]
+    access += made.settings + list(made.hosts.values())
+    schema = [on_cluster(render(s, TZ, VIEW_DEFINER), cluster) for m in migrations() for s in m.statements]
+    return [s.sql for s in access] + schema + [on_cluster(HISTORY_DDL, cluster)]
 
 
 @pytest.mark.parametrize("cluster", ["", "zakaz_cluster"])
@@ -87,33 +104,132 @@ def test_statements_a_cluster_cannot_run_as_they_are_are_refused(statement: str)
 
 
 def test_passwords_never_appear_in_what_is_printed_and_hash_correctly() -> None:
-    plan = access_plan("zakaz", PASSWORDS)
-    printable = " ".join(str(s) for s in [*plan.grants, *plan.passwords.values()])
-    printable += " ".join(str(s) for statements in plan.users.values() for s in statements)
-    sql = " ".join(s.sql for statements in plan.users.values() for s in statements)
+    made = plan()
+    printable = " ".join(str(s) for s in [*made.definer, *made.grants, *made.passwords.values()])
+    printable += " ".join(str(s) for statements in made.users.values() for s in statements)
+    sql = " ".join(s.sql for statements in made.users.values() for s in statements)
     for password in PASSWORDS.values():
         assert password not in printable and password not in sql
-    create = plan.users["etl_writer"][0].sql
+    create = made.users["etl_writer"][0].sql
     digest, salt = re.search(r"BY '([0-9a-f]{64})' SALT '([0-9a-f]+)'", create).groups()
     assert hashlib.sha256((PASSWORDS["etl_writer"] + salt).encode()).hexdigest() == digest
+    assert "***" in str(made.definer[0]) and "***" not in made.definer[0].sql and "HOST NONE" in made.definer[0].sql
 
 
-def test_the_granted_privileges_pass_the_access_audit() -> None:
-    """What bootstrap grants, seen as system.grants rows, is exactly what the check accepts."""
-    plan = access_plan("zakaz", PASSWORDS)
-    by_role: dict[str, list[dict]] = {}
-    for statement in plan.grants:
+def granted(statements) -> dict[str, list[dict]]:
+    """Bootstrap's GRANT statements as the system.grants rows a server would list, by grantee."""
+    rows: dict[str, list[dict]] = {}
+    for statement in statements:
         match = GRANT.match(statement.sql)
         assert match, statement.sql
-        db = None if match["db"] == "*" else match["db"]
-        table = None if match["table"] == "*" else match["table"]
+        if match["db"] is None:  # SET DEFINER ON <user>: the user stands where a database would
+            db, table = match["object"], None
+        else:
+            db = None if match["db"] == "*" else match["db"]
+            table = None if match["table"] == "*" else match["table"]
         for privilege in match["privileges"].split(", "):
-            by_role.setdefault(match["role"], []).append({"access_type": privilege, "database": db, "table": table})
-    grants = {account.user: by_role[account.role] for account in ACCOUNTS}
-    users = [account.user for account in ACCOUNTS] + ["admin"]
-    assert access_problems("zakaz", users, grants) == []
+            rows.setdefault(match["grantee"], []).append({"access_type": privilege, "database": db, "table": table})
+    return rows
+
+
+def effective(statements) -> dict[str, list[dict]]:
+    """Each user's grants: its role's, or the definer's own."""
+    by_grantee = granted(statements)
+    return {account.user: by_grantee[account.role] for account in ACCOUNTS} | {VIEW_DEFINER: by_grantee[VIEW_DEFINER]}
+
+
+def test_the_granted_privileges_pass_the_access_audit_and_hold_exactly_what_each_user_uses() -> None:
+    """What bootstrap grants, seen as system.grants rows, is exactly what the check accepts,
+    and a privilege beyond need (etl_writer listing users, backup_user inserting rows) fails it."""
+    made = plan()
+    grants = effective(made.definer[2:] + made.grants)
+    assert access_problems("zakaz", USERS, grants) == []
     readable = {g["table"] for g in grants["datalens_reader"]}
-    assert readable == set(reader_tables()) and not any(t.startswith("stg_") for t in readable)
+    assert readable == set(reader_tables()) and not any(t.startswith(("stg_", "meta_")) for t in readable)
+    writer = {g["access_type"] for g in grants["etl_writer"]}
+    assert not writer & {"SHOW USERS", "SHOW ROLES", "ACCESS MANAGEMENT"}, "etl_writer may not list users"
+    assert {g["access_type"] for g in grants["backup_user"]} == {"BACKUP"}, "backup_user only backs up"
+    assert all(g["access_type"] == "SELECT" for g in grants[VIEW_DEFINER])
+    beyond = grants | {
+        "etl_writer": [*grants["etl_writer"], {"access_type": "SHOW USERS", "database": None, "table": None}],
+        "backup_user": [*grants["backup_user"], {"access_type": "INSERT", "database": "zakaz", "table": None}],
+        VIEW_DEFINER: grants[VIEW_DEFINER][1:],
+    }
+    assert access_problems("zakaz", USERS, beyond) == [
+        "etl_writer has SHOW USERS on *.* beyond need",
+        "backup_user has INSERT on zakaz.* beyond need",
+        f"{VIEW_DEFINER} lacks SELECT on zakaz.{VIEW_SOURCES[0]}",
+    ]
+
+
+def test_bootstrap_revokes_what_an_older_bootstrap_granted_beyond_need(client) -> None:
+    """GRANT never takes away: on a server set up by an older bootstrap, etl_writer's role still
+    lists users and backup_user's inserts rows until bootstrap revokes them. Held grants (as
+    system.grants lists them, here the older plan's) minus the plan become REVOKEs that the
+    server's parser accepts; what the plan holds is never revoked."""
+    made = plan(cluster="zakaz_cluster")
+    held = [
+        (g, p["access_type"], p["database"], p["table"], None) for g, rows in granted(made.grants).items() for p in rows
+    ]
+    older = [
+        ("zakaz_writer", "SHOW USERS", None, None, None),
+        ("zakaz_writer", "SHOW ROLES", None, None, None),
+        *(("zakaz_backup", kind, "zakaz", None, None) for kind in ("CREATE DATABASE", "CREATE TABLE", "INSERT")),
+        ("zakaz_reader", "SELECT", "zakaz", "stg_qtickets_api_orders_raw", "buyer_key"),
+    ]
+    revoked = [statement.sql for statement in revocations(held + older, made.planned, "zakaz_cluster")]
+    assert revoked == [
+        "REVOKE ON CLUSTER 'zakaz_cluster' SHOW USERS ON *.* FROM zakaz_writer",
+        "REVOKE ON CLUSTER 'zakaz_cluster' SHOW ROLES ON *.* FROM zakaz_writer",
+        "REVOKE ON CLUSTER 'zakaz_cluster' CREATE DATABASE ON zakaz.* FROM zakaz_backup",
+        "REVOKE ON CLUSTER 'zakaz_cluster' CREATE TABLE ON zakaz.* FROM zakaz_backup",
+        "REVOKE ON CLUSTER 'zakaz_cluster' INSERT ON zakaz.* FROM zakaz_backup",
+    ], "a SELECT the reader's plan has is left to the audit, never revoked"
+    for sql in revoked + [s.sql for s in revocations(older, made.planned)]:
+        assert client.query("SELECT formatQuery(%(sql)s)", parameters={"sql": sql}).result_rows[0][0], sql
+    assert revocations(held, made.planned) == []
+
+
+def view_sources(client) -> dict[str, set[str]]:
+    """Each view's sources in this database, as ClickHouse's analyzer resolves the view's stored
+    SELECT (every FROM, JOIN, subquery, IN and CTE named by its table node); a view read by a
+    view counts as a source, and is itself a view here."""
+    rows = client.query(
+        "SELECT name, as_select FROM system.tables WHERE database = currentDatabase() AND engine = 'View'"
+    ).result_rows
+    sources = {}
+    for name, select in rows:
+        tree = "\n".join(row[0] for row in client.query(f"EXPLAIN QUERY TREE {select}").result_rows)
+        sources[name] = {table for db, table in TABLE_NAME.findall(tree) if db == client.database}
+    return sources
+
+
+def test_every_view_is_readable_with_the_readers_grants_alone(client) -> None:
+    """Grant plan × view sources. A view runs as its definer (SQL SECURITY DEFINER), so the
+    reader needs SELECT on the view only, and the definer SELECT on what the view reads,
+    views reading views included: exactly the union of the views' sources, derived here
+    from ClickHouse's analyzer on the views the migrations built."""
+    sources = view_sources(client)
+    assert set(sources) == {name for name in reader_tables() if name.startswith("v_")}, "every view is DataLens's"
+    # the three views the reader could not read as INVOKER views, and why
+    assert {"stg_qtickets_api_inventory_raw", "dim_shows"} <= sources["v_inventory_history"]
+    assert {"stg_qtickets_api_orders_raw", "meta_job_runs", "meta_webhooks"} <= sources["v_qtickets_freshness"]
+    assert {"v_inventory_history", "stg_qtickets_api_inventory_raw"} <= sources["v_show_sell_through"]
+    grants = planned_grants("zakaz")
+    definer = {table for access_type, _, table in grants[VIEW_DEFINER] if access_type == "SELECT"}
+    reader = {table for access_type, _, table in grants["zakaz_reader"] if access_type == "SELECT"}
+    for view, read in sources.items():
+        assert view in reader, f"datalens_reader cannot SELECT {view}"
+        assert read <= definer, f"{view} reads {sorted(read - definer)}, which {VIEW_DEFINER} may not read"
+    assert definer == set().union(*sources.values()), "the definer holds exactly what the views read"
+    assert not {t for t in reader if t.startswith(("stg_", "meta_"))}, "the reader never reads raw rows"
+    # Every view runs as its definer: the server's least-privileged user, the embedded engine's own.
+    for name, statement in newest_views().items():
+        assert f"DEFINER = {VIEW_DEFINER} SQL SECURITY DEFINER" in render(statement, TZ, VIEW_DEFINER), name
+    created = client.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase() AND engine = 'View'"
+    ).result_rows
+    assert all("SQL SECURITY DEFINER" in query for _, query in created)
 
 
 def test_passwords_come_from_variables_or_secret_files(tmp_path) -> None:
@@ -155,19 +271,24 @@ def test_server_bootstrap_fails_clearly_without_leaking_secrets() -> None:
 
 
 def test_users_are_limited_to_their_networks_and_changes_apply_to_existing_users() -> None:
-    plan = access_plan("zakaz", PASSWORDS, networks=read_networks({}))
-    reader_create, reader_host = plan.users["datalens_reader"][0].sql, plan.hosts["datalens_reader"].sql
+    made = plan(networks=read_networks({}))
+    reader_create, reader_host = made.users["datalens_reader"][0].sql, made.hosts["datalens_reader"].sql
     for network in DATALENS_NETWORKS:
         assert f"'{network}'" in reader_create and f"'{network}'" in reader_host
     assert reader_host.startswith("ALTER USER datalens_reader HOST IP ")
     env = {"CLICKHOUSE_ETL_NETWORKS": "10.213.0.0/24", "CLICKHOUSE_DATALENS_NETWORKS": " 203.0.113.0/24 ,2001:db8::/32"}
-    plan = access_plan("zakaz", PASSWORDS, networks=read_networks(env))
-    assert plan.hosts["etl_writer"].sql == "ALTER USER etl_writer HOST IP '10.213.0.0/24'"
-    assert plan.hosts["datalens_reader"].sql == "ALTER USER datalens_reader HOST IP '2001:db8::/32', '203.0.113.0/24'"
-    assert plan.hosts["backup_user"].sql == "ALTER USER backup_user HOST IP '127.0.0.1/32', '::1/128'"
+    made = plan(networks=read_networks(env))
+    assert made.hosts["etl_writer"].sql == "ALTER USER etl_writer HOST IP '10.213.0.0/24'"
+    assert made.hosts["datalens_reader"].sql == "ALTER USER datalens_reader HOST IP '2001:db8::/32', '203.0.113.0/24'"
+    assert made.hosts["backup_user"].sql == "ALTER USER backup_user HOST IP '127.0.0.1/32', '::1/128'"
+    assert made.definer[1].sql == f"ALTER USER {VIEW_DEFINER} HOST NONE"
     # system.users as the server would list these users: the audit accepts them
-    hosts = {user: {"host_ip": list(networks)} for user, networks in plan.networks.items()}
+    hosts = {user: {"host_ip": list(networks)} for user, networks in made.networks.items()}
+    hosts[VIEW_DEFINER] = {"host_ip": []}
     assert host_problems(hosts) == []
+    assert host_problems(hosts | {VIEW_DEFINER: {"host_ip": ["10.0.0.0/8"]}}) == [
+        f"{VIEW_DEFINER} may log in; it must have HOST NONE"
+    ]
     assert host_problems(hosts | {"datalens_reader": {"host_ip": ["::/0"]}}) == [
         "datalens_reader: ::/0 lets every address connect"
     ]
@@ -252,14 +373,18 @@ def _settings(items) -> dict[str, tuple[str, str | None]]:
     return parsed
 
 
-# What DataLens's ClickHouse connector sends with every data query.
-DATALENS_SESSION = {"join_use_nulls": "1", "max_execution_time": "70", "send_progress_in_http_headers": "0"}
+# What DataLens's ClickHouse connector sends with every data query (datalens-tech/datalens-backend,
+# dl_connector_clickhouse ch_commons.get_ch_settings: no max_execution_time).
+DATALENS_SESSION = {
+    "join_use_nulls": "1", "readonly": "2", "send_progress_in_http_headers": "0", "output_format_json_quote_denormals": "1"
+}  # fmt: skip
 
 
 def test_reader_profile_caps_queries_but_allows_what_datalens_sends(client) -> None:
-    profile = _settings(READER_SETTINGS)
+    profile = _settings(reader_settings(TZ))
     assert profile["readonly"] == ("2", None), "DataLens refuses a readonly = 1 user"
-    assert profile["max_execution_time"] == ("70", "70"), "a client may lower the timeout, never raise it"
+    assert profile["max_execution_time"] == ("70", "70"), "the server stops what DataLens stopped waiting for"
+    assert profile["session_timezone"] == (f"'{TZ}'", None), "DataLens's filters are read in ZAKAZ_TIMEZONE"
     for name in ("max_result_rows", "max_result_bytes", "max_memory_usage"):
         value, cap = profile[name]
         assert cap == value and int(value) > 0, name
@@ -273,7 +398,7 @@ def test_reader_profile_caps_queries_but_allows_what_datalens_sends(client) -> N
     settings = ", ".join(f"{name} = {value}" for name, value in applied.items() if name != "readonly")
     rows = client.query(f"SELECT count() FROM numbers(1000) SETTINGS {settings}").result_rows
     assert rows == [(1000,)]
-    statement = access_plan("zakaz", PASSWORDS).settings[0].sql
+    statement = plan().settings[0].sql
     assert statement.startswith("ALTER SETTINGS PROFILE zakaz_reader_profile SETTINGS readonly = 2, ")
     assert statement.endswith(" TO zakaz_reader")
 

@@ -9,13 +9,31 @@ from collections.abc import Iterator
 import pytest
 from dagster import AssetCheckSeverity, AssetSelection, materialize
 
-from zakaz_pipeline.defs.checks import RULES, SHARED_STEPS, asset_checks
+from zakaz_pipeline.defs.assets.common import table as table_metadata
+from zakaz_pipeline.defs.checks import AUDIT_AS_ADMIN, RULES, SHARED_STEPS, CheckScope, asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse import quality
-from zakaz_pipeline.warehouse.access import EFFECTIVE_GRANTS_SQL, USERS, access_problems, reader_tables
-from zakaz_pipeline.warehouse.contract import describe_schema, schema_contract
+from zakaz_pipeline.warehouse.access import (
+    EFFECTIVE_GRANTS_SQL,
+    READER_TIMEZONE_SQL,
+    USERS,
+    access_problems,
+    grantee_of,
+    planned_grants,
+    reader_tables,
+    reader_timezone_problems,
+)
+from zakaz_pipeline.warehouse.contract import (
+    DATALENS_DOC,
+    column_descriptions,
+    describe_comments,
+    describe_schema,
+    schema_contract,
+)
+from zakaz_pipeline.warehouse.datalens import FIELDS_BEGIN, FIELDS_END, fields_markdown
 from zakaz_pipeline.warehouse.schema import ensure_schema
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, definitions, history, pipeline_resources, run, run_checks
@@ -222,14 +240,34 @@ def test_volume_warns_on_a_drop_over_half_vs_the_same_weekday(client, tickets_no
 def test_schema_contract_is_what_the_migrations_build(client) -> None:
     ensure_schema(client)
     assert describe_schema(client) == schema_contract()
+    assert describe_comments(client) == column_descriptions(), "regenerate: python -m zakaz_pipeline.warehouse.contract"
+
+
+def test_every_column_means_something_in_the_catalog_and_the_datalens_docs() -> None:
+    """A column's meaning is written once (its COMMENT in the migrations) and reaches Dagster's
+    catalog and docs/DATALENS.md, the places an analyst looks (DataLens never reads COMMENTs)."""
+    described = column_descriptions()
+    for table, columns in schema_contract().items():
+        if table == "zakaz_schema_history":
+            continue
+        blank = [name for name in columns if not described[table][name]]
+        assert not blank, f"{table}: columns without a COMMENT: {blank}"
+        catalog = table_metadata(table)["dagster/column_schema"].columns
+        assert [(c.name, c.description) for c in catalog] == list(described[table].items())
+    doc = DATALENS_DOC.read_text(encoding="utf-8")
+    generated = doc.split(FIELDS_BEGIN, 1)[1].split(FIELDS_END, 1)[0]
+    expected = fields_markdown(schema_contract("{timezone}"), column_descriptions("{timezone}"))
+    assert generated.strip() == expected.strip(), "regenerate: python -m zakaz_pipeline.warehouse.contract"
+    assert "DataLens reads as a float" in doc.split(FIELDS_BEGIN, 1)[0]
 
 
 def test_access_rules_flag_missing_users_and_excess_privileges() -> None:
     db = "zakaz"
+    plan = planned_grants(db)
     good = {
-        "datalens_reader": [{"access_type": "SELECT", "database": db, "table": t} for t in reader_tables()],
-        "etl_writer": [{"access_type": a, "database": db, "table": None} for a in ("SELECT", "INSERT", "ALTER")],
-        "backup_user": [{"access_type": "BACKUP", "database": db, "table": None}],
+        user: [{"access_type": a, "database": d, "table": t} for a, d, t in plan[grantee_of(user)]]
+        for user in USERS
+        if user != "admin"
     }
     assert access_problems(db, USERS, good) == []
     raw = {"access_type": "SELECT", "database": db, "table": ORDERS}
@@ -239,21 +277,43 @@ def test_access_rules_flag_missing_users_and_excess_privileges() -> None:
     }
     problems = access_problems(db, [u for u in USERS if u != "backup_user"], bad)
     assert "user backup_user is missing" in problems
-    assert f"datalens_reader cannot SELECT {reader_tables()[0]}" in problems
-    assert f"datalens_reader has SELECT on {db}.{ORDERS}" in problems
-    assert any(p.startswith("etl_writer has CREATE USER") for p in problems)
+    assert f"datalens_reader lacks SELECT on {db}.{reader_tables()[0]}" in problems
+    assert f"datalens_reader has SELECT on {db}.{ORDERS} beyond need" in problems
+    assert "etl_writer has CREATE USER on *.* beyond need" in problems
+
+
+def test_the_access_check_of_a_user_that_may_not_list_users_is_skipped_with_how_to_audit(client) -> None:
+    """etl_writer holds no SHOW USERS, so in the pipeline's runs the audit cannot read
+    system.users: the check says so (skipped, never passed). chDB's own user lacks SHOW USERS
+    too, so the server path is exercised on it as it would run as etl_writer."""
+    access = next(rule for rule in RULES if rule.name == "warehouse_access").evaluate
+    finding = access(client, QualityResource(org=ORG), CheckScope(database=client.database, embedded=False))
+    assert finding.skipped == AUDIT_AS_ADMIN and "CLICKHOUSE_URL" in finding.skipped
+    embedded = access(client, QualityResource(org=ORG), CheckScope(database=client.database, embedded=True))
+    assert "embedded engine" in embedded.skipped
+
+
+def test_the_readers_session_zone_must_be_the_views() -> None:
+    assert reader_timezone_problems("Europe/Moscow", "Europe/Moscow") == []
+    (stale,) = reader_timezone_problems("UTC", "Europe/Moscow")
+    assert "session_timezone 'UTC'" in stale and "Europe/Moscow" in stale and "zakaz bootstrap" in stale
+    assert "session_timezone none" in reader_timezone_problems(None, "Europe/Moscow")[0]
 
 
 def test_access_audit_sql_parses_and_names_real_system_columns(client) -> None:
     """The embedded engine cannot run the audit (no access management), but its parser and
     system tables are the server's: the query is valid and every column it reads exists."""
     assert client.query("SELECT formatQuery(%(sql)s)", parameters={"sql": EFFECTIVE_GRANTS_SQL}).result_rows
+    zone_sql = READER_TIMEZONE_SQL.replace("%(profile)s", "'zakaz_reader_profile'")
+    assert client.query("SELECT formatQuery(%(sql)s)", parameters={"sql": zone_sql}).result_rows
     columns = client.query(
-        "SELECT table, name FROM system.columns WHERE database = 'system' AND table IN ('users', 'role_grants', 'grants')"
+        "SELECT table, name FROM system.columns WHERE database = 'system' "
+        "AND table IN ('users', 'role_grants', 'grants', 'settings_profile_elements')"
     ).result_rows
     available = {(table, name) for table, name in columns}
     needed = {("users", "name"), ("role_grants", "user_name"), ("role_grants", "granted_role_name")}
     needed |= {
         ("grants", c) for c in ("user_name", "role_name", "access_type", "database", "table", "is_partial_revoke")
     }
+    needed |= {("settings_profile_elements", c) for c in ("profile_name", "setting_name", "value")}
     assert needed <= available

@@ -1,13 +1,17 @@
 """The views as DataLens reads them: a client with exactly DataLens's session settings
 queries every ``v_*`` view of a warehouse synced from the simulator over HTTP, and gets the
 same rows as ClickHouse's default session, in any session time zone, and the simulator's
-ground truth, with NULL (never an epoch, 0 or '') where a value does not exist."""
+ground truth, with NULL (never an epoch, 0 or '') where a value does not exist; the sum of
+every measure of every view is the ground truth's total, under any date filter; and a date
+filter as DataLens writes it (a naive ``toDateTime('…')``) means what the chart shows on a
+server whose zone is not the reporting zone."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,14 +22,20 @@ from dagster import AssetCheckSeverity
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse import quality
+from zakaz_pipeline.warehouse.bootstrap import reader_settings
+from zakaz_pipeline.warehouse.datalens import KEYS, MEASURES, SUM, SUM_AT_ONE_SNAPSHOT
 from zakaz_pipeline.warehouse.schema import ensure_schema, migrations, on_cluster, render, zoned_views
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import TZ, history, run, run_checks
 
-# What DataLens sends with every data query (Yandex DataLens docs, "Creating a ClickHouse
-# connection"; readonly 2 is the connection's setting for our reader).
-DATALENS = {"join_use_nulls": 1, "readonly": 2, "max_execution_time": 70, "send_progress_in_http_headers": 0}
+# What DataLens sends with every data query: its open-source ClickHouse connector
+# (datalens-tech/datalens-backend, dl_connector_clickhouse, ch_commons.get_ch_settings);
+# readonly 2 is the connection's setting for our reader. No max_execution_time.
+DATALENS = {
+    "join_use_nulls": 1, "readonly": 2, "send_progress_in_http_headers": 0, "output_format_json_quote_denormals": 1
+}  # fmt: skip
+SALES_MEASURES = ("orders", "tickets_sold", "gross_revenue", "refunded_amount", "revenue")
 # 25 hours apart: "today" differs between the two sessions at every hour of the day.
 FAR_ZONES = ("Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -107,19 +117,21 @@ def test_every_view_answers_alike_under_datalens_settings_and_matches_the_ground
             dashboard.items()} == expected  # fmt: skip
     for (_, event), row in dashboard.items():
         assert (row["event_name"], row["city"]) == (names[event], cities[event])
-        assert (row["tickets_total"], row["tickets_left"]) == on_sale.get(event, (None, None))
-        assert (row["inventory_snapshot_ts"] is None) == (event not in on_sale)
     assert {(r["sales_date"], r["event_id"]): r for r in rows["v_sales_14d"]} == {
-        key: {k: v for k, v in row.items() if k not in ("tickets_total", "tickets_left", "inventory_snapshot_ts")}
-        for key, row in dashboard.items()
-        if key[0] > today - dt.timedelta(days=14)
+        key: row for key, row in dashboard.items() if key[0] > today - dt.timedelta(days=14)
     }
 
+    # one row per event with sales or with shows on sale now
     latest = {r["event_id"]: r for r in rows["v_sales_latest"]}
-    assert latest.keys() == sold
+    assert latest.keys() == sold | on_sale.keys()
     for event, row in latest.items():
         days = {day: sales for (day, ev), sales in expected.items() if ev == event}
         assert row["event_name"] == names[event] and row["city"] == cities[event]
+        assert (row["inventory_snapshot_ts"] is None) == (event not in on_sale)
+        assert (row["tickets_total"], row["tickets_left"]) == on_sale.get(event, (None, None))
+        if not days:
+            assert row["last_sales_date"] is None and row["tickets_sold_total"] == 0 and row["revenue_total"] == 0
+            continue
         assert row["last_sales_date"] == max(days)
         assert row["tickets_sold_total"] == sum(s.tickets_sold for s in days.values())
         assert row["revenue_total"] == sum((s.revenue for s in days.values()), Decimal(0))
@@ -129,7 +141,6 @@ def test_every_view_answers_alike_under_datalens_settings_and_matches_the_ground
         )
         assert row["revenue_7d"] == sum((s.revenue for d, s in days.items() if d > today - dt.timedelta(days=7)),
                                         Decimal(0))  # fmt: skip
-        assert (row["tickets_total"], row["tickets_left"]) == on_sale.get(event, (None, None))
 
     fresh = {r["source"]: r for r in rows["v_qtickets_freshness"]}
     newest_sale = max(dt.datetime.fromisoformat(o["payed_at"]) for o in account.orders if o["payed_at"])
@@ -151,16 +162,146 @@ def test_every_view_answers_alike_under_datalens_settings_and_matches_the_ground
     assert any(r["tickets_total"] is None for r in rows["v_sales_latest"])
 
 
+def summed(client, view: str, columns: Iterable[str], where: str = "1") -> dict[str, Any]:
+    """``SUM`` of each column over the rows ``where`` selects, as a DataLens chart asks it."""
+    names = list(columns)
+    sql = f"SELECT {', '.join(f'sum(`{c}`)' for c in names)} FROM {view} WHERE {where}"
+    return dict(zip(names, client.query(sql, settings=DATALENS).result_rows[0], strict=True))
+
+
+def sales_totals(cells: Iterable[truth.DailySales]) -> dict[str, Any]:
+    cells = list(cells)
+    return {name: sum((getattr(cell, name) for cell in cells), start=type(getattr(cells[0], name))(0))
+            for name in SALES_MEASURES}  # fmt: skip
+
+
+def test_every_measure_of_every_view_sums_to_the_ground_truth_under_any_date_filter(
+    small_server, small_account, warehouse, instance
+) -> None:
+    """An analyst's natural aggregation, SUM, of every measure MEASURES calls summable, over a
+    view's rows as DataLens asks it (and under a date filter as DataLens writes one,
+    ``toDate32('…')``), equals the ground truth's total. The daily view no longer repeats the
+    event's current seats on every day (summed, they counted the same seats once per day)."""
+    run(small_server, warehouse, instance, *history(small_account))
+    expected = truth.daily_sales(small_account, TZ)
+    inventory = truth.show_inventory(small_account)
+    today = dt.datetime.now(ZoneInfo(TZ)).date()
+    days = sorted({day for day, _ in expected})
+    middle = days[len(days) // 2]
+    seats = {
+        "tickets_total": sum(t for t, _ in inventory.values()),
+        "tickets_left": sum(x for _, x in inventory.values()),
+    }
+    assert seats["tickets_total"] > seats["tickets_left"] > 0, "some seats sold, some on sale"
+
+    def sales_since(first: dt.date) -> dict[str, Any]:
+        return sales_totals(cell for (day, _), cell in expected.items() if day >= first)
+
+    def sold_within(first: dt.date, last: dt.date = today) -> dict[str, Any]:
+        cells = [cell for (day, _), cell in expected.items() if first <= day <= last]
+        totals = sales_totals(cells) if cells else dict.fromkeys(SALES_MEASURES, 0)
+        return {"tickets_sold": totals["tickets_sold"], "revenue": totals["revenue"]}
+
+    windows = {"today": (today, today), "yesterday": (today - dt.timedelta(days=1),) * 2,
+               "7d": (today - dt.timedelta(days=6), today), "total": (days[0], today)}  # fmt: skip
+    checked: dict[str, list[tuple[str, str, Any, Any]]] = {}
+    with warehouse.get_client() as client:
+        for view in ("v_qtickets_sales_dashboard", "v_sales_14d"):
+            first = days[0] if view == "v_qtickets_sales_dashboard" else today - dt.timedelta(days=13)
+            for since in (first, max(first, middle)):
+                got = summed(client, view, SALES_MEASURES, f"sales_date >= toDate32('{since.isoformat()}')")
+                want = sales_since(since)
+                checked.setdefault(view, []).extend((view, c, got[c], want[c]) for c in SALES_MEASURES)
+        latest = summed(client, "v_sales_latest", [c for c, how in MEASURES["v_sales_latest"].items() if how == SUM])
+        for window, (first, last) in windows.items():
+            for measure, value in sold_within(first, last).items():
+                checked.setdefault("v_sales_latest", []).append(
+                    ("v_sales_latest", f"{measure}_{window}", latest[f"{measure}_{window}"], value)
+                )
+        checked["v_sales_latest"] += [("v_sales_latest", c, latest[c], seats[c]) for c in seats]
+        through = summed(client, "v_show_sell_through", ("capacity", "tickets_sold", "tickets_left"))
+        sold = seats["tickets_total"] - seats["tickets_left"]
+        checked["v_show_sell_through"] = [
+            ("v_show_sell_through", "capacity", through["capacity"], seats["tickets_total"]),
+            ("v_show_sell_through", "tickets_left", through["tickets_left"], seats["tickets_left"]),
+            ("v_show_sell_through", "tickets_sold", through["tickets_sold"], sold),
+        ]
+        snapshot = summed(client, "v_inventory_history", ("tickets_total", "tickets_left", "tickets_sold"))
+        checked["v_inventory_history"] = [
+            ("v_inventory_history", c, snapshot[c], want) for c, want in (*seats.items(), ("tickets_sold", sold))
+        ]
+    mismatched = [(view, column, got, want) for rows in checked.values() for view, column, got, want in rows
+                  if got != want]  # fmt: skip
+    assert not mismatched, mismatched
+    for view in ("v_qtickets_sales_dashboard", "v_sales_14d", "v_sales_latest"):
+        summable = {c for c, how in MEASURES[view].items() if how == SUM}
+        assert summable == {column for _, column, _, _ in checked[view]}, f"{view}: a SUM measure with no truth"
+    # one sync, one snapshot: the stock sums over shows at that snapshot are the seats on sale
+    assert {c for c, how in MEASURES["v_inventory_history"].items() if how == SUM_AT_ONE_SNAPSHOT} == {
+        column for _, column, _, _ in checked["v_inventory_history"]
+    }
+
+
+NUMBER = re.compile(r"^(?:LowCardinality\()?(?:Nullable\()?(?:U?Int\d+|Float\d+|Decimal)")
+
+
+def test_every_number_of_every_view_is_a_key_or_says_how_it_aggregates(client) -> None:
+    """A number DataLens may sum is either a key or listed in MEASURES, so a measure that
+    cannot be summed (a current stock on a daily row) cannot be added unnoticed: a new SUM
+    measure must be held against the ground truth above."""
+    for view in views(client):
+        described = client.query(f"DESCRIBE (SELECT * FROM {view})").result_rows
+        numbers = {str(row[0]) for row in described if NUMBER.match(str(row[1]))} - set(KEYS)
+        assert numbers <= MEASURES[view].keys(), f"{view}: {sorted(numbers - MEASURES[view].keys())} unclassified"
+        assert MEASURES[view].keys() <= {str(row[0]) for row in described}, view
+    assert not {"tickets_total", "tickets_left"} & MEASURES["v_qtickets_sales_dashboard"].keys()
+
+
+def reader_profile() -> dict[str, Any]:
+    """The settings ``zakaz bootstrap`` gives DataLens's user, as a server applies them to its session."""
+    parsed = {}
+    for item in reader_settings(TZ):
+        name, value = re.fullmatch(r"(\w+) = ('[^']*'|\d+)(?: MAX \d+)?", item).groups()
+        parsed[name] = value.strip("'") if value.startswith("'") else int(value)
+    return parsed
+
+
+def test_a_naive_datalens_datetime_filter_means_what_the_chart_shows_on_a_server_in_another_zone(
+    small_server, small_account, warehouse, instance
+) -> None:
+    """DataLens shows a ``DateTime('zone')`` in its zone and sends a filter value as a naive
+    ``toDateTime('YYYY-MM-DDTHH:MM:SS')`` (its ClickHouse literalizer), read in the session's
+    zone. On a server in another zone than the views' (a UTC server, Moscow views), "≥ the
+    newest snapshot as displayed" found nothing; under the reader's settings profile, which
+    sets the session zone to ZAKAZ_TIMEZONE, it finds every show of that snapshot whatever
+    the server's zone."""
+    run(small_server, warehouse, instance, *history(small_account))
+    on_sale = truth.show_inventory(small_account)
+    with warehouse.get_client() as client:
+        shown = client.query("SELECT toString(max(snapshot_ts)) FROM v_inventory_history").result_rows[0][0]
+        literal = f"toDateTime('{dt.datetime.fromisoformat(shown).isoformat()}')"
+        for view in ("v_inventory_history", "v_show_sell_through"):
+            sql = f"SELECT count() FROM {view} WHERE snapshot_ts >= {literal}"
+            server = {"session_timezone": "UTC"}
+            assert client.query(sql, settings=server | DATALENS).result_rows[0][0] == 0, "the shift, reproduced"
+            for zone in (*FAR_ZONES, TZ):
+                session = {"session_timezone": zone} | reader_profile() | DATALENS
+                assert client.query(sql, settings=session).result_rows[0][0] == len(on_sale), (view, zone)
+                # what DataLens asks the server to learn a naive column's zone
+                assert client.query("SELECT timezone()", settings=session).result_rows[0][0] == TZ
+
+
 def test_views_do_not_depend_on_the_session_time_zone(small_server, small_account, warehouse, instance) -> None:
     run(small_server, warehouse, instance, *history(small_account))
     with warehouse.get_client() as client:
         for view in views(client):
             answers = [read(client, view, DATALENS | {"session_timezone": zone}) for zone in FAR_ZONES]
             assert all(answer == answers[0] for answer in answers), f"{view} depends on the session time zone"
-        described = {
-            row[0]: row[1] for row in client.query("DESCRIBE (SELECT * FROM v_qtickets_sales_dashboard)").result_rows
-        }
-    assert described["inventory_snapshot_ts"] == f"Nullable(DateTime('{TZ}'))"
+            # DataLens shows a time in its column's zone: every one names the reporting zone
+            times = [
+                row[1] for row in client.query(f"DESCRIBE (SELECT * FROM {view})").result_rows if "DateTime" in row[1]
+            ]
+            assert all(f"DateTime('{TZ}')" in kind or f"DateTime64(3, '{TZ}')" in kind for kind in times), (view, times)
 
 
 def observe(account: SimulatedAccount) -> truth.Observation:
@@ -209,11 +350,27 @@ def test_sell_through_reconciles_with_the_simulator_after_ticks_that_sell_seats(
                     (dt.timedelta(days=3), dt.timedelta(days=2), dt.timedelta(hours=30), dt.timedelta(hours=1))):  # fmt: skip
         moments = [now - offset for offset in offsets]
         timeline = [(moment, shows) for moment, (_, shows) in zip(moments, observed, strict=True)]
+        summable = [c for c, how in MEASURES["v_show_sell_through"].items() if how == SUM]
         with warehouse.get_client() as client:
             redate(client, moments)
             history_rows = as_datalens(client, "v_inventory_history")
             through = {r["show_id"]: r for r in as_datalens(client, "v_show_sell_through")}
+            through_sums = summed(client, "v_show_sell_through", summable)
+            since_sum = summed(client, "v_inventory_history", ["sold_since_previous"])["sold_since_previous"]
+            stocks = client.query(
+                "SELECT snapshot_ts, sum(tickets_total), sum(tickets_left), sum(tickets_sold) FROM v_inventory_history "
+                "GROUP BY snapshot_ts",
+                settings=DATALENS,
+            ).result_rows
         expected_history = truth.inventory_history(timeline)
+        # the history's stock adds up over the shows of each snapshot; its flow over all of them
+        assert {utc(moment): tuple(sums) for moment, *sums in stocks} == {
+            moment: tuple(sum(getattr(row, c) for (_, at), row in expected_history.items() if at == moment)
+                          for c in ("tickets_total", "tickets_left", "tickets_sold"))
+            for moment in moments
+        }  # fmt: skip
+        changes = [row.sold_since_previous for row in expected_history.values() if row.sold_since_previous is not None]
+        assert since_sum == sum(changes)
         assert {
             (r["show_id"], r["snapshot_ts"]): truth.SnapshotRow(
                 r["tickets_total"], r["tickets_left"], r["tickets_sold"], r["sold_since_previous"]
@@ -230,6 +387,13 @@ def test_sell_through_reconciles_with_the_simulator_after_ticks_that_sell_seats(
                            want.tickets_sold_7d, want.days_until_show, want.projected_sellout_date), show_id  # fmt: skip
             assert row["pace_per_day"] == (None if want.pace_per_day is None else round(want.pace_per_day, 2))
             assert row["pct_sold"] == (round(100 * want.tickets_sold / want.capacity, 1) if want.capacity else None)
+        # every summable measure of the sell-through adds up to the truth's total over the shows
+        assert set(summable) <= set(truth.SellThrough.__dataclass_fields__), "a SUM measure with no truth"
+        for column in summable:
+            values = [getattr(want, column) for want in expected.values()]
+            values = [round(v, 2) if column == "pace_per_day" else v for v in values if v is not None]
+            want_sum = sum(values) if values else None
+            assert through_sums[column] == (want_sum if column != "pace_per_day" else pytest.approx(want_sum)), column
         # the ticks really sold seats, gave some back, and left some shows without sales
         assert any(row.sold_since_previous and row.sold_since_previous > 0 for row in expected_history.values())
         assert any(want.pace_per_day and want.projected_sellout_date for want in expected.values())
@@ -269,7 +433,7 @@ def test_views_are_re_rendered_when_the_time_zone_changes(client) -> None:
     assert sorted(ensure_schema(client, timezone="Asia/Tokyo")) == sorted(f"view {v} in Asia/Tokyo" for v in zoned)
     assert ensure_schema(client, timezone="Asia/Tokyo") == []
     assert all(quality.schema_matches(client, view, "Asia/Tokyo").passed for view in zoned)
-    assert not quality.schema_matches(client, "v_qtickets_sales_dashboard", TZ).passed
+    assert not quality.schema_matches(client, "v_sales_latest", TZ).passed
     with pytest.raises(ValueError, match="ZAKAZ_TIMEZONE"):
         ensure_schema(client, timezone="Europe/Moscow'; DROP TABLE dim_events; --")
 

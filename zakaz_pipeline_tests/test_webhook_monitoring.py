@@ -68,11 +68,26 @@ def test_the_newest_heartbeat_is_the_freshness_views_webhook_row(client) -> None
     answered = dt.datetime.now(dt.UTC)
     assert utc(row["last_data_at"]) == received
     assert (row["webhooks_received"], row["bad_signatures_1h"]) == (7, 3)
-    assert row["org"] == ORG and row["last_run_status"] is None
+    # summed over the org's rows, as a DataLens tile does, they are the newest heartbeat's figures
+    sums = client.query(
+        "SELECT sum(webhooks_received), sum(bad_signatures_1h) FROM v_qtickets_freshness WHERE org = %(org)s",
+        parameters={"org": ORG},
+    ).result_rows
+    assert sums == [(7, 3)]
+    assert row["org"] == ORG and row["last_run_id"] is None
+    # a healthy receiver is green: the newest heartbeat stands for the webhooks' "run"
+    assert row["last_run_status"] == "SUCCESS"
+    assert utc(row["last_run_at"]) == utc(row["last_success_at"]) == NOW
     # ClickHouse's dateDiff('minute') counts the minute boundaries crossed, at the query's now()
     assert row["minutes_since_data"] in {minute_boundaries(received, asked), minute_boundaries(received, answered)}
     finding = view_answers_under_datalens_settings(client, "v_qtickets_freshness")
     assert finding.passed, finding
+    # heartbeats stopped (the sensor or the daemon is down): the row says so
+    record_webhook_heartbeat(client, "other-org", received, 1, 0, recorded_at=NOW - dt.timedelta(minutes=45))
+    stale = client.query(
+        "SELECT last_run_status FROM v_qtickets_freshness WHERE org = 'other-org' AND source = 'meta_webhooks'"
+    ).result_rows
+    assert stale == [("STALE",)]
 
 
 def heartbeat_tick(settings: Any, warehouse: ClickHouseResource, instance: DagsterInstance, cursor: str | None):

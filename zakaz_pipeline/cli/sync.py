@@ -170,7 +170,7 @@ def record_refused_start(settings: Settings, first: dt.date, last: dt.date, mess
     """A sync the API refused in the preflight never became a Dagster run (it ends before
     Dagster loads, in about a second); it is still a failed sync for BI and the freshness
     view, so it gets its own ``meta_job_runs`` row."""
-    from zakaz_pipeline.warehouse.schema import ensure_schema
+    from zakaz_pipeline.warehouse.schema import ensure_schema, view_definer
     from zakaz_pipeline.warehouse.writes import append_rows
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -188,7 +188,7 @@ def record_refused_start(settings: Settings, first: dt.date, last: dt.date, mess
     }
     target = parse_target(settings.clickhouse_url, settings.clickhouse_database)
     with open_client(target) as client:
-        ensure_schema(client, settings.clickhouse_cluster, settings.timezone)
+        ensure_schema(client, settings.clickhouse_cluster, settings.timezone, view_definer(target.embedded))
         append_rows(client, "meta_job_runs", [{name: [value] for name, value in row.items()}])
 
 

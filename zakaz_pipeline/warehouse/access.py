@@ -1,11 +1,19 @@
-"""Who may do what on a ClickHouse server: the four users and their least privileges.
+"""Who may do what on a ClickHouse server: the users, what each holds, and the audit.
 
-``access_problems`` compares a server's users and effective grants (direct and through
-roles) with these rules; the warehouse-access check runs it on a server. The embedded
-engine has no access management, so there the check is skipped with that reason.
-``host_problems`` adds where the users may connect from: ``datalens_reader`` and
-``etl_writer`` must be limited to listed networks (``zakaz bootstrap`` sets them), never
-any host name, nor a range wider than ``networks.py`` allows (all of IPv4, a range past a /8).
+``planned_grants`` is the one list of privileges: ``zakaz bootstrap`` grants exactly it,
+and ``access_problems`` compares a server's effective grants (direct and through roles)
+with it in both directions, so a privilege beyond need is reported as surely as a missing
+one. The warehouse-access check runs the audit on a server; the embedded engine has no
+access management, so there the check is skipped with that reason.
+
+The DataLens views run as ``zakaz_view_definer`` (``DEFINER = zakaz_view_definer SQL
+SECURITY DEFINER``): a user nobody can log in as (no host, a password nobody knows), holding
+SELECT on exactly the tables and views the views read (``VIEW_SOURCES``; a test derives them
+from ClickHouse's analyzer). So ``datalens_reader``, granted the views alone, reads every
+view, and never the ticket-level rows a view summarises. ``host_problems`` adds where the
+users may connect from: ``datalens_reader`` and ``etl_writer`` only from listed networks
+(``zakaz bootstrap`` sets them), never by host name nor from a range wider than
+``networks.py`` allows (all of IPv4, a range past a /8); the definer from nowhere.
 """
 
 from __future__ import annotations
@@ -17,13 +25,38 @@ from clickhouse_connect.driver.client import Client
 from zakaz_pipeline.warehouse.contract import schema_contract
 from zakaz_pipeline.warehouse.networks import width_problems
 
-USERS = ("admin", "etl_writer", "datalens_reader", "backup_user")
+VIEW_DEFINER = "zakaz_view_definer"
+READER_PROFILE = "zakaz_reader_profile"
+# The user each purpose's role is granted to (the definer holds its grants itself: a view's
+# DEFINER must be a user).
+ROLE_OF = {"etl_writer": "zakaz_writer", "datalens_reader": "zakaz_reader", "backup_user": "zakaz_backup"}
+USERS = ("admin", "etl_writer", "datalens_reader", "backup_user", VIEW_DEFINER)
 RESTRICTED_USERS = ("etl_writer", "datalens_reader", "backup_user")  # admin's networks are in users.d
 HOST_COLUMNS = ("host_ip", "host_names", "host_names_regexp", "host_names_like")
 READER_PREFIXES = ("v_", "dim_", "fact_")
-ACCESS_MANAGEMENT = ("ACCESS MANAGEMENT", "CREATE USER", "ALTER USER", "DROP USER", "CREATE ROLE", "ROLE ADMIN")
+# What the DataLens views read, views reading views included: the definer's SELECT.
+VIEW_SOURCES = (
+    "dim_events",
+    "dim_shows",
+    "fact_qtickets_inventory_latest",
+    "fact_qtickets_sales_daily",
+    "meta_job_runs",
+    "meta_webhooks",
+    "stg_qtickets_api_inventory_raw",
+    "stg_qtickets_api_orders_raw",
+    "v_inventory_history",
+    "v_qtickets_sales_dashboard",
+)
+# The pipeline on its database: read, insert, create/alter/drop its tables, views and
+# staging tables, replace partitions, read system.tables/columns (schema and checks). No
+# SHOW USERS: the audit of other users is admin's (``zakaz check`` as admin).
+WRITER_ON_DATABASE = (
+    "SELECT", "INSERT", "ALTER", "CREATE TABLE", "CREATE VIEW", "DROP TABLE", "DROP VIEW", "TRUNCATE", "OPTIMIZE",
+    "SHOW TABLES", "SHOW COLUMNS", "CREATE DATABASE",
+)  # fmt: skip
 
 Grant = Mapping[str, object]  # a row of system.grants: access_type, database, table
+Privilege = tuple[str, str | None, str | None]  # access_type, database, table (None: any)
 
 # Each user's grants, given directly or through the roles granted to it.
 EFFECTIVE_GRANTS_SQL = """
@@ -40,6 +73,11 @@ INNER JOIN
     FROM system.grants WHERE NOT is_partial_revoke
 ) AS g ON g.grantee = u.grantee
 """
+# The reader's settings profile: its reporting time zone (DataLens reads its filter values there).
+READER_TIMEZONE_SQL = """
+SELECT value FROM system.settings_profile_elements
+WHERE profile_name = %(profile)s AND setting_name = 'session_timezone'
+"""
 
 
 def reader_tables() -> list[str]:
@@ -47,26 +85,37 @@ def reader_tables() -> list[str]:
     return sorted(name for name in schema_contract() if name.startswith(READER_PREFIXES))
 
 
+def planned_grants(database: str) -> dict[str, list[Privilege]]:
+    """Grantee (role, or the definer user) → the privileges it holds, as system.grants lists them."""
+    return {
+        "zakaz_writer": [
+            *((privilege, database, None) for privilege in WRITER_ON_DATABASE),
+            ("CREATE TEMPORARY TABLE", None, None),
+            # to create and re-render the views as their definer (ClickHouse's SET DEFINER)
+            ("SET DEFINER", VIEW_DEFINER, None),
+        ],
+        "zakaz_reader": [("SELECT", database, table) for table in reader_tables()],
+        # BACKUP only: a restore recreates and fills tables, which is admin's (docs/DEPLOY.md)
+        "zakaz_backup": [("BACKUP", database, None)],
+        VIEW_DEFINER: [("SELECT", database, table) for table in VIEW_SOURCES],
+    }
+
+
+def grantee_of(user: str) -> str:
+    return ROLE_OF.get(user, user)
+
+
 def access_problems(database: str, users: Iterable[str], grants: Mapping[str, list[Grant]]) -> list[str]:
-    """``grants`` maps each user to its effective grants."""
+    """``grants`` maps each user to its effective grants; each must be exactly its plan."""
     present = set(users)
     problems = [f"user {name} is missing" for name in USERS if name not in present]
-    reader = grants.get("datalens_reader", [])
-    readable = {g["table"] for g in reader if g["access_type"] == "SELECT" and g["database"] == database}
-    problems += [f"datalens_reader cannot SELECT {table}" for table in reader_tables() if table not in readable]
-    problems += [
-        f"datalens_reader has {g['access_type']} on {g['database'] or '*'}.{g['table'] or '*'}"
-        for g in reader
-        if g["access_type"] != "SELECT" or g["database"] != database or g["table"] not in reader_tables()
-    ]
-    writer = grants.get("etl_writer", [])
-    problems += [
-        f"etl_writer has {g['access_type']} beyond {database}"
-        for g in writer
-        if g["database"] not in (database, None) or g["access_type"] in ACCESS_MANAGEMENT
-    ]
-    if "backup_user" in present and not any(g["access_type"] == "BACKUP" for g in grants.get("backup_user", [])):
-        problems.append(f"backup_user cannot BACKUP {database}")
+    plan = planned_grants(database)
+    for user in (name for name in USERS if name != "admin"):
+        planned = set(plan[grantee_of(user)])
+        held = {_privilege(grant) for grant in grants.get(user, [])}
+        if user in present:
+            problems += [f"{user} lacks {_shown(p)}" for p in sorted(planned - held, key=_order)]
+        problems += [f"{user} has {_shown(p)} beyond need" for p in sorted(held - planned, key=_order)]
     return problems
 
 
@@ -85,10 +134,27 @@ def host_problems(hosts: Mapping[str, Mapping[str, list[str]]], *, allow_wide_ne
             problems.append(f"{user} may connect by host name; only listed networks (HOST IP) are allowed")
         if not allowed.get("host_ip"):
             problems.append(f"{user} may connect from no network")
+    definer = hosts.get(VIEW_DEFINER)
+    if definer is not None and any(definer.get(column) for column in HOST_COLUMNS):
+        problems.append(f"{VIEW_DEFINER} may log in; it must have HOST NONE")
     return problems
 
 
-def server_access_problems(client: Client, database: str, *, allow_wide_networks: bool = False) -> list[str]:
+def reader_timezone_problems(profile_timezone: str | None, timezone: str) -> list[str]:
+    """DataLens sends a datetime filter as a naive ``toDateTime('…')``, read in its session's
+    zone: the reader's profile must set that zone to the views' (``ZAKAZ_TIMEZONE``)."""
+    if profile_timezone == timezone:
+        return []
+    found = f"'{profile_timezone}'" if profile_timezone else "none"
+    return [
+        f"{READER_PROFILE} sets session_timezone {found}, the views speak {timezone} (ZAKAZ_TIMEZONE): "
+        "run zakaz bootstrap so DataLens's date filters mean what its charts show"
+    ]
+
+
+def server_access_problems(
+    client: Client, database: str, timezone: str, *, allow_wide_networks: bool = False
+) -> list[str]:
     users = [row[0] for row in client.query("SELECT name FROM system.users").result_rows]
     rows = client.query(EFFECTIVE_GRANTS_SQL).result_rows
     grants: dict[str, list[Grant]] = {}
@@ -98,4 +164,27 @@ def server_access_problems(client: Client, database: str, *, allow_wide_networks
         row[0]: dict(zip(HOST_COLUMNS, row[1:], strict=True))
         for row in client.query(f"SELECT name, {', '.join(HOST_COLUMNS)} FROM system.users").result_rows
     }
-    return access_problems(database, users, grants) + host_problems(hosts, allow_wide_networks=allow_wide_networks)
+    zone = client.query(READER_TIMEZONE_SQL, parameters={"profile": READER_PROFILE}).result_rows
+    return (
+        access_problems(database, users, grants)
+        + host_problems(hosts, allow_wide_networks=allow_wide_networks)
+        + reader_timezone_problems(str(zone[0][0]).strip("'") if zone else None, timezone)
+    )
+
+
+def _privilege(grant: Grant) -> Privilege:
+    """A system.grants row as a plan entry (``SET DEFINER ON user`` lists the user where a
+    grant on a table lists its database; NULL is ``ON *``, any user)."""
+    database, table = grant["database"], grant["table"]
+    return str(grant["access_type"]), None if database is None else str(database), None if table is None else str(table)
+
+
+def _shown(privilege: Privilege) -> str:
+    access_type, database, table = privilege
+    if access_type == "SET DEFINER":
+        return f"SET DEFINER on {database or '*'}"
+    return f"{access_type} on {database or '*'}.{table or '*'}"
+
+
+def _order(privilege: Privilege) -> tuple[str, str, str]:
+    return privilege[0], privilege[1] or "", privilege[2] or ""

@@ -6,14 +6,17 @@ it), and grants are re-asserted every time (GRANT of a held privilege changes no
 Passwords never travel as text: a user is created with ``sha256_hash`` of a salted
 password computed here, so neither the query log nor this command's output holds it.
 
-Least privilege, one role per purpose (the users get exactly one role each):
+Least privilege, one role per purpose (the users get exactly one role each), the
+privileges listed once in ``access.planned_grants``, which the access check audits:
 - ``zakaz_writer`` → ``etl_writer``: what the pipeline does on its database (read, insert,
-  create/alter/drop its tables and staging tables, replace partitions) and reading the
-  user list so the access check can audit it; nothing on other databases;
+  create/alter/drop its tables, views and staging tables, replace partitions) and defining
+  views as ``zakaz_view_definer``; nothing on other databases, no user list;
 - ``zakaz_reader`` → ``datalens_reader``: SELECT on the views, dimensions and facts only
-  (no ticket-level raw table), and a read-only settings profile;
-- ``zakaz_backup`` → ``backup_user``: BACKUP of the database, and what RESTORE needs to
-  recreate it.
+  (no ticket-level raw table), and a read-only settings profile in ``ZAKAZ_TIMEZONE``;
+- ``zakaz_backup`` → ``backup_user``: BACKUP of the database, nothing else (a restore is
+  admin's);
+- ``zakaz_view_definer``, the user the DataLens views run as: SELECT on what they read,
+  and no host to log in from. It is created before the schema, whose views name it.
 ``admin`` is the server's bootstrap user (infra/clickhouse/users.d), defined in config.
 
 Where each user may connect from (``HOST IP``) is part of the plan too, re-asserted on
@@ -31,16 +34,17 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from zakaz_pipeline.warehouse.access import reader_tables
+from zakaz_pipeline.warehouse.access import READER_PROFILE, ROLE_OF, VIEW_DEFINER, Privilege, planned_grants
 from zakaz_pipeline.warehouse.connection import WarehouseTarget, open_client
 from zakaz_pipeline.warehouse.networks import ALLOW_WIDE_NETWORKS, WIDEST_PREFIX, width_problems
-from zakaz_pipeline.warehouse.schema import current_version, ensure_schema
+from zakaz_pipeline.warehouse.schema import checked_timezone, current_version, ensure_schema
 from zakaz_pipeline.warehouse.tls import certificate_problems
 
 
@@ -81,24 +85,26 @@ class Account:
 
 
 ACCOUNTS = (
-    Account("etl_writer", "zakaz_writer", "CLICKHOUSE_ETL_PASSWORD", "CLICKHOUSE_ETL_NETWORKS", PRIVATE_NETWORKS),
+    Account(
+        "etl_writer", ROLE_OF["etl_writer"], "CLICKHOUSE_ETL_PASSWORD", "CLICKHOUSE_ETL_NETWORKS", PRIVATE_NETWORKS
+    ),
     Account(
         "datalens_reader",
-        "zakaz_reader",
+        ROLE_OF["datalens_reader"],
         "CLICKHOUSE_DATALENS_PASSWORD",
         "CLICKHOUSE_DATALENS_NETWORKS",
         DATALENS_NETWORKS,
     ),
-    Account("backup_user", "zakaz_backup", "CLICKHOUSE_BACKUP_PASSWORD", "", LOCAL_NETWORKS),
+    Account("backup_user", ROLE_OF["backup_user"], "CLICKHOUSE_BACKUP_PASSWORD", "", LOCAL_NETWORKS),
 )
-READER_PROFILE = "zakaz_reader_profile"
-# DataLens's session: readonly = 2 (it refuses a readonly = 1 user: it must pass settings),
-# and per query join_use_nulls = 1, max_execution_time = 70, send_progress_in_http_headers = 0.
-# None of those is constrained below except max_execution_time, whose MAX equals what
-# DataLens sends: a client may lower the caps, never raise them. A result over the row or
-# byte cap fails the query (result_overflow_mode 'throw') rather than showing a chart cut
-# short without saying so.
-READER_SETTINGS = (
+# DataLens's session (its open-source connector, datalens-tech/datalens-backend): readonly = 2
+# (it refuses a readonly = 1 user: it must pass settings), and per query join_use_nulls = 1,
+# send_progress_in_http_headers = 0, output_format_json_quote_denormals = 1. It sends no
+# max_execution_time: it stops waiting after its own HTTP timeout, so the profile stops the
+# query at 70 s rather than let it run on for nobody. A client may lower the caps, never
+# raise them. A result over the row or byte cap fails the query (result_overflow_mode
+# 'throw') rather than showing a chart cut short without saying so.
+READER_CAPS = (
     "readonly = 2",
     "max_execution_time = 70 MAX 70",
     "max_result_rows = 1000000 MAX 1000000",
@@ -107,11 +113,14 @@ READER_SETTINGS = (
     "max_memory_usage = 1000000000 MAX 1000000000",
     "max_rows_to_read = 1000000000 MAX 1000000000",
 )
-WRITER_PRIVILEGES = (
-    "SELECT, INSERT, ALTER, CREATE TABLE, CREATE VIEW, DROP TABLE, DROP VIEW, TRUNCATE, OPTIMIZE, "
-    "SHOW TABLES, SHOW COLUMNS"
-)
-RESTORE_PRIVILEGES = "CREATE DATABASE, CREATE TABLE, CREATE VIEW, INSERT, SHOW TABLES"
+
+
+def reader_settings(timezone: str) -> tuple[str, ...]:
+    """The caps, and DataLens's session zone: DataLens shows a ``DateTime('zone')`` column in
+    its zone but sends a filter value as a naive ``toDateTime('…')``, which ClickHouse reads in
+    the session's zone; in ``ZAKAZ_TIMEZONE`` it means what the chart shows, whatever the
+    server's own zone."""
+    return (*READER_CAPS, f"session_timezone = '{checked_timezone(timezone)}'")
 
 
 @dataclass(frozen=True)
@@ -136,8 +145,12 @@ class Creation:
 
 @dataclass
 class AccessPlan:
+    definer: list[Statement] = field(default_factory=list)  # the views' definer, before the schema
     entities: list[Creation] = field(default_factory=list)
     settings: list[Statement] = field(default_factory=list)  # re-asserts each profile's settings
+    reader_settings: tuple[str, ...] = ()
+    planned: dict[str, list[Privilege]] = field(default_factory=dict)  # grantee → exactly what it holds
+    cluster: str = ""
     users: dict[str, list[Statement]] = field(default_factory=dict)  # user → statements creating it
     hosts: dict[str, Statement] = field(default_factory=dict)  # user → where it may connect from
     networks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # user → its networks
@@ -145,20 +158,24 @@ class AccessPlan:
     grants: list[Statement] = field(default_factory=list)
 
 
-def grant_statements(database: str) -> list[Statement]:
-    reader = [f"GRANT SELECT ON {database}.{table} TO zakaz_reader" for table in reader_tables()]
-    return [
-        Statement(sql)
-        for sql in (
-            f"GRANT {WRITER_PRIVILEGES} ON {database}.* TO zakaz_writer",
-            f"GRANT CREATE DATABASE ON {database}.* TO zakaz_writer",
-            "GRANT CREATE TEMPORARY TABLE ON *.* TO zakaz_writer",
-            "GRANT SHOW USERS, SHOW ROLES ON *.* TO zakaz_writer",
-            *reader,
-            f"GRANT BACKUP ON {database}.* TO zakaz_backup",
-            f"GRANT {RESTORE_PRIVILEGES} ON {database}.* TO zakaz_backup",
-        )
-    ]
+def grant_statements(database: str) -> dict[str, list[Statement]]:
+    """Grantee → its GRANTs, one per object, rendered from ``access.planned_grants``."""
+    statements: dict[str, list[Statement]] = {}
+    for grantee, privileges in planned_grants(database).items():
+        by_object: dict[str, list[str]] = {}
+        for access_type, db, table in privileges:
+            by_object.setdefault(_object(access_type, db, table), []).append(access_type)
+        statements[grantee] = [
+            Statement(f"GRANT {', '.join(types)} ON {target} TO {grantee}") for target, types in by_object.items()
+        ]
+    return statements
+
+
+def _object(access_type: str, database: str | None, table: str | None) -> str:
+    """What a GRANT names: ``db.table``, ``db.*``, ``*.*``, or the user of ``SET DEFINER``."""
+    if access_type == "SET DEFINER":
+        return database or "*"
+    return f"{database or '*'}.{table or '*'}"
 
 
 def access_plan(
@@ -167,18 +184,31 @@ def access_plan(
     *,
     networks: Mapping[str, tuple[str, ...]] | None = None,
     cluster: str = "",
+    timezone: str,
 ) -> AccessPlan:
     """Every statement that sets up roles, users and grants (creation is IF NOT EXISTS;
     settings, hosts and grants are re-asserted). ``networks`` maps a user to its CIDRs as
-    :func:`read_networks` returns them; a user left out gets its account's defaults."""
+    :func:`read_networks` returns them; a user left out gets its account's defaults;
+    ``timezone`` is ``ZAKAZ_TIMEZONE``, DataLens's session zone."""
     on = f" ON CLUSTER '{cluster}'" if cluster else ""
     networks = networks or {}
-    plan = AccessPlan()
+    grants = grant_statements(database)
+    plan = AccessPlan(planned=planned_grants(database), cluster=cluster)
+    # No host to log in from, and a password nobody is told: the user exists to be the views' DEFINER.
+    plan.definer = [
+        Statement(
+            f"CREATE USER IF NOT EXISTS {VIEW_DEFINER}{on} {_identified(secrets.token_hex(32))} HOST NONE",
+            f"CREATE USER IF NOT EXISTS {VIEW_DEFINER}{on} IDENTIFIED WITH sha256_hash BY '***' SALT '***' HOST NONE",
+        ),
+        Statement(f"ALTER USER {VIEW_DEFINER}{on} HOST NONE"),
+        *(Statement(_on_cluster_grant(s.sql, on)) for s in grants.pop(VIEW_DEFINER)),
+    ]
     plan.entities = [
         Creation("role", account.role, Statement(f"CREATE ROLE IF NOT EXISTS {account.role}{on}"))
         for account in ACCOUNTS
     ]
-    settings = ", ".join(READER_SETTINGS)
+    plan.reader_settings = reader_settings(timezone)
+    settings = ", ".join(plan.reader_settings)
     plan.entities.append(
         Creation(
             "settings profile",
@@ -210,7 +240,7 @@ def access_plan(
         plan.passwords[account.user] = Statement(
             f"ALTER USER {account.user}{on} {identified}", f"ALTER USER {account.user}{on} {shown}"
         )
-    plan.grants = [Statement(_on_cluster_grant(s.sql, on)) for s in grant_statements(database)]
+    plan.grants = [Statement(_on_cluster_grant(s.sql, on)) for statements in grants.values() for s in statements]
     return plan
 
 
@@ -287,6 +317,18 @@ def _passwords(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     return found, problems
 
 
+def apply_definer(client: Client, plan: AccessPlan) -> list[str]:
+    """The views' definer and its grants: the schema's views name it, so it comes first
+    (a grant may name a table or view the schema has yet to create)."""
+    found = client.query("SELECT count() FROM system.users WHERE name = %(name)s", parameters={"name": VIEW_DEFINER})
+    known = bool(found.result_rows[0][0])
+    for statement in plan.definer:
+        client.command(statement.sql)
+    return [f"exists   user {VIEW_DEFINER}" if known else f"created  {plan.definer[0]}"] + [
+        f"granted  {statement}" for statement in plan.definer[2:]
+    ]
+
+
 def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = False) -> list[str]:
     """Run the plan; return one line per change or confirmation, secrets masked."""
     report = []
@@ -300,7 +342,7 @@ def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = F
         report.append(f"exists   {entity.kind} {entity.name}" if known else f"created  {entity.statement}")
     for statement in plan.settings:
         client.command(statement.sql)
-    report.append(f"settings {READER_PROFILE}: {', '.join(READER_SETTINGS)}")
+    report.append(f"settings {READER_PROFILE}: {', '.join(plan.reader_settings)}")
     for user, statements in plan.users.items():
         for statement in statements:
             client.command(statement.sql)
@@ -317,24 +359,62 @@ def apply_access(client: Client, plan: AccessPlan, *, rotate_passwords: bool = F
     for statement in plan.grants:
         client.command(statement.sql)
         report.append(f"granted  {statement}")
+    held = client.query(HELD_GRANTS_SQL, parameters={"grantees": list(plan.planned)}).result_rows
+    for statement in revocations(held, plan.planned, plan.cluster):
+        client.command(statement.sql)
+        report.append(f"revoked  {statement}")
     return report
+
+
+# What each planned grantee holds now, with the column of a column-level grant.
+HELD_GRANTS_SQL = """
+SELECT ifNull(role_name, user_name), access_type, database, table, column
+FROM system.grants
+WHERE ifNull(role_name, user_name) IN %(grantees)s AND NOT is_partial_revoke
+"""
+
+
+def revocations(
+    held: Iterable[Sequence[Any]], planned: Mapping[str, list[Privilege]], cluster: str = ""
+) -> list[Statement]:
+    """A REVOKE for every kind of privilege a grantee holds that its plan has none of (GRANT
+    adds, it never takes away: an older bootstrap's SHOW USERS on etl_writer's role, or INSERT
+    on backup_user's, would otherwise stay). A kind the plan has is never revoked, however the
+    server lists it; the access check reports any other excess. ``held`` are system.grants
+    rows: grantee, access_type, database, table, column."""
+    on = f" ON CLUSTER '{cluster}'" if cluster else ""
+    kinds = {grantee: {access_type for access_type, _, _ in privileges} for grantee, privileges in planned.items()}
+    statements = []
+    for grantee, access_type, database, table, column in held:
+        if access_type in kinds.get(grantee, set()):
+            continue
+        privilege = access_type if column is None else f"{access_type}({column})"
+        statements.append(
+            Statement(f"REVOKE{on} {privilege} ON {_object(access_type, database, table)} FROM {grantee}")
+        )
+    return statements
 
 
 def bootstrap(
     target: WarehouseTarget, env: Mapping[str, str], *, cluster: str = "", timezone: str, rotate_passwords: bool = False
 ) -> list[str]:
-    """Schema first (so grants name existing tables, views in ``timezone``), then roles, users
-    and grants; passwords, networks and the TLS pair from ``env`` (the process's variables)."""
-    passwords, networks = ({}, {}) if target.embedded else read_server_settings(env)
+    """The views' definer first (the views name it), then the schema (views in ``timezone``),
+    then roles, users and grants; passwords, networks and the TLS pair from ``env`` (the
+    process's variables)."""
+    if target.embedded:
+        with open_client(target) as client:
+            lines = _schema_lines(ensure_schema(client, cluster, timezone))
+        return [*lines, "skipped  roles, users and grants: the embedded engine (chDB) has no access management"]
+    passwords, networks = read_server_settings(env)
+    plan = access_plan(target.database, passwords, networks=networks, cluster=cluster, timezone=timezone)
     with open_client(target) as client:
-        applied = ensure_schema(client, cluster, timezone)
-        lines = [f"applied  migration {name}" for name in applied] or [
-            f"exists   schema at version {current_version():03d}"
-        ]
-        if target.embedded:
-            return [*lines, "skipped  roles, users and grants: the embedded engine (chDB) has no access management"]
-        plan = access_plan(target.database, passwords, networks=networks, cluster=cluster)
+        lines = apply_definer(client, plan)
+        lines += _schema_lines(ensure_schema(client, cluster, timezone, VIEW_DEFINER))
         return lines + apply_access(client, plan, rotate_passwords=rotate_passwords)
+
+
+def _schema_lines(applied: list[str]) -> list[str]:
+    return [f"applied  migration {name}" for name in applied] or [f"exists   schema at version {current_version():03d}"]
 
 
 def _canonical(networks: tuple[str, ...] | list[str]) -> tuple[str, ...]:

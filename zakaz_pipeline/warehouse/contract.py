@@ -1,5 +1,6 @@
 """The schema contract: every table and view the migrations create, with its columns and
-types, kept as data in ``schema_contract.json``.
+types, kept as data in ``schema_contract.json``, and what each column means, in
+``column_descriptions.json``.
 
 The schema check compares a live warehouse with it, so a column dropped or retyped by
 hand, or a migration that never ran, shows up as a failed check rather than as a wrong
@@ -8,6 +9,12 @@ migration, regenerate it with ``python -m zakaz_pipeline.warehouse.contract``.
 
 The views' timestamps are in ``ZAKAZ_TIMEZONE``, so their types name it: the file says
 ``DateTime('{timezone}')`` and ``schema_contract(timezone)`` fills in the configured zone.
+
+A column's meaning is written once, as its COMMENT in the migrations; the descriptions file
+is those comments as the migrations leave them, for the places that cannot ask ClickHouse:
+Dagster's catalog (``defs/assets/common.table``) and the DataLens field list
+(``docs/DATALENS.md``, written by ``datalens.fields_markdown``). The same command writes all
+three, and tests keep them equal to what the migrations build.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from clickhouse_connect.driver.client import Client
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 
 CONTRACT_FILE = "schema_contract.json"
+DESCRIPTIONS_FILE = "column_descriptions.json"
+DATALENS_DOC = Path(__file__).resolve().parents[2] / "docs" / "DATALENS.md"
 # The contract is built with views rendered in a zone no table uses, then written with the
 # placeholder in its place.
 CONTRACT_BUILD_TIMEZONE = "Pacific/Chatham"
@@ -44,19 +53,42 @@ def describe_schema(client: Client) -> Schema:
     return schema
 
 
+def describe_comments(client: Client) -> Schema:
+    """Column COMMENTs of every table and view of the connected database (staging excluded)."""
+    rows = client.query(
+        "SELECT table, name, comment FROM system.columns "
+        "WHERE database = currentDatabase() AND NOT startsWith(table, '_stage_') ORDER BY table, position"
+    ).result_rows
+    comments: Schema = {}
+    for table, name, comment in rows:
+        comments.setdefault(table, {})[name] = comment
+    return comments
+
+
 @functools.cache
 def schema_contract(timezone: str = DEFAULT_TIMEZONE) -> Schema:
     """The contract with the views' time zone filled in."""
-    text = resources.files("zakaz_pipeline.warehouse").joinpath(CONTRACT_FILE).read_text(encoding="utf-8")
-    contract: Schema = json.loads(text)
+    return _read(CONTRACT_FILE, timezone)
+
+
+@functools.cache
+def column_descriptions(timezone: str = DEFAULT_TIMEZONE) -> Schema:
+    """Table → column → its meaning ('' where there is nothing to add to the name)."""
+    return _read(DESCRIPTIONS_FILE, timezone)
+
+
+def _read(name: str, timezone: str) -> Schema:
+    text = resources.files("zakaz_pipeline.warehouse").joinpath(name).read_text(encoding="utf-8")
+    data: Schema = json.loads(text)
     return {
-        table: {name: kind.replace("{timezone}", timezone) for name, kind in columns.items()}
-        for table, columns in contract.items()
+        table: {column: value.replace("{timezone}", timezone) for column, value in columns.items()}
+        for table, columns in data.items()
     }
 
 
-def build_contract() -> Schema:
-    """The schema the migrations build, read from a scratch embedded warehouse."""
+def build_contract() -> tuple[Schema, Schema]:
+    """The schema the migrations build and its column comments, read from a scratch embedded
+    warehouse, with the build's zone as the placeholder."""
     from zakaz_pipeline.warehouse.connection import open_client, parse_target
     from zakaz_pipeline.warehouse.schema import ensure_schema
 
@@ -64,18 +96,27 @@ def build_contract() -> Schema:
         target = parse_target(f"chdb://{Path(scratch) / 'warehouse'}", f"contract_{uuid.uuid4().hex[:8]}")
         with open_client(target) as client:
             ensure_schema(client, timezone=CONTRACT_BUILD_TIMEZONE)
-            schema = describe_schema(client)
-    zone = f"'{CONTRACT_BUILD_TIMEZONE}'"
+            schema, comments = describe_schema(client), describe_comments(client)
+    return _placeholder(schema), _placeholder(comments)
+
+
+def _placeholder(data: Schema) -> Schema:
     return {
-        table: {name: kind.replace(zone, "'{timezone}'") for name, kind in columns.items()}
-        for table, columns in schema.items()
+        table: {name: value.replace(CONTRACT_BUILD_TIMEZONE, "{timezone}") for name, value in columns.items()}
+        for table, columns in data.items()
     }
 
 
 def main() -> int:
-    path = Path(str(resources.files("zakaz_pipeline.warehouse").joinpath(CONTRACT_FILE)))
-    path.write_text(json.dumps(build_contract(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    sys.stderr.write(f"wrote {path}\n")
+    """Write the contract, the descriptions and the DataLens field list."""
+    from zakaz_pipeline.warehouse.datalens import write_fields_doc
+
+    schema, comments = build_contract()
+    for name, data in ((CONTRACT_FILE, schema), (DESCRIPTIONS_FILE, comments)):
+        path = Path(str(resources.files("zakaz_pipeline.warehouse").joinpath(name)))
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        sys.stderr.write(f"wrote {path}\n")
+    sys.stderr.write(f"wrote {write_fields_doc(schema, comments, DATALENS_DOC)}\n")
     return 0
 
 

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseTarget, open_client, parse_target
-from zakaz_pipeline.warehouse.schema import ensure_schema
+from zakaz_pipeline.warehouse.schema import ensure_schema, view_definer
 
 _schema_ready: set[tuple[str, str, str]] = set()
 _schema_guard = threading.Lock()
@@ -44,6 +44,6 @@ class ClickHouseResource(ConfigurableResource):
             key = (target.describe(), target.database, timezone)
             with _schema_guard:
                 if key not in _schema_ready:
-                    ensure_schema(client, self.cluster, timezone)
+                    ensure_schema(client, self.cluster, timezone, view_definer(target.embedded))
                     _schema_ready.add(key)
             yield client

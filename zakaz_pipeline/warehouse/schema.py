@@ -8,6 +8,11 @@ that recomputes it from other tables. A migration interrupted half way is simply
 again from its first statement. A change to the schema is a new file, never an edit of an
 applied one.
 
+The DataLens views run as their definer (``DEFINER = {definer} SQL SECURITY DEFINER``), so a
+reader granted the views alone can read them: on a server ``{definer}`` is rendered as
+``zakaz_view_definer`` (``warehouse/access.py``, created by ``zakaz bootstrap`` before the
+schema), on the embedded engine, which has no users, as ``CURRENT_USER``.
+
 The DataLens views speak the reporting time zone (``ZAKAZ_TIMEZONE``): their DDL names it
 as ``{timezone}``, rendered here from the caller's setting, and each such view carries a
 COMMENT naming the zone it was rendered with. A migration's DDL is fixed once applied, but
@@ -27,6 +32,7 @@ from importlib import resources
 from clickhouse_connect.driver.client import Client
 
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
+from zakaz_pipeline.warehouse.access import VIEW_DEFINER
 from zakaz_pipeline.warehouse.writes import append_rows
 
 log = logging.getLogger(__name__)
@@ -69,7 +75,9 @@ def split_statements(sql: str) -> tuple[str, ...]:
     return tuple(chunk.strip().rstrip(";").strip() for chunk in chunks if chunk.strip().rstrip(";").strip())
 
 
-CREATE_CLAUSE = re.compile(r"^(CREATE (?:TABLE|DATABASE) IF NOT EXISTS \w+|CREATE OR REPLACE VIEW \w+)")
+CREATE_CLAUSE = re.compile(
+    r"^(CREATE (?:TABLE|DATABASE) IF NOT EXISTS \w+|CREATE OR REPLACE VIEW \w+|ALTER TABLE \w+(?=\s+COMMENT COLUMN\b))"
+)
 DROP_CLAUSE = re.compile(r"^(DROP TABLE IF EXISTS \w+)(?: SYNC)?$")
 INSERT_SELECT = re.compile(r"^INSERT INTO \w+\s*\([\w\s,]+\)\s*SELECT\b")
 MERGE_TREE = re.compile(r"ENGINE = (Replacing|Summing|Aggregating|Collapsing)?MergeTree\b")
@@ -95,8 +103,8 @@ def on_cluster(statement: str, cluster: str) -> str:
     rendered, found = CREATE_CLAUSE.subn(rf"\1 ON CLUSTER '{cluster}'", statement, count=1)
     if not found:
         raise ValueError(
-            "cannot run on a cluster, not a CREATE … IF NOT EXISTS / OR REPLACE, DROP TABLE IF EXISTS "
-            f"or INSERT INTO … SELECT: {statement[:80]}"
+            "cannot run on a cluster, not a CREATE … IF NOT EXISTS / OR REPLACE, ALTER TABLE (column comments), "
+            f"DROP TABLE IF EXISTS or INSERT INTO … SELECT: {statement[:80]}"
         )
     return MERGE_TREE.sub(r"ENGINE = Replicated\1MergeTree", rendered)
 
@@ -106,38 +114,57 @@ def current_version() -> int:
 
 
 TIMEZONE_PLACEHOLDER = "{timezone}"
+DEFINER_PLACEHOLDER = "{definer}"
 TIMEZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$")
+DEFINER_NAME = re.compile(r"^(?:CURRENT_USER|[A-Za-z_][A-Za-z0-9_]*)$")
+EMBEDDED_DEFINER = "CURRENT_USER"
 VIEW_NAME = re.compile(r"^CREATE OR REPLACE VIEW (\w+)")
 VIEW_COMMENT = re.compile(r"\sCOMMENT '((?:[^'\\]|'')*)'\s*$")
 
 
-def render(statement: str, timezone: str) -> str:
-    """``statement`` with ``{timezone}`` replaced by the IANA zone ``timezone``."""
+def checked_timezone(timezone: str) -> str:
+    """``timezone`` if it is an IANA zone name, which alone may be pasted into SQL."""
     if not TIMEZONE_NAME.match(timezone):
         raise ValueError(f"ZAKAZ_TIMEZONE={timezone!r} is not an IANA time zone name (e.g. Europe/Moscow)")
-    return statement.replace(TIMEZONE_PLACEHOLDER, timezone)
+    return timezone
 
 
-def zoned_views(timezone: str) -> dict[str, tuple[str, str]]:
-    """Each view whose newest definition names the time zone: (rendered DDL, its COMMENT)."""
+def render(statement: str, timezone: str, definer: str = EMBEDDED_DEFINER) -> str:
+    """``statement`` with ``{timezone}`` replaced by the IANA zone ``timezone`` and
+    ``{definer}`` by the user the views run as."""
+    if not DEFINER_NAME.match(definer):
+        raise ValueError(f"{definer!r} cannot define views: a user name or CURRENT_USER")
+    return statement.replace(TIMEZONE_PLACEHOLDER, checked_timezone(timezone)).replace(DEFINER_PLACEHOLDER, definer)
+
+
+def newest_views() -> dict[str, str]:
+    """Each view's newest definition (unrendered), by name."""
     newest: dict[str, str] = {}
     for migration in migrations():
         for statement in migration.statements:
             if found := VIEW_NAME.match(statement):
                 newest[found.group(1)] = statement
+    return newest
+
+
+def zoned_views(timezone: str, definer: str = EMBEDDED_DEFINER) -> dict[str, tuple[str, str]]:
+    """Each view whose newest definition names the time zone: (rendered DDL, its COMMENT)."""
     views = {}
-    for name, statement in newest.items():
+    for name, statement in newest_views().items():
         comment = VIEW_COMMENT.search(statement)
         if TIMEZONE_PLACEHOLDER in statement and comment:
-            views[name] = (render(statement, timezone), render(comment.group(1).replace("''", "'"), timezone))
+            views[name] = (render(statement, timezone, definer), render(comment.group(1).replace("''", "'"), timezone))
     return views
 
 
-def ensure_schema(client: Client, cluster: str = "", timezone: str | None = None) -> list[str]:
+def ensure_schema(
+    client: Client, cluster: str = "", timezone: str | None = None, definer: str = EMBEDDED_DEFINER
+) -> list[str]:
     """Apply the migrations the connected database lacks, their views rendered in
     ``timezone`` (the configured ``ZAKAZ_TIMEZONE``, which every process passes: a
-    process naming another zone would re-render them back), and re-render views left in another
-    zone; return the names of the migrations applied and of the views re-rendered."""
+    process naming another zone would re-render them back) and run as ``definer`` (see
+    :func:`view_definer`), and re-render views left in another zone; return the names of the
+    migrations applied and of the views re-rendered."""
     timezone = timezone or DEFAULT_TIMEZONE
     if cluster:
         client.command(on_cluster(f"CREATE DATABASE IF NOT EXISTS {client.database}", cluster))
@@ -148,18 +175,24 @@ def ensure_schema(client: Client, cluster: str = "", timezone: str | None = None
         if migration.version in applied:
             continue
         for statement in migration.statements:
-            client.command(on_cluster(render(statement, timezone), cluster))
+            client.command(on_cluster(render(statement, timezone, definer), cluster))
         append_rows(client, "zakaz_schema_history", [{"version": [migration.version], "name": [migration.name]}])
         log.info("applied warehouse migration %03d %s", migration.version, migration.name)
         done.append(f"{migration.version:03d}_{migration.name}")
-    done += _rerender_views(client, cluster, timezone)
+    done += _rerender_views(client, cluster, timezone, definer)
     _drop_stale_staging(client)
     return done
 
 
-def _rerender_views(client: Client, cluster: str, timezone: str) -> list[str]:
+def view_definer(embedded: bool) -> str:
+    """Who the views run as: the server's least-privileged definer, or on the embedded
+    engine (no users, no grants) the one user there is."""
+    return EMBEDDED_DEFINER if embedded else VIEW_DEFINER
+
+
+def _rerender_views(client: Client, cluster: str, timezone: str, definer: str) -> list[str]:
     """Views rendered in another time zone (their COMMENT names it) are created again."""
-    views = zoned_views(timezone)
+    views = zoned_views(timezone, definer)
     if not views:
         return []
     rows = client.query(

@@ -10,7 +10,7 @@ from dagster import Backoff, BetaWarning, Failure, Jitter, RetryPolicy, TableCol
 
 from zakaz_pipeline.defs.resources import QticketsResource
 from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsRequestError
-from zakaz_pipeline.warehouse.contract import schema_contract
+from zakaz_pipeline.warehouse.contract import column_descriptions, schema_contract
 
 DAILY = {"partition_expr": "sales_date"}
 # Daily partitions, a table partitioned by month: each write replaces the whole months of its days.
@@ -29,8 +29,13 @@ def step_retry(delay: float) -> RetryPolicy:
 
 def table(name: str, **metadata: Any) -> dict[str, Any]:
     """Definition metadata of the asset stored as ``name``: how the IO manager writes it
-    (``metadata``), and its columns from the schema contract, which the catalog shows."""
-    columns = [TableColumn(column, kind) for column, kind in schema_contract()[name].items()]
+    (``metadata``), and its columns from the schema contract with what each means (the
+    migrations' COMMENTs), which the catalog shows."""
+    described = column_descriptions()[name]
+    columns = [
+        TableColumn(column, kind, description=described.get(column) or None)
+        for column, kind in schema_contract()[name].items()
+    ]
     return {**metadata, "dagster/column_schema": TableSchema(columns=columns)}
 
 

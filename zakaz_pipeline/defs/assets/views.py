@@ -14,12 +14,12 @@ EVENTS, SHOWS = AssetKey("dim_events"), AssetKey("dim_shows")
 SALES, INVENTORY_LATEST = AssetKey("fact_qtickets_sales_daily"), AssetKey("fact_qtickets_inventory_latest")
 # name, description, upstream assets
 VIEWS = (
-    ("v_qtickets_sales_dashboard", "DataLens: daily sales with event, city and the event's current inventory.",
-     [SALES, INVENTORY_LATEST]),
+    ("v_qtickets_sales_dashboard", "DataLens: daily sales per event, with its name and city.", [SALES, EVENTS]),
     ("v_sales_14d", "DataLens: the dashboard's daily sales of the last 14 days.",
      [AssetKey("v_qtickets_sales_dashboard")]),
-    ("v_sales_latest", "DataLens: per event, sales today, yesterday, 7 days and all time, with tickets left.",
-     [SALES, INVENTORY_LATEST]),
+    ("v_sales_latest",
+     "DataLens: per event with sales or on sale, sales today, yesterday, 7 days and all time, and its seats on sale.",
+     [SALES, INVENTORY_LATEST, EVENTS]),
     ("v_qtickets_freshness", "DataLens: per source table, the age of its newest data and its last run's status.",
      [ORDERS, INVENTORY, EVENTS, AssetKey("meta_job_runs"), AssetKey("meta_webhooks")]),
     ("v_inventory_history",

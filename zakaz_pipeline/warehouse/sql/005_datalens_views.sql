@@ -1,5 +1,5 @@
--- The DataLens contract. DataLens runs every query with join_use_nulls = 1 (and readonly = 2,
--- max_execution_time = 70); a view whose stored column types were computed without it
+-- The DataLens contract. DataLens runs every query with join_use_nulls = 1 (and readonly = 2;
+-- it sends no max_execution_time); a view whose stored column types were computed without it
 -- fails with Code 80 "Nullable column having not Nullable type". Each view below
 --   * declares its columns and types, so its structure no longer depends on the session
 --     that created it, and ends its SELECT with SETTINGS join_use_nulls = 1 (DataLens's own
