@@ -9,6 +9,7 @@ at all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -216,9 +217,10 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
         events = [event for page in client.iter_events() for event in page]
         event_rows, show_rows = event_columns(events, org=settings.org)
         orders = tickets = 0
-        for page in client.iter_paid_orders(start, end, windows=payment_windows(start, end, tz)):
-            orders += len(page)
-            tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
+        with contextlib.closing(client.iter_paid_orders(start, end, windows=payment_windows(start, end, tz))) as pages:
+            for page in pages:
+                orders += len(page)
+                tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
         on_sale = shows_on_sale(event_rows, show_rows, dt.datetime.now(dt.UTC))
         left = sum(show_inventory(seats)[1] for seats in client.seats_of([show_id for _, show_id in on_sale]))
     return DryRunCounts(row_count(event_rows), row_count(show_rows), orders, tickets, len(on_sale), left)

@@ -99,18 +99,20 @@ def _ticket_batches(
         else:
             pages = client.iter_paid_orders(start, end, on_page=count)
         flatten = functools.partial(ticket_columns, org=qtickets.org, tz=tz, pii_key=pii_key)
-        for page_orders, part in _flattened(pages, flatten):
-            orders += page_orders
-            if expected is not None and orders > expected:  # the account grew while the scan paged
-                expected = orders
-            days.update(part["sales_date"])
-            report()
-            batch.append(part)
-            pending += row_count(part)
-            if pending >= ROWS_PER_BATCH:
-                tickets += pending
-                yield _merge(batch)
-                batch, pending = [], 0
+        # Closed whatever happens here: an error's traceback would keep an open scan alive.
+        with contextlib.closing(pages):
+            for page_orders, part in _flattened(pages, flatten):
+                orders += page_orders
+                if expected is not None and orders > expected:  # the account grew while the scan paged
+                    expected = orders
+                days.update(part["sales_date"])
+                report()
+                batch.append(part)
+                pending += row_count(part)
+                if pending >= ROWS_PER_BATCH:
+                    tickets += pending
+                    yield _merge(batch)
+                    batch, pending = [], 0
     if batch:
         tickets += pending
         yield _merge(batch)
