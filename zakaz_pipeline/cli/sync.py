@@ -117,7 +117,7 @@ class SyncOutcome:
 def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     """One run of the sync job over ``first``..``last`` (one API scan for the range)."""
     from zakaz_pipeline.cli.console import RunConsole, console_logging
-    from zakaz_pipeline.cli.instance import execute_here, open_instance, record_in_warehouse
+    from zakaz_pipeline.cli.instance import execute_here, fail_runs_left_behind, open_instance, record_in_warehouse
     from zakaz_pipeline.defs.jobs import RANGE_START_TAG, partition_range_tags
 
     tags = partition_range_tags(first, last)
@@ -125,6 +125,7 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     # The warehouse is held for the whole command, so the embedded engine starts once
     # rather than for the run, its record and the summary in turn.
     with open_client(parse_target(settings.clickhouse_url, settings.clickhouse_database)), open_instance() as instance:
+        fail_runs_left_behind(instance, settings)
         try:
             result = execute_here(
                 instance, SYNC_JOB, tags=tags, run_config=console_logging(debug_enabled()), listener=console
