@@ -127,13 +127,15 @@ def test_the_daemon_fails_dead_runs_and_its_queue_moves_on(env, tmp_path, monkey
         _wait_for(lambda: not _alive(worker), "the run worker to be gone")
         assert _status(home, first) == DagsterRunStatus.STARTED, "nothing was left to mark it"
         second = _launch(wired, partition_range_tags(today, today))
+        assert _status(home, second) == DagsterRunStatus.QUEUED
         with _daemon(wired, tmp_path / "daemon-2.log"):
             _wait_for(lambda: _status(home, second) in STARTED_OR_DONE, "the next queued run to start")
     assert _status(home, first) == DagsterRunStatus.FAILURE
     with DagsterInstance.from_config(str(home)) as instance:
         sync_reason, worker_reason = (_failure_message(instance, run_id) for run_id in (left.run_id, first))
-    assert f"pid {killed_sync} on" in sync_reason and "Marked failed by zakaz" in sync_reason
-    assert f"pid {worker} on" in worker_reason and "Detected run worker status" in worker_reason
+    for reason, pid in ((sync_reason, killed_sync), (worker_reason, worker)):  # Dagster's words around ours
+        assert reason.startswith("Detected run worker status FAILED"), reason
+        assert f"its process (pid {pid} on " in reason and "is gone without finishing the run" in reason
 
 
 STARTED_OR_DONE = (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.SUCCESS)
@@ -204,9 +206,7 @@ def _launch(env: dict[str, str], tags: dict[str, str]) -> str:  # noqa: F811
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        queued = instance.get_runs(limit=1)[0]
-    assert queued.status == DagsterRunStatus.QUEUED
-    return queued.run_id
+        return instance.get_runs(limit=1)[0].run_id
 
 
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
