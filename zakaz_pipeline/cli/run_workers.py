@@ -134,8 +134,11 @@ def _pid(instance: DagsterInstance, run: DagsterRun) -> int | None:
     if PID_TAG in run.tags:
         return _as_pid(run.tags[PID_TAG])
     engine = instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
-    workers = [entry.dagster_event for entry in engine if entry.dagster_event and _is_worker_start(entry.message)]
-    pids = [_reported_pid(event.event_specific_data) for event in workers if event is not None]
+    pids = [
+        _reported_pid(entry.dagster_event.event_specific_data)
+        for entry in engine
+        if entry.dagster_event is not None and _is_worker_start(entry.message)
+    ]
     known = [pid for pid in pids if pid is not None]
     return known[-1] if known else None
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -75,6 +75,9 @@ class QticketsTransientError(QticketsError):
 
 
 Condition = Mapping[str, Any]
+# A scan's pages: a generator, which its reader closes when it stops early (an error's
+# traceback would otherwise keep it, and the threads of a windowed scan, waiting).
+Pages = Generator[list[dict[str, Any]], None, None]
 PageCallback = Callable[[int, int | None], None]
 
 
@@ -176,7 +179,7 @@ class QticketsClient:
         *,
         per_page: int | None = None,
         on_page: PageCallback | None = None,
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Pages:
         """Yield the items of a list endpoint page by page, in ascending id order.
 
         ``on_page(fetched, expected)`` follows every page: items so far, and the items
@@ -225,7 +228,7 @@ class QticketsClient:
         *,
         on_page: PageCallback | None = None,
         windows: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Pages:
         """Orders whose payment time falls in ``[start, end)``: one scan for any range, or
         with ``windows`` (disjoint half-open ranges covering it, ``payment_windows``) one
         keyset scan per window, up to ``max_in_flight`` side by side, pages in arrival
@@ -238,7 +241,7 @@ class QticketsClient:
         def scan(low: dt.datetime, high: dt.datetime) -> Callable[[], Iterator[list[dict[str, Any]]]]:
             return lambda: self.iter_pages("orders", _paid_between(low, high))
 
-        def pages() -> Iterator[list[dict[str, Any]]]:
+        def pages() -> Pages:
             fetched = 0
             assert self.limiter is not None
             for page in pages_side_by_side([scan(low, high) for low, high in windows], self.limiter.max_in_flight):
