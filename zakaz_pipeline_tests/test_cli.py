@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import re
 import signal
 import socket
@@ -18,8 +19,8 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from zakaz_pipeline.cli.sync import SYNC_JOB, sync_assets
 from zakaz_pipeline.simulator.faults import FaultPlan
-from zakaz_pipeline.simulator.server import SimulatorServer
-from zakaz_pipeline.simulator.shop import SimulatedAccount
+from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
+from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
@@ -319,6 +320,68 @@ def test_failed_sync_ends_in_plain_lines_with_the_stack_in_the_event_log(env) ->
             if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_FAILURE"
         ]
     assert stacks and all(stack for stack in stacks), "Dagster's stack stays in the run's log"
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+def test_bad_upstream_data_ends_the_sync_at_once_naming_the_order_and_field(env, kind) -> None:
+    """Each bad value the simulator can serve (a price "1 500,00", an order without its
+    baskets, a negative quantity, a timestamp past 2106): the orders step fails once,
+    without retries, the process exits (no scan thread holds it), and the one line names
+    where. The account's history is a month of a longer range, so the orders are scanned
+    window by window side by side, as the sync that hung did."""
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    order_id, basket_id = account.corrupt(kind, random.Random(7))
+    where = f"order {order_id}" + ("" if basket_id is None else f", basket {basket_id}")
+    with SimulatorServer(account, token=TOKEN) as server:
+        started = time.monotonic()
+        result = zakaz("sync", env=env | {"QTICKETS_BASE_URL": server.base_url}, timeout=180)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert elapsed < 120, f"a failed sync took {elapsed:.0f} s to exit"
+    (told,) = [line for line in result.stderr.splitlines() if line.startswith("zakaz: step ")]
+    field = CORRUPTIONS[kind][0]
+    assert told.startswith(
+        f"zakaz: step stg_qtickets_api_orders_raw failed: the Qtickets API sent bad data: {where}: {field} "
+    ), told
+    assert "FAILURE" in result.stdout and where in result.stdout
+    plain_error(result)
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        (run,) = instance.get_runs()
+        events = [entry.dagster_event.event_type_value for entry in instance.all_logs(run.run_id)
+                  if entry.dagster_event and entry.dagster_event.step_key == "stg_qtickets_api_orders_raw"]  # fmt: skip
+    assert run.status == DagsterRunStatus.FAILURE
+    assert events.count("STEP_FAILURE") == 1 and "STEP_UP_FOR_RETRY" not in events, "bad data is not retried"
+
+
+def test_a_sync_stopped_while_its_windows_are_scanned_side_by_side_exits(env) -> None:
+    """Pages of ten orders from a slow API, payment windows scanned side by side by
+    worker threads feeding the writer through a queue when the kill arrives."""
+    account = SimulatedAccount.generate(seed=5, orders=400, events=3, history_days=120)
+    pace = FaultPlan.parse("seed=1,latency_ms=150,max_per_page=10")
+    with SimulatorServer(account, token=TOKEN, faults=pace) as server:
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "zakaz_pipeline.cli", "sync"], env=env | {"QTICKETS_BASE_URL": server.base_url},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not any(_next_page_of_orders(r) for r in server.requests) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a window's second page: the scans are under way
+        assert sync.poll() is None, "the sync ended before its scans were seen under way"
+        sync.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        out, err = sync.communicate(timeout=120)
+        waited = time.monotonic() - stopped
+    assert sync.returncode == 1, err[-3000:]
+    assert waited < 30, f"the stopped sync took {waited:.0f} s to exit"
+    # Not "no traceback": a kill that lands while Dagster's SQLite storage resets a
+    # connection makes SQLAlchemy log the interruption (test_stopped_sync_ends_in_plain_lines
+    # holds the plain lines, with the main thread waiting on the API).
+    assert "Ctrl-C or a kill" in out + err
+
+
+def _next_page_of_orders(request: RequestRecord) -> bool:
+    """A keyset scan's request after its first page: payment window and ``id >`` the last seen."""
+    return request.path == "/orders" and len((request.body or {}).get("where", [])) > 2
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

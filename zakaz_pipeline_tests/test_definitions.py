@@ -19,7 +19,7 @@ EXPECTED_ASSETS = {
     "dim_events", "dim_shows", "stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw",
     "fact_qtickets_sales_daily", "fact_qtickets_inventory_latest", "v_qtickets_sales_dashboard",
     "v_sales_14d", "v_sales_latest", "v_qtickets_freshness", "v_inventory_history", "v_show_sell_through",
-    "meta_job_runs", "meta_webhooks",
+    "meta_job_runs", "meta_webhooks", "qtickets_api",
 }  # fmt: skip
 
 
@@ -94,7 +94,7 @@ def test_every_asset_carries_checks_and_the_automation_is_wired() -> None:
     defs = definitions()
     graph = defs.resolve_asset_graph()
     checked = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
-    assert checked == EXPECTED_ASSETS
+    assert checked == EXPECTED_ASSETS - {"qtickets_api"}, "every asset the pipeline writes; the API is observed"
     sensors = {sensor.name for sensor in defs.sensors}
     assert {
         "qtickets_late_changes",

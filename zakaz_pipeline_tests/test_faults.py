@@ -372,7 +372,9 @@ def test_new_fields_and_shape_quirks_flatten_to_the_same_rows(
 
 
 def test_a_spec_parses_and_round_trips() -> None:
-    spec = "seed=7,rate=0.2,kinds=429+5xx+slow+reset+truncate+badjson+drift+extra,revoke_after=40,slow_seconds=1.5"
+    spec = (
+        "seed=7,rate=0.2,kinds=429+5xx+slow+reset+truncate+badjson+drift+extra+vanish,revoke_after=40,slow_seconds=1.5"
+    )
     parsed = FaultPlan.parse(spec)
     assert parsed == FaultPlan(seed=7, rate=0.2, kinds=frozenset(KINDS), revoke_after=40, slow_seconds=1.5)
     assert FaultPlan.parse(parsed.spec()) == parsed

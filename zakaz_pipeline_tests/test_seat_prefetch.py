@@ -27,7 +27,7 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
-from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, history, pipeline_resources
+from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, history, pipeline_resources, probed
 from zakaz_pipeline_tests.test_pipeline import warehouse_inventory
 
 INVENTORY_STEP = "stg_qtickets_api_inventory_raw"
@@ -51,7 +51,10 @@ def _materialize(
     max_in_flight: int,
     selection=None,
 ):
-    """A tick's run: yesterday and today, in this process (``materialize``)."""
+    """A tick's run: yesterday and today, in this process (``materialize``), the API's
+    findings recorded first (so the server's requests are the run's alone)."""
+    probed(server, instance)
+    server.requests.clear()
     last = history(server.account)[1]
     qtickets = QticketsResource(org=ORG, base_url=server.base_url, token=TOKEN, max_in_flight=max_in_flight)
     result = materialize(

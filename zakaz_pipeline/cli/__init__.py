@@ -85,11 +85,14 @@ def _cause(exc: Exception) -> str:
     worded for people; anything else gets its type and first line."""
     from zakaz_pipeline.errors import exception_line
     from zakaz_pipeline.qtickets.client import QticketsError
+    from zakaz_pipeline.qtickets.fields import UpstreamDataError
     from zakaz_pipeline.settings import process_secrets
 
     text = exception_line(exc, process_secrets())
     if isinstance(exc, QticketsError):
         return f"the Qtickets API failed: {text}"
+    if isinstance(exc, UpstreamDataError):
+        return text
     return f"{type(exc).__name__}: {text}"
 
 

@@ -63,13 +63,14 @@ class CheckReport:
 def run_checks(settings: Settings) -> CheckReport:
     """The ``qtickets_checks`` job run here, one line per check it holds, in the UI's order."""
     from zakaz_pipeline.cli.console import RunConsole, console_logging
-    from zakaz_pipeline.cli.instance import execute_here, open_instance, record_in_warehouse
+    from zakaz_pipeline.cli.instance import execute_here, fail_runs_left_behind, open_instance, record_in_warehouse
     from zakaz_pipeline.definitions import build_definitions
     from zakaz_pipeline.defs.checks import skipped_reasons
 
     job = build_definitions(settings).resolve_job_def("qtickets_checks")
     console = RunConsole()
     with open_instance() as instance:
+        fail_runs_left_behind(instance, settings)
         try:
             result = execute_here(
                 instance, job.name, tags={}, run_config=console_logging(debug_enabled()), listener=console

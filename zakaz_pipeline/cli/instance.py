@@ -13,8 +13,12 @@ this process, on the job's own executor: embedded chDB lets one process open a d
 path, and the CLI holds it for the whole command; a server warehouse's job runs in
 process too (``multi_or_in_process_executor``, asked for ``in_process``).
 
+Every run made here is tagged with where its process lives (``run_workers.py``), and the
+runs a killed command left unfinished are marked failed before the next one starts.
+
 Dagster has no public API for creating a run with an origin, so this module imports
-``dagster._core`` (one of two places, with ``event_log.py``, both in the CLI's room);
+``dagster._core`` (one of three places, with ``event_log.py`` and ``run_workers.py``, all in
+the CLI's room);
 ``test_local_runs.py`` fails on a Dagster upgrade that moves these names, and asks the
 UI's GraphQL for the job's runs.
 """
@@ -37,6 +41,7 @@ from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOr
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from filelock import FileLock
 
+from zakaz_pipeline.cli.run_workers import fail_dead_runs, this_process_tags
 from zakaz_pipeline.settings import LOCAL_STATE_DIR, Settings
 
 # The code location's name in workspace.yaml and infra/dagster/workspace.yaml (a test holds them equal).
@@ -108,13 +113,21 @@ def execute_here(
     run = instance.create_run_for_job(
         job_def=job_def,
         run_config=run_config,
-        tags=tags,
+        tags={**tags, **this_process_tags()},
         remote_job_origin=remote_job_origin(job_name),
         job_code_origin=job.get_python_origin(),
     )
     if listener is not None:
         instance.add_event_listener(run.run_id, listener)
     return execute_run(job, run, instance, raise_on_error=False)
+
+
+def fail_runs_left_behind(instance: DagsterInstance, settings: Settings) -> None:
+    """Runs whose process died (a SIGKILL, an OOM kill, a power cut) are marked failed
+    before this command starts its own, and recorded as failed syncs in the warehouse:
+    left STARTED they would hold the run queue's only place for ever."""
+    for run_id in fail_dead_runs(instance):
+        record_in_warehouse(instance, run_id, settings)
 
 
 def record_in_warehouse(instance: DagsterInstance, run_id: str, settings: Settings) -> None:

@@ -9,6 +9,7 @@ at all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -118,7 +119,7 @@ class SyncOutcome:
 def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     """One run of the sync job over ``first``..``last`` (one API scan for the range)."""
     from zakaz_pipeline.cli.console import RunConsole, console_logging
-    from zakaz_pipeline.cli.instance import execute_here, open_instance, record_in_warehouse
+    from zakaz_pipeline.cli.instance import execute_here, fail_runs_left_behind, open_instance, record_in_warehouse
     from zakaz_pipeline.defs.jobs import RANGE_START_TAG, partition_range_tags
 
     tags = partition_range_tags(first, last)
@@ -126,6 +127,7 @@ def run_sync(settings: Settings, first: dt.date, last: dt.date) -> SyncOutcome:
     # The warehouse is held for the whole command, so the embedded engine starts once
     # rather than for the run, its record and the summary in turn.
     with open_client(parse_target(settings.clickhouse_url, settings.clickhouse_database)), open_instance() as instance:
+        fail_runs_left_behind(instance, settings)
         try:
             result = execute_here(
                 instance, SYNC_JOB, tags=tags, run_config=console_logging(debug_enabled()), listener=console
@@ -221,9 +223,10 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRunCounts:
         event_rows, show_rows = event_columns(events, org=settings.org)
         orders = tickets = 0
         fetch = PaidOrders(client, _findings(settings, client), strategy=settings.orders_strategy, tz=tz)
-        for page in fetch.pages(start, end):
-            orders += len(page)
-            tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
+        with contextlib.closing(fetch.pages(start, end)) as pages:
+            for page in pages:
+                orders += len(page)
+                tickets += row_count(ticket_columns(page, org=settings.org, tz=tz, pii_key=settings.pii_key.encode()))
         on_sale = shows_on_sale(event_rows, show_rows, dt.datetime.now(dt.UTC))
         left = sum(show_inventory(seats)[1] for seats in client.seats_of([show_id for _, show_id in on_sale]))
     return DryRunCounts(row_count(event_rows), row_count(show_rows), orders, tickets, len(on_sale), left)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -111,6 +111,9 @@ class QticketsTransientError(QticketsError):
     such as a proxy's page): worth re-running the step, not worth a loop in the client."""
 
 
+# A scan's pages: a generator, which its reader closes when it stops early (an error's
+# traceback would otherwise keep it, and the threads of a windowed scan, waiting).
+Pages = Generator[list[dict[str, Any]], None, None]
 PageCallback = Callable[[int, int | None], None]
 
 
@@ -267,7 +270,7 @@ class QticketsClient:
         per_page: int | None = None,
         on_page: PageCallback | None = None,
         dropped: Counter[str] | None = None,
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Pages:
         """Yield the items of a list endpoint page by page, in ascending id order, keyset-paged.
 
         Every item is held against ``conditions``: one that fails them is left out and
@@ -327,7 +330,7 @@ class QticketsClient:
         on_page: PageCallback | None = None,
         windows: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
         dropped: Counter[str] | None = None,
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Pages:
         """Orders whose payment time falls in ``[start, end)``, by the API's filter (each row
         checked, see ``iter_pages``): one scan for any range, or with ``windows`` (disjoint
         half-open ranges covering it, ``payment_windows``) one keyset scan per window, up to
@@ -341,7 +344,7 @@ class QticketsClient:
         def scan(low: dt.datetime, high: dt.datetime) -> Callable[[], Iterator[list[dict[str, Any]]]]:
             return lambda: self.iter_pages("orders", paid_between(low, high), dropped=dropped)
 
-        def pages() -> Iterator[list[dict[str, Any]]]:
+        def pages() -> Pages:
             fetched = 0
             assert self.limiter is not None
             for page in pages_side_by_side([scan(low, high) for low, high in windows], self.limiter.max_in_flight):

@@ -11,6 +11,11 @@ Order scans stay keyset scans: a range is cut into disjoint half-open payment-ti
 (``payment_windows``), each scanned as today in its own worker, and their pages come out as
 they arrive through a queue a few pages deep (``pages_side_by_side``), so memory stays
 bounded by a few pages whatever the range and every order is seen exactly once.
+
+Background work runs on daemon threads, not a ``ThreadPoolExecutor``: the interpreter
+joins an executor's threads at exit after running every call still queued, so a scan
+nobody reads any more, or seat requests nobody will take, would keep a failed or stopped
+``zakaz`` process alive. A daemon thread is told to stop and never holds the exit.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,16 +98,43 @@ class Prefetch(Generic[K, R]):
     run's limiter like any other, so prefetching never adds to what is in flight."""
 
     def __init__(self, function: Callable[[K], R], keys: Iterable[K], workers: int) -> None:
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="qtickets-prefetch")
-        self._futures = {key: self._pool.submit(function, key) for key in keys}
+        self._futures: dict[K, Future[R]] = {key: Future() for key in keys}
+        work: queue.SimpleQueue[tuple[K, Future[R]]] = queue.SimpleQueue()
+        for item in self._futures.items():
+            work.put(item)
+        _start_daemons("qtickets-prefetch", min(workers, len(self._futures)), _call_each, function, work)
 
     def take(self, key: K) -> Future[R] | None:
         return self._futures.pop(key, None)
 
     def close(self) -> None:
-        """Calls not started are cancelled, running ones finish; nothing is left behind."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Calls not started are cancelled; one under way ends with its request, unread."""
+        for future in self._futures.values():
+            future.cancel()
         self._futures.clear()
+
+
+def _call_each(function: Callable[[K], R], work: queue.SimpleQueue[tuple[K, Future[R]]]) -> None:
+    """A prefetch worker: the next key's call into its future, until none is left."""
+    while True:
+        try:
+            key, future = work.get_nowait()
+        except queue.Empty:
+            return
+        if not future.set_running_or_notify_cancel():  # cancelled by ``close``
+            continue
+        try:
+            result = function(key)
+        except BaseException as error:  # noqa: BLE001 - handed to whoever takes the future
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+def _start_daemons(name: str, count: int, target: Callable[..., None], *args: Any) -> None:
+    """``count`` daemon threads running ``target(*args)``: they never hold the interpreter's exit."""
+    for number in range(count):
+        threading.Thread(target=target, args=args, name=f"{name}_{number}", daemon=True).start()
 
 
 class PausingRetry(Retry):
@@ -161,13 +194,17 @@ def pages_side_by_side(scans: Sequence[Callable[[], Iterator[T]]], workers: int)
 
     A queue ``workers`` pages deep sits between the scans and the caller: a scan that
     runs ahead waits, so at most about twice ``workers`` pages are held whatever the range.
-    The first error of any scan is raised here; abandoning the iterator (an error, Ctrl-C)
-    stops every scan after its current request."""
+    The first error of any scan is raised here. Closing the iterator (the caller's
+    ``contextlib.closing``, or its collection) stops every scan after its current request;
+    one left open still never holds the process's exit (the scans run on daemon threads)."""
     if workers == 1 or len(scans) < 2:
         for scan in scans:
             yield from scan()
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=workers)
+    todo: queue.SimpleQueue[Callable[[], Iterator[T]]] = queue.SimpleQueue()
+    for scan in scans:
+        todo.put(scan)
     stop = threading.Event()  # no scan starts another request: one failed, or the caller left
     closed = threading.Event()  # the caller left: nothing more is read from the queue
 
@@ -180,23 +217,24 @@ def pages_side_by_side(scans: Sequence[Callable[[], Iterator[T]]], workers: int)
                 continue
         return False
 
-    def run(scan: Callable[[], Iterator[T]]) -> None:
-        if stop.is_set():
-            return
-        try:
-            for page in scan():
-                if not put(page):
-                    return
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            stop.set()  # the others finish the request they are on, and start none
-            put(_Failed(error), even_when_stopping=True)
-            return
-        put(_DONE)
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                scan = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                for page in scan():
+                    if not put(page):
+                        return
+            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                stop.set()  # the others finish the request they are on, and start none
+                put(_Failed(error), even_when_stopping=True)
+                return
+            put(_DONE)
 
-    pool = ThreadPoolExecutor(min(workers, len(scans)), thread_name_prefix="qtickets-scan")
+    _start_daemons("qtickets-scan", min(workers, len(scans)), run)
     try:
-        for scan in scans:
-            pool.submit(run, scan)
         remaining = len(scans)
         while remaining:
             item = pages.get()
@@ -209,4 +247,47 @@ def pages_side_by_side(scans: Sequence[Callable[[], Iterator[T]]], workers: int)
     finally:
         stop.set()
         closed.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def in_order(fetch: Callable[[int], R], numbers: Iterable[int], workers: int) -> Iterator[R]:
+    """``fetch`` of each number, up to ``workers`` at once and twice as many ahead, results
+    in order. Leaving early (closing the iterator) cancels what has not started; a fetch
+    under way ends with its request, unread. The workers are daemon threads waiting on
+    their own queue, never on the caller, so an iterator left open holds nothing up."""
+    numbers = iter(numbers)
+    if workers <= 1:
+        yield from map(fetch, numbers)
+        return
+    work: queue.SimpleQueue[tuple[int, Future[R]] | None] = queue.SimpleQueue()
+    ahead: deque[Future[R]] = deque()
+
+    def submit(count: int) -> None:
+        for number in itertools.islice(numbers, count):
+            future: Future[R] = Future()
+            ahead.append(future)
+            work.put((number, future))
+
+    _start_daemons("qtickets-pages", workers, _call_queued, fetch, work)
+    submit(2 * workers)
+    try:
+        while ahead:
+            result = ahead.popleft().result()
+            submit(1)
+            yield result
+    finally:
+        for future in ahead:
+            future.cancel()
+        for _ in range(workers):
+            work.put(None)
+
+
+def _call_queued(function: Callable[[int], R], work: queue.SimpleQueue[tuple[int, Future[R]] | None]) -> None:
+    """An ``in_order`` worker: each queued number's call into its future, until told to stop."""
+    while (item := work.get()) is not None:
+        number, future = item
+        if not future.set_running_or_notify_cancel():  # cancelled: the caller left
+            continue
+        try:
+            future.set_result(function(number))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller with the future
+            future.set_exception(error)

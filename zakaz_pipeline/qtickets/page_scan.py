@@ -20,16 +20,13 @@ list's last days, whatever its first year.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 import math
-import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
-from zakaz_pipeline.qtickets.client import ListPage, QticketsClient, QticketsError
+from zakaz_pipeline.qtickets.client import ListPage, Pages, QticketsClient, QticketsError
+from zakaz_pipeline.qtickets.concurrency import in_order
 from zakaz_pipeline.qtickets.rules import parse_ts
 
 log = logging.getLogger(__name__)
@@ -38,10 +35,6 @@ R = TypeVar("R")
 # How often the list may move back under one scan (more for a long list) before it gives up:
 # each move re-reads a few pages, and a list that never stops moving is no list to page.
 MAX_REREADS = 5
-
-
-class ScanStopped(Exception):
-    """A page fetch that was not started because its scan was abandoned."""
 
 
 class PageScan:
@@ -107,7 +100,7 @@ class PageScan:
             low, high = (middle, high) if before(middle) else (low, middle)
         return low
 
-    def pages(self, first: int = 1, last: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, first: int = 1, last: int | None = None) -> Pages:
         """The items of pages ``first``..``last`` (to the end of the list when ``None``), in
         order, side by side within the client's limit, each boundary checked (module doc)."""
         last_id: int | None = None
@@ -164,34 +157,3 @@ class PageScan:
         limiter = self.client.limiter
         workers = limiter.max_in_flight if limiter is not None else 1
         return in_order(lambda n: self._cache.pop(n, None) or self._fetch(n), numbers, workers)
-
-
-def in_order(fetch: Callable[[int], R], numbers: Iterable[int], workers: int) -> Iterator[R]:
-    """``fetch`` of each number, up to ``workers`` running at once and twice as many
-    ahead, results in order. Leaving early cancels what has not started; a fetch in
-    progress finishes its request and is dropped, and no worker ever waits on the caller."""
-    numbers = iter(numbers)
-    if workers <= 1:
-        for number in numbers:
-            yield fetch(number)
-        return
-    stop = threading.Event()
-
-    def guarded(number: int) -> R:
-        if stop.is_set():
-            raise ScanStopped
-        return fetch(number)
-
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="qtickets-pages")
-    ahead: deque[Future[R]] = deque(pool.submit(guarded, n) for n in itertools.islice(numbers, 2 * workers))
-    try:
-        while ahead:
-            result = ahead.popleft().result()
-            for number in itertools.islice(numbers, 1):
-                ahead.append(pool.submit(guarded, number))
-            yield result
-    finally:
-        stop.set()
-        for future in ahead:
-            future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)

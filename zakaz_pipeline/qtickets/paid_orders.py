@@ -21,12 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from zakaz_pipeline.qtickets.client import (
+    Pages,
     QticketsClient,
     QticketsFilterIgnored,
     QticketsFilterRefused,
@@ -97,7 +98,7 @@ class PaidOrders:
         *,
         created_from: dt.datetime | None = None,
         on_progress: ProgressCallback | None = None,
-    ) -> Iterator[list[Order]]:
+    ) -> Pages:
         """The paid orders of the window, page by page; ``on_progress(read, expected)``
         after each page (``expected`` the API's count, ``None`` when unknown)."""
         progress = on_progress or (lambda read, expected: None)
@@ -117,7 +118,7 @@ class PaidOrders:
             self.report.strategy = "filtered, then scan"
             yield from self._scan(start, end, created_from, progress, handed=handed)
 
-    def _filtered(self, start: dt.datetime, end: dt.datetime, progress: ProgressCallback) -> Iterator[list[Order]]:
+    def _filtered(self, start: dt.datetime, end: dt.datetime, progress: ProgressCallback) -> Pages:
         windows = payment_windows(start, end, self.tz)
         expected = self.client.count_paid_orders(start, end) if len(windows) > 1 else None
         read = 0
@@ -144,7 +145,7 @@ class PaidOrders:
         progress: ProgressCallback,
         *,
         handed: set[int],
-    ) -> Iterator[list[Order]]:
+    ) -> Pages:
         scan = PageScan(self.client, "orders")
         lower = start - self.findings.payment_lag - LAG_MARGIN
         if created_from is not None:

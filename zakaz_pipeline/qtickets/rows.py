@@ -5,6 +5,10 @@ columnar insert takes: no per-row dicts are kept. Every quirk of the API's shape
 absorbed here (``utm`` as ``[]`` or an object, amounts as ints or floats, ids as ints or
 numeric strings), so the warehouse only ever sees one type per column.
 
+Every value the facts need is read by ``fields.py``: one that cannot be stored truthfully
+(a price ``"1 500,00"``, a missing ``baskets`` key, a negative quantity, a timestamp out of
+range) raises ``UpstreamDataError`` naming the order, the basket and the field.
+
 Personal data stops here: the buyer's e-mail is turned into ``buyer_key`` (keyed
 HMAC-SHA256) and no name, phone, e-mail or card number is copied into any column.
 """
@@ -12,7 +16,6 @@ HMAC-SHA256) and no name, phone, e-mail or card number is copied into any column
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -21,7 +24,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from zakaz_pipeline.columns import Columns, empty_columns, rows_of
-from zakaz_pipeline.qtickets.rules import CENT, parse_ts, show_is_on_sale
+from zakaz_pipeline.qtickets.fields import (
+    FieldError,
+    UpstreamDataError,
+    amount,
+    items,
+    moment,
+    optional_whole,
+    require,
+    tickets,
+    whole,
+)
+from zakaz_pipeline.qtickets.rules import show_is_on_sale
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
@@ -49,25 +63,10 @@ SHOW_COLUMNS = (
 
 INVENTORY_COLUMNS = ("org", "snapshot_ts", "event_id", "show_id", "tickets_total", "tickets_left")
 
-
-def money(value: Any) -> Decimal:
-    """Amounts arrive as ints, floats or numeric strings; store exact kopecks."""
-    if value is None or value == "":
-        return Decimal("0.00")
-    return _kopecks(value)
-
-
-@functools.lru_cache(maxsize=4096, typed=True)
-def _kopecks(value: int | float | str) -> Decimal:
-    """Cached because a two-year history has millions of amounts but only a few thousand
-    distinct prices (a Decimal is immutable; ``typed`` keeps ``1`` and ``1.0`` apart)."""
-    return Decimal(str(value)).quantize(CENT)
-
-
-def optional_id(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    return int(value)
+# Keys a paid order and each of its baskets must have for the facts (README "Definitions"):
+# their absence is schema drift, whatever value they hold (null, [] and 0 are values).
+ORDER_KEYS = frozenset({"id", "payed", "payed_at", "deleted_at", "event_id", "baskets"})
+BASKET_KEYS = frozenset({"id", "show_id", "price", "quantity", "deleted_at", "refunded_at", "refunded_amount"})
 
 
 def buyer_key(email: str | None, pii_key: bytes) -> str:
@@ -97,11 +96,17 @@ def ticket_columns(orders: Iterable[Mapping[str, Any]], *, org: str, tz: ZoneInf
     """
     rows: list[tuple[Any, ...]] = []
     for order in orders:
-        payed_at = parse_ts(order.get("payed_at"))
-        if payed_at is None:
-            continue
-        shared = _order_fields(order, org, payed_at, payed_at.astimezone(tz).date(), pii_key)
-        rows.extend(_ticket_row(basket, *shared) for basket in order.get("baskets") or ())
+        basket: Any = None
+        try:
+            require(order, ORDER_KEYS, "order")
+            payed_at = moment(order, "payed_at")
+            if payed_at is None:
+                continue
+            shared = _order_fields(order, org, payed_at, payed_at.astimezone(tz).date(), pii_key)
+            for basket in items(order, "baskets"):
+                rows.append(_ticket_row(basket, *shared))
+        except FieldError as error:
+            raise UpstreamDataError(_record("order", order, "basket", basket), error) from None
     if not rows:
         return empty_columns(TICKET_COLUMNS)
     return dict(zip(TICKET_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
@@ -113,18 +118,18 @@ def _order_fields(
     """The order's share of a ticket row: ``org`` … ``event_id`` (around the basket's
     id), ``sale_ts`` … ``order_deleted_at``, and ``currency`` … ``buyer_key``."""
     utm, client, site = (_nested(order, key) for key in ("utm", "client", "site"))
-    head = (org, sales_date, order["id"], order.get("event_id"))
+    head = (org, sales_date, whole(order, "id"), whole(order, "event_id"))
     dates = (
         payed_at,
-        bool(order.get("payed")),
-        parse_ts(order.get("created_at")),
-        parse_ts(order.get("updated_at")),
-        parse_ts(order.get("deleted_at")),
+        bool(order["payed"]),
+        moment(order, "created_at"),
+        moment(order, "updated_at"),
+        moment(order, "deleted_at"),
     )
     tail = (
         str(order.get("currency_id") or ""),
-        optional_id(order.get("discount_id")),
-        optional_id(order.get("promo_code_id")),
+        optional_whole(order, "discount_id"),
+        optional_whole(order, "promo_code_id"),
         str(order.get("payment_type_id") or ""),
         *(str(utm.get(key) or "") for key in UTM_KEYS),
         str(site.get("host") or ""),
@@ -137,63 +142,89 @@ def _ticket_row(
     basket: Mapping[str, Any], head: tuple[Any, ...], dates: tuple[Any, ...], tail: tuple[Any, ...]
 ) -> tuple[Any, ...]:
     """One ticket's values, in ``TICKET_COLUMNS`` order."""
+    require(basket, BASKET_KEYS, "basket")
     org, sales_date, order_id, event_id = head
     seat_id = str(basket.get("seat_id") or "")
     zone, row, place = split_seat(seat_id)
     return (
-        org, sales_date, order_id, basket["id"], event_id, basket.get("show_id"),
-        seat_id, zone, row, place, str(basket.get("seat_name") or ""), int(basket.get("quantity") or 1),
+        org, sales_date, order_id, whole(basket, "id"), event_id, whole(basket, "show_id"),
+        seat_id, zone, row, place, str(basket.get("seat_name") or ""), tickets(basket, "quantity"),
         *dates,
-        parse_ts(basket.get("created_at")), parse_ts(basket.get("updated_at")),
-        parse_ts(basket.get("deleted_at")), parse_ts(basket.get("checked_at")),
-        parse_ts(basket.get("refunded_at")), money(basket.get("refunded_amount")),
-        money(basket.get("refunded_deduction_amount")), money(basket.get("original_price")),
-        money(basket.get("discount_value")), money(basket.get("price")), money(basket.get("service_fee_amount")),
+        moment(basket, "created_at"), moment(basket, "updated_at"),
+        moment(basket, "deleted_at"), moment(basket, "checked_at"),
+        moment(basket, "refunded_at"), amount(basket, "refunded_amount"),
+        amount(basket, "refunded_deduction_amount"), amount(basket, "original_price"),
+        amount(basket, "discount_value"), amount(basket, "price"), amount(basket, "service_fee_amount"),
         *tail,
     )  # fmt: skip
+
+
+def _record(kind: str, record: Any, part_kind: str, part: Any) -> str:
+    """``order 12, basket 34``: which record a bad field is in, by ids alone."""
+    name = f"{kind} {_id_of(record)}"
+    return name if part is None else f"{name}, {part_kind} {_id_of(part)}"
+
+
+def _id_of(record: Any) -> str:
+    value = record.get("id") if isinstance(record, dict) else None
+    return str(value) if type(value) is int else "without an id" if value is None else f"{str(value)[:40]!r}"
 
 
 def event_columns(events: Iterable[Mapping[str, Any]], *, org: str) -> tuple[Columns, Columns]:
     """``dim_events`` and ``dim_shows`` rows; the city object is split into id, name, zone."""
     event_out, show_out = empty_columns(EVENT_COLUMNS), empty_columns(SHOW_COLUMNS)
     for event in events:
-        city = _nested(event, "city")
-        shows = event.get("shows") or []
-        starts = [ts for ts in (parse_ts(show.get("start_date")) for show in shows) if ts]
-        values = (
-            org, event["id"], str(event.get("name") or ""), bool(event.get("is_active")),
-            event.get("deleted_at") is not None, parse_ts(event.get("deleted_at")),
-            optional_id(city.get("id") or event.get("city_id")), str(city.get("name") or ""),
-            str(city.get("timezone") or ""), str(event.get("place_name") or ""),
-            str(event.get("place_address") or ""), str(event.get("age") or ""),
-            str(event.get("currency_id") or ""), len(shows), min(starts, default=None),
-            max(starts, default=None), parse_ts(event.get("created_at")), parse_ts(event.get("updated_at")),
-        )  # fmt: skip
+        show: Any = None
+        rows: list[tuple[Any, ...]] = []
+        try:
+            event_id = whole(event, "id")
+            for show in event.get("shows") or []:
+                rows.append(_show_row(org, event_id, show))
+            show = None
+            values = _event_row(org, event_id, event, [row[7] for row in rows if row[7]], len(rows))
+        except FieldError as error:
+            raise UpstreamDataError(_record("event", event, "show", show), error) from None
         for name, value in zip(EVENT_COLUMNS, values, strict=True):
             event_out[name].append(value)
-        for show in shows:
-            _append_show(show_out, org, event["id"], show)
+        for row in rows:
+            for name, value in zip(SHOW_COLUMNS, row, strict=True):
+                show_out[name].append(value)
     return event_out, show_out
 
 
-def _append_show(out: Columns, org: str, event_id: int, show: Mapping[str, Any]) -> None:
-    values = (
-        org, show["id"], event_id, str(show.get("name") or ""), bool(show.get("is_active")),
-        show.get("deleted_at") is not None, parse_ts(show.get("deleted_at")),
-        parse_ts(show.get("start_date")), parse_ts(show.get("finish_date")),
-        parse_ts(show.get("open_date")), parse_ts(show.get("sale_start_date")),
-        parse_ts(show.get("sale_finish_date")), _price(show.get("min_price")),
-        _price(show.get("max_price")), parse_ts(show.get("created_at")), parse_ts(show.get("updated_at")),
+def _event_row(
+    org: str, event_id: int, event: Mapping[str, Any], starts: list[dt.datetime], show_count: int
+) -> tuple[Any, ...]:
+    city = _nested(event, "city")
+    return (
+        org, event_id, str(event.get("name") or ""), bool(event.get("is_active")),
+        event.get("deleted_at") is not None, moment(event, "deleted_at"),
+        optional_whole(city, "id") if city.get("id") else optional_whole(event, "city_id"),
+        str(city.get("name") or ""), str(city.get("timezone") or ""), str(event.get("place_name") or ""),
+        str(event.get("place_address") or ""), str(event.get("age") or ""),
+        str(event.get("currency_id") or ""), show_count, min(starts, default=None),
+        max(starts, default=None), moment(event, "created_at"), moment(event, "updated_at"),
     )  # fmt: skip
-    for name, value in zip(SHOW_COLUMNS, values, strict=True):
-        out[name].append(value)
 
 
-def _price(value: Any) -> Decimal | None:
+def _show_row(org: str, event_id: int, show: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A ``dim_shows`` row in ``SHOW_COLUMNS`` order (``start_date`` is its 8th value)."""
+    return (
+        org, whole(show, "id"), event_id, str(show.get("name") or ""), bool(show.get("is_active")),
+        show.get("deleted_at") is not None, moment(show, "deleted_at"),
+        moment(show, "start_date"), moment(show, "finish_date"),
+        moment(show, "open_date"), moment(show, "sale_start_date"),
+        moment(show, "sale_finish_date"), _price(show, "min_price"),
+        _price(show, "max_price"), moment(show, "created_at"), moment(show, "updated_at"),
+    )  # fmt: skip
+
+
+def _price(show: Mapping[str, Any], key: str) -> Decimal | None:
     """``min_price``/``max_price`` are price objects, null, or (defensively) plain amounts."""
+    value = show.get(key)
     if isinstance(value, dict):
-        return money(value.get("default_price"))
-    return None if value is None else money(value)
+        return amount(value, "default_price")
+    return None if value is None else amount(show, key)
 
 
 def shows_on_sale(event_rows: Columns, show_rows: Columns, now: dt.datetime) -> list[tuple[int, int]]:

@@ -38,6 +38,16 @@ from zakaz_pipeline.simulator.rendering import MOSCOW, format_ts, money, order_p
 ChangeListener = Callable[[str, dict[str, Any], list[dict[str, Any]]], None]
 
 
+# What ``SimulatedAccount.corrupt`` puts into an order, as a broken or drifted upstream
+# would send it: the field it breaks and the bad value (``None``: the key is removed).
+CORRUPTIONS: dict[str, tuple[str, Any]] = {
+    "price": ("price", "1 500,00"),  # a basket's price in a locale's format, not a number
+    "baskets": ("baskets", None),  # the order without its tickets' key
+    "quantity": ("quantity", -1),  # a basket of minus one ticket
+    "timestamp": ("checked_at", "9999-12-31T23:59:59-14:00"),  # a moment past what a warehouse holds
+}
+
+
 def ticket_is_live(order: dict[str, Any], basket: dict[str, Any]) -> bool:
     """A ticket still holds its seat unless it or its order was cancelled or refunded."""
     return order["deleted_at"] is None and basket["deleted_at"] is None and basket["refunded_at"] is None
@@ -255,6 +265,22 @@ class SimulatedAccount:
                 self._tickets_by_show[show_id] = [t for t in self._tickets_by_show[show_id] if t[0] is not order]
                 self._recount_seats(show_id)
             self.revision += 1
+
+    def corrupt(self, kind: str, rng: random.Random) -> tuple[int, int | None]:
+        """Put the bad value ``CORRUPTIONS[kind]`` into a paid order that ``rng`` picks
+        (into its first ticket, for a basket's field), as the API would serve it; returns
+        the order's and the basket's id. The ground truth of that order is then undefined,
+        and the account's own changes (drift, a live shop) must not touch it."""
+        field, value = CORRUPTIONS[kind]
+        with self.lock:
+            order = rng.choice([order for order in self.orders if order["payed_at"] and order["baskets"]])
+            basket = order["baskets"][0]
+            if field == "baskets":
+                del order["baskets"]
+            else:
+                basket[field] = value
+            self.revision += 1
+            return order["id"], None if field == "baskets" else basket["id"]
 
     def advance(self, to: dt.datetime) -> None:
         """Move the account's clock forward (shows go off sale, "today" changes)."""

@@ -181,15 +181,27 @@ def _insert_all(client: Client, table: str, source: Iterable[Columns]) -> int:
     types = column_types(client, table)
     pending: list[pa.Table] = []
     held = written = 0
-    for batch in source:
-        if not row_count(batch):
-            continue
-        pending.append(arrow_table(batch, types))
-        held += pending[-1].num_rows
-        if held >= ROWS_PER_INSERT:
-            written += _insert(client, table, pending)
-            pending, held = [], 0
+    batches = iter(source)
+    try:
+        for batch in batches:
+            if not row_count(batch):
+                continue
+            pending.append(arrow_table(batch, types))
+            held += pending[-1].num_rows
+            if held >= ROWS_PER_INSERT:
+                written += _insert(client, table, pending)
+                pending, held = [], 0
+    finally:
+        _close(batches)
     return written + _insert(client, table, pending)
+
+
+def _close(batches: Iterator[Columns]) -> None:
+    """A generator of batches (``Batches``) is closed, not left to an error's traceback:
+    its own ``finally`` (the API scans it reads) runs now, whatever stopped the insert."""
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
 
 
 def _insert(client: Client, table: str, parts: list[pa.Table]) -> int:

@@ -10,6 +10,7 @@ from dagster import Backoff, BetaWarning, Failure, Jitter, RetryPolicy, TableCol
 
 from zakaz_pipeline.defs.resources import QticketsResource
 from zakaz_pipeline.qtickets.client import QticketsAuthError, QticketsClient, QticketsRequestError
+from zakaz_pipeline.qtickets.fields import UpstreamDataError
 from zakaz_pipeline.warehouse.contract import column_descriptions, schema_contract
 
 DAILY = {"partition_expr": "sales_date"}
@@ -41,9 +42,11 @@ def table(name: str, **metadata: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def qtickets_api(qtickets: QticketsResource) -> Iterator[QticketsClient]:
-    """A refused token or request will not heal on retry: fail the step at once, without retries."""
+    """A refused token or request, or an answer holding bad data (``UpstreamDataError``,
+    read where it is flattened inside this block), will not heal on retry: fail the step
+    at once, without retries."""
     try:
         with qtickets.get_client() as client:
             yield client
-    except (QticketsAuthError, QticketsRequestError) as exc:
+    except (QticketsAuthError, QticketsRequestError, UpstreamDataError) as exc:
         raise Failure(str(exc), allow_retries=False) from None

@@ -33,7 +33,7 @@ def events_assets(retry: RetryPolicy) -> AssetsDefinition:
         """One scan of GET /events feeds both dimensions."""
         with qtickets_api(qtickets) as client:
             events = [event for page in client.iter_events() for event in page]
-        event_rows, show_rows = event_columns(events, org=qtickets.org)
+            event_rows, show_rows = event_columns(events, org=qtickets.org)
         if inventory_follows_here(context):
             qtickets.start_seat_counts(event_rows, show_rows)
         context.log.info("fetched %d events with %d shows", row_count(event_rows), row_count(show_rows))

@@ -98,15 +98,17 @@ def _ticket_batches(
             start, end, created_from=parse_ts(context.run.tags.get(CREATED_FROM_TAG)), on_progress=report
         )
         flatten = functools.partial(ticket_columns, org=qtickets.org, tz=tz, pii_key=pii_key)
-        for page_orders, part in _flattened(pages, flatten):
-            orders += page_orders
-            days.update(part["sales_date"])
-            batch.append(part)
-            pending += row_count(part)
-            if pending >= ROWS_PER_BATCH:
-                tickets += pending
-                yield _merge(batch)
-                batch, pending = [], 0
+        # Closed whatever happens here: an error's traceback would keep an open scan alive.
+        with contextlib.closing(pages):
+            for page_orders, part in _flattened(pages, flatten):
+                orders += page_orders
+                days.update(part["sales_date"])
+                batch.append(part)
+                pending += row_count(part)
+                if pending >= ROWS_PER_BATCH:
+                    tickets += pending
+                    yield _merge(batch)
+                    batch, pending = [], 0
     if batch:
         tickets += pending
         yield _merge(batch)
