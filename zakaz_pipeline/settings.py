@@ -20,8 +20,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dagster import DagsterInvalidDefinitionError, EnvVar, ScheduleDefinition
-
 from zakaz_pipeline.errors import env_secrets
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
 from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
@@ -29,6 +27,14 @@ from zakaz_pipeline.qtickets.findings import STRATEGIES
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
 from zakaz_pipeline.warehouse.connection import DEFAULT_DATABASE, WarehouseConfigError, parse_target
 from zakaz_pipeline.warehouse.networks import ALLOW_WIDE_NETWORKS
+from zakaz_pipeline.warehouse.server_access import (
+    MIN_USER_PASSWORD_LENGTH,
+    NETWORK_VARIABLES,
+    PASSWORD_VARIABLES,
+    TLS_CERT,
+    TLS_KEY,
+    ServerAccess,
+)
 
 DEFAULT_HISTORY_START = "2021-01-01"
 DEFAULT_ORG = "default"
@@ -55,6 +61,15 @@ SECRETS = {
     "token": "QTICKETS_TOKEN", "pii_key": "ZAKAZ_PII_KEY", "clickhouse_url": "CLICKHOUSE_URL",
     "alert_webhook_url": "ALERT_WEBHOOK_URL", "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
 }  # fmt: skip
+# Each cron field's bounds and names: minute, hour, day of month, month, day of week.
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+CRON_FIELDS = (
+    (0, 59, ()),
+    (0, 23, ()),
+    (1, 31, ()),
+    (1, 12, MONTHS),
+    (0, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
 # Without these a run cannot work at all: an ``EnvVar`` even when unset, so the run names it.
 REQUIRED_SECRETS = ("QTICKETS_TOKEN", "ZAKAZ_PII_KEY")
 
@@ -85,10 +100,39 @@ def simulator_faults() -> str | None:
 
 
 def environment() -> Mapping[str, str]:
-    """The raw variables: for ``zakaz bootstrap``'s own reading of users' passwords (or their
-    ``*_FILE``), networks and TLS pair, which only that command needs, and for the children
-    ``zakaz demo --ui`` starts (the webserver and daemon read the settings themselves)."""
+    """The raw variables, for the children ``zakaz demo --ui`` starts (the webserver and
+    daemon read the settings themselves)."""
     return os.environ
+
+
+def server_access(env: Mapping[str, str] | None = None) -> ServerAccess:
+    """What only ``zakaz bootstrap`` needs (``warehouse/server_access.py``): each user's
+    password, from ``<VAR>`` or the file ``<VAR>_FILE`` names (as Docker secrets give it),
+    and network list as written, by variable; whether wide networks are allowed; the TLS
+    pair's paths. Read here, like every setting; bootstrap checks what they mean."""
+    read = _Reader(os.environ if env is None else env)
+    passwords = {name: _password(read, name) for name in PASSWORD_VARIABLES}
+    return ServerAccess(
+        passwords=passwords,
+        networks={name: read.text(name) for name in NETWORK_VARIABLES},
+        allow_wide_networks=read.flag(ALLOW_WIDE_NETWORKS),
+        tls_cert=read.text(TLS_CERT),
+        tls_key=read.text(TLS_KEY),
+        problems=tuple(read.problems),
+    )
+
+
+def _password(read: _Reader, name: str) -> str:
+    value, path = read.text(name), read.text(f"{name}_FILE")
+    if not value and path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            read.problems.append(f"{name}_FILE cannot be read ({exc.strerror})")
+            return ""
+    if len(value) < MIN_USER_PASSWORD_LENGTH:
+        read.problems.append(f"{name} (or {name}_FILE) must hold a password of {MIN_USER_PASSWORD_LENGTH}+ chars")
+    return value
 
 
 def default_clickhouse_url() -> str:
@@ -240,14 +284,15 @@ class Settings:
     def alerts_configured(self) -> bool:
         return bool(self.alert_webhook_url or self.telegram_bot_token)
 
-    def secret(self, name: str) -> Any:
-        """What a resource gets for the secret field ``name``: ``EnvVar`` of its variable when
-        these settings came from the process (set, or required), else the value itself
-        (a test's settings; a default such as the local warehouse's path)."""
+    def secret_variable(self, name: str) -> str | None:
+        """The variable a resource reads the secret field ``name`` from at run time (Dagster's
+        ``EnvVar``, ``defs/resources.py``) when these settings came from the process and it is
+        set or required; None when the resource gets the value itself (a test's settings, a
+        default such as the local warehouse's path)."""
         variable = SECRETS[name]
         if self.from_process and (variable in self.set_names or variable in REQUIRED_SECRETS):
-            return EnvVar(variable)
-        return getattr(self, name)
+            return variable
+        return None
 
     def secret_values(self) -> tuple[str, ...]:
         """Secret values an error line must never quote, including the warehouse passwords."""
@@ -360,13 +405,28 @@ def _orders_strategy(value: str) -> str:
 
 
 def _cron(value: str) -> str:
-    """Dagster's own rule for a schedule's cron string, through its public API: a schedule
-    built on it now fails here, naming the variable, rather than when the code loads."""
-    try:
-        ScheduleDefinition(name="zakaz_cron_check", cron_schedule=value, job_name="qtickets_sync")
-    except DagsterInvalidDefinitionError:
-        raise ConfigError(f"ZAKAZ_SCHEDULE_CRON={value!r} is not a cron string (e.g. {DEFAULT_CRON!r})") from None
+    """A five-field cron string (``*/15 * * * *``), each field a ``*``, numbers or names within
+    its bounds, ranges, lists and steps: checked here, without loading Dagster, so a bad one
+    names its variable at once instead of failing when the code loads."""
+    fields = value.split()
+    if len(fields) != len(CRON_FIELDS) or not all(map(_cron_field, fields, CRON_FIELDS)):
+        raise ConfigError(f"ZAKAZ_SCHEDULE_CRON={value!r} is not a cron string (e.g. {DEFAULT_CRON!r})")
     return value
+
+
+def _cron_field(field: str, bounds: tuple[int, int, tuple[str, ...]]) -> bool:
+    low, high, names = bounds
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) > 0):
+            return False
+        if span == "*":
+            continue
+        ends = span.split("-")
+        values = [names.index(end.upper()) + low if end.upper() in names else end for end in ends]
+        if len(ends) > 2 or not all(str(v).isdigit() and low <= int(v) <= high for v in values):
+            return False
+    return True
 
 
 def _base_url(url: str, plain_http_allowed: bool) -> str:

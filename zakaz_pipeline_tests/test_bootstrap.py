@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from zakaz_pipeline.settings import server_access
 from zakaz_pipeline.warehouse.access import (
     USERS,
     VIEW_DEFINER,
@@ -32,7 +33,7 @@ from zakaz_pipeline.warehouse.bootstrap import (
     revocations,
 )
 from zakaz_pipeline.warehouse.schema import HISTORY_DDL, migrations, newest_views, on_cluster, render
-from zakaz_pipeline.warehouse.tls import certificate_problems
+from zakaz_pipeline.warehouse.tls import certificate_problems as tls_problems
 from zakaz_pipeline_tests.harness import TZ
 from zakaz_pipeline_tests.test_cli import zakaz
 
@@ -241,9 +242,12 @@ def test_passwords_come_from_variables_or_secret_files(tmp_path) -> None:
         "CLICKHOUSE_BACKUP_PASSWORD": "short",
     }
     with pytest.raises(BootstrapError) as error:
-        read_passwords(env)
+        read_passwords(server_access(env))
     assert "CLICKHOUSE_BACKUP_PASSWORD" in str(error.value) and "short" not in str(error.value)
-    assert read_passwords(env | {"CLICKHOUSE_BACKUP_PASSWORD": "bk-secret-00003"})["etl_writer"] == "from-a-file-secret"
+    assert (
+        read_passwords(server_access(env | {"CLICKHOUSE_BACKUP_PASSWORD": "bk-secret-00003"}))["etl_writer"]
+        == "from-a-file-secret"
+    )
 
 
 def test_embedded_bootstrap_applies_the_schema_once_and_says_why_users_are_skipped(tmp_path) -> None:
@@ -271,13 +275,13 @@ def test_server_bootstrap_fails_clearly_without_leaking_secrets() -> None:
 
 
 def test_users_are_limited_to_their_networks_and_changes_apply_to_existing_users() -> None:
-    made = plan(networks=read_networks({}))
+    made = plan(networks=read_networks(server_access({})))
     reader_create, reader_host = made.users["datalens_reader"][0].sql, made.hosts["datalens_reader"].sql
     for network in DATALENS_NETWORKS:
         assert f"'{network}'" in reader_create and f"'{network}'" in reader_host
     assert reader_host.startswith("ALTER USER datalens_reader HOST IP ")
     env = {"CLICKHOUSE_ETL_NETWORKS": "10.213.0.0/24", "CLICKHOUSE_DATALENS_NETWORKS": " 203.0.113.0/24 ,2001:db8::/32"}
-    made = plan(networks=read_networks(env))
+    made = plan(networks=read_networks(server_access(env)))
     assert made.hosts["etl_writer"].sql == "ALTER USER etl_writer HOST IP '10.213.0.0/24'"
     assert made.hosts["datalens_reader"].sql == "ALTER USER datalens_reader HOST IP '2001:db8::/32', '203.0.113.0/24'"
     assert made.hosts["backup_user"].sql == "ALTER USER backup_user HOST IP '127.0.0.1/32', '::1/128'"
@@ -317,7 +321,7 @@ def test_users_are_limited_to_their_networks_and_changes_apply_to_existing_users
 )
 def test_a_bad_network_list_names_the_variable(value: str, says: str) -> None:
     with pytest.raises(BootstrapError) as error:
-        read_networks({"CLICKHOUSE_DATALENS_NETWORKS": value})
+        read_networks(server_access({"CLICKHOUSE_DATALENS_NETWORKS": value}))
     assert "CLICKHOUSE_DATALENS_NETWORKS" in str(error.value) and says in str(error.value)
     if "connect" in says or "wider" in says or "reaches" in says:
         assert "CLICKHOUSE_ALLOW_WIDE_NETWORKS=1" in str(error.value), "the refusal names the opt-in"
@@ -327,12 +331,12 @@ def test_wide_networks_pass_only_with_the_opt_in_at_bootstrap_and_in_the_access_
     """A /8 is the widest range taken as it is (the private 10.0.0.0/8, a mapped /104); past
     that, or all of IPv4 together, only ``CLICKHOUSE_ALLOW_WIDE_NETWORKS=1`` lets it through."""
     narrow = {"CLICKHOUSE_ETL_NETWORKS": "10.0.0.0/8,::ffff:172.16.0.0/108", "CLICKHOUSE_DATALENS_NETWORKS": "fd00::/8"}
-    assert read_networks(narrow)["etl_writer"] == ("10.0.0.0/8", "::ffff:ac10:0/108")
+    assert read_networks(server_access(narrow))["etl_writer"] == ("10.0.0.0/8", "::ffff:ac10:0/108")
     wide = {"CLICKHOUSE_DATALENS_NETWORKS": "0.0.0.0/1,128.0.0.0/1", "CLICKHOUSE_ETL_NETWORKS": "::ffff:0:0/96"}
     with pytest.raises(BootstrapError) as error:
-        read_networks(wide)
+        read_networks(server_access(wide))
     assert "CLICKHOUSE_DATALENS_NETWORKS" in str(error.value) and "CLICKHOUSE_ETL_NETWORKS" in str(error.value)
-    allowed = read_networks(wide | {"CLICKHOUSE_ALLOW_WIDE_NETWORKS": "1"})
+    allowed = read_networks(server_access(wide | {"CLICKHOUSE_ALLOW_WIDE_NETWORKS": "1"}))
     assert allowed["datalens_reader"] == ("0.0.0.0/1", "128.0.0.0/1")
     # the server's view of the same users: refused by the audit unless the opt-in is passed on
     hosts = {
@@ -441,6 +445,12 @@ def pki(tmp_path_factory) -> Path:
 
 def _pair(cert: Path | str, key: Path | str) -> dict[str, str]:
     return {"CLICKHOUSE_TLS_CERT": str(cert), "CLICKHOUSE_TLS_KEY": str(key)}
+
+
+def certificate_problems(env: dict[str, str]) -> list[str]:
+    """The pair's problems as ``zakaz bootstrap`` finds them, from its variables."""
+    access = server_access(env)
+    return tls_problems(access.tls_cert, access.tls_key)
 
 
 def test_a_certificate_chain_a_trusted_ca_signed_passes(pki, monkeypatch) -> None:

@@ -4,7 +4,12 @@ those inside functions) cross into no room it must not know (README "How it work
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "zakaz_pipeline"
 STORAGE = {"dagster", "clickhouse_connect", "chdb"}
@@ -62,3 +67,32 @@ def test_the_import_reader_sees_plain_from_nested_and_relative_imports() -> None
         "zakaz_pipeline.warehouse.io_manager",
         "zakaz_pipeline.cli.main",
     } <= names
+
+
+LOADS_NOTHING_HEAVY = """
+import sys
+from zakaz_pipeline.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as done:
+    status = done.code
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"dagster", "clickhouse_connect", "chdb", "pyarrow"})
+print(status, ",".join(heavy) or "-")
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "status"),
+    [(["--help"], {}, 0), (["sync"], {"QTICKETS_READ_TIMEOUT": "inf"}, 2), (["probe"], {"QTICKETS_TOKEN": ""}, 2)],
+)
+def test_help_and_a_bad_setting_answer_without_loading_dagster(
+    argv: list[str], env: dict[str, str], status: int
+) -> None:
+    """The command line parses, and settings are checked, before Dagster, the warehouse
+    driver or Arrow is imported: a typo costs a second, not the seconds they take to load."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOADS_NOTHING_HEAVY, *argv],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "ZAKAZ_"))} | env,
+    )  # fmt: skip
+    assert result.stdout.split()[-2:] == [str(status), "-"], result.stdout + result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zakaz_pipeline.settings import ConfigError, Settings, environment
+from zakaz_pipeline.settings import ConfigError, Settings, server_access
 
 
 def bootstrap_command(args: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def bootstrap_command(args: argparse.Namespace) -> int:
     try:
         target = parse_target(url, settings.clickhouse_database)
         lines = bootstrap(
-            target, environment(), cluster=cluster, timezone=settings.timezone, rotate_passwords=args.rotate_passwords
+            target, server_access(), cluster=cluster, timezone=settings.timezone, rotate_passwords=args.rotate_passwords
         )
     except (BootstrapError, WarehouseConfigError) as exc:
         message = str(exc).replace("CLICKHOUSE_URL", "CLICKHOUSE_ADMIN_URL / CLICKHOUSE_URL")

@@ -3,7 +3,7 @@ references, so they stay out of the definitions and the UI."""
 
 from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from zakaz_pipeline.columns import Columns
@@ -100,7 +100,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     the warehouse's IO manager must not depend on the Qtickets resource, and each stays
     usable alone (tests, ``zakaz check``)."""
     warehouse = ClickHouseResource(
-        url=settings.secret("clickhouse_url"),
+        url=_secret(settings, "clickhouse_url"),
         database=settings.clickhouse_database,
         cluster=settings.clickhouse_cluster,
         timezone=settings.timezone,
@@ -109,12 +109,12 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "qtickets": QticketsResource(
             org=settings.org,
             base_url=settings.base_url,
-            token=settings.secret("token"),
+            token=_secret(settings, "token"),
             read_timeout=settings.read_timeout,
             max_in_flight=settings.max_in_flight,
             orders_strategy=settings.orders_strategy,
         ),
-        "pii": PiiResource(key=settings.secret("pii_key")),
+        "pii": PiiResource(key=_secret(settings, "pii_key")),
         "quality": QualityResource(
             org=settings.org,
             timezone=settings.timezone,
@@ -127,3 +127,10 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "warehouse": warehouse,
         "io_manager": ClickHouseIOManager(warehouse=warehouse, org=settings.org),
     }
+
+
+def _secret(settings: Settings, name: str) -> Any:
+    """A secret as a resource field: ``EnvVar`` of its variable (the UI and run config show
+    the name, never the value), or the value where the settings did not come from the process."""
+    variable = settings.secret_variable(name)
+    return EnvVar(variable) if variable else getattr(settings, name)

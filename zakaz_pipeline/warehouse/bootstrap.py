@@ -36,7 +36,6 @@ import ipaddress
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -45,6 +44,7 @@ from zakaz_pipeline.warehouse.access import READER_PROFILE, ROLE_OF, VIEW_DEFINE
 from zakaz_pipeline.warehouse.connection import WarehouseTarget, open_client
 from zakaz_pipeline.warehouse.networks import ALLOW_WIDE_NETWORKS, WIDEST_PREFIX, width_problems
 from zakaz_pipeline.warehouse.schema import checked_timezone, current_version, ensure_schema
+from zakaz_pipeline.warehouse.server_access import ServerAccess
 from zakaz_pipeline.warehouse.tls import certificate_problems
 
 
@@ -244,37 +244,35 @@ def access_plan(
     return plan
 
 
-def read_passwords(env: Mapping[str, str]) -> dict[str, str]:
-    """Each password from ``<VAR>`` or from the file named by ``<VAR>_FILE`` (Docker secrets)."""
-    found, problems = _passwords(env)
-    if problems:
-        raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(problems))
-    return found
+def read_passwords(access: ServerAccess) -> dict[str, str]:
+    """Each user's password (``ServerAccess`` read it from its variable or file)."""
+    if access.problems:
+        raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(access.problems))
+    return {account.user: access.passwords[account.password_env] for account in ACCOUNTS}
 
 
-def read_networks(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+def read_networks(access: ServerAccess) -> dict[str, tuple[str, ...]]:
     """Each configurable user's networks: comma-separated CIDRs, else its defaults."""
-    found, problems = _networks(env)
+    found, problems = _networks(access)
     if problems:
         raise BootstrapError("cannot set up users:\n  - " + "\n  - ".join(problems))
     return found
 
 
-def read_server_settings(env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+def read_server_settings(access: ServerAccess) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     """Passwords, networks and the TLS pair, every problem reported at once before any
     connection is made."""
-    passwords, problems = _passwords(env)
-    networks, network_problems = _networks(env)
-    problems += network_problems + certificate_problems(env)
+    networks, problems = _networks(access)
+    problems = [*access.problems, *problems, *certificate_problems(access.tls_cert, access.tls_key)]
     if problems:
         raise BootstrapError("cannot set up the server:\n  - " + "\n  - ".join(problems))
-    return passwords, networks
+    return read_passwords(access), networks
 
 
-def _networks(env: Mapping[str, str]) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+def _networks(access: ServerAccess) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     found, problems = {}, []
     for account in ACCOUNTS:
-        raw = env.get(account.networks_env, "").strip() if account.networks_env else ""
+        raw = access.networks.get(account.networks_env, "") if account.networks_env else ""
         if not raw:
             found[account.user] = account.default_networks
             continue
@@ -288,32 +286,13 @@ def _networks(env: Mapping[str, str]) -> tuple[dict[str, tuple[str, ...]], list[
             networks.append(str(network))
         if not networks and not problems:
             problems.append(f"{account.networks_env} lists no network (comma-separated CIDRs)")
-        if env.get(ALLOW_WIDE_NETWORKS, "").strip() != "1":
+        if not access.allow_wide_networks:
             problems += [
                 f"{account.networks_env}: {problem}; list only the networks that may connect (no range wider "
                 f"than a /{WIDEST_PREFIX}), or set {ALLOW_WIDE_NETWORKS}=1 to allow it"
                 for problem in width_problems(networks)
             ]
         found[account.user] = tuple(networks)
-    return found, problems
-
-
-def _passwords(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    found, problems = {}, []
-    for account in ACCOUNTS:
-        value = env.get(account.password_env, "")
-        path = env.get(f"{account.password_env}_FILE", "")
-        if not value and path:
-            try:
-                value = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append(f"{account.password_env}_FILE cannot be read ({exc.strerror})")
-                continue
-        if len(value) < 12:
-            problems.append(
-                f"{account.password_env} (or {account.password_env}_FILE) must hold a password of 12+ chars"
-            )
-        found[account.user] = value
     return found, problems
 
 
@@ -396,16 +375,20 @@ def revocations(
 
 
 def bootstrap(
-    target: WarehouseTarget, env: Mapping[str, str], *, cluster: str = "", timezone: str, rotate_passwords: bool = False
+    target: WarehouseTarget,
+    access: ServerAccess,
+    *,
+    cluster: str = "",
+    timezone: str,
+    rotate_passwords: bool = False,
 ) -> list[str]:
     """The views' definer first (the views name it), then the schema (views in ``timezone``),
-    then roles, users and grants; passwords, networks and the TLS pair from ``env`` (the
-    process's variables)."""
+    then roles, users and grants; passwords, networks and the TLS pair as ``access`` read them."""
     if target.embedded:
         with open_client(target) as client:
             lines = _schema_lines(ensure_schema(client, cluster, timezone))
         return [*lines, "skipped  roles, users and grants: the embedded engine (chDB) has no access management"]
-    passwords, networks = read_server_settings(env)
+    passwords, networks = read_server_settings(access)
     plan = access_plan(target.database, passwords, networks=networks, cluster=cluster, timezone=timezone)
     with open_client(target) as client:
         lines = apply_definer(client, plan)

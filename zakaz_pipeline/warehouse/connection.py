@@ -16,11 +16,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import clickhouse_connect
-from clickhouse_connect.driver.client import Client
 from filelock import FileLock, Timeout
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ class _EmbeddedEngine:
             with self._guard:
                 key = (path, database)
                 if key not in self._clients:
-                    self._clients[key] = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+                    self._clients[key] = _get_client(dsn=f"chdb://{path}")
                 client = self._clients[key]
             yield client
         finally:
@@ -173,7 +175,7 @@ def open_client(target: WarehouseTarget, *, create_database: bool = True) -> Ite
 
 def _server_client(target: WarehouseTarget) -> Client:
     try:
-        return clickhouse_connect.get_client(
+        return _get_client(
             host=target.host,
             port=target.port,
             username=target.username,
@@ -191,3 +193,11 @@ def _use_database(client: Client, database: str, create: bool) -> None:
     if create:
         client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.database = database
+
+
+def _get_client(**options: Any) -> Client:
+    """clickhouse-connect's client, imported on first use: reading settings (``parse_target``)
+    must not load the driver."""
+    import clickhouse_connect
+
+    return clickhouse_connect.get_client(**options)

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Mapping
 from pathlib import Path
 
-CERT_ENV = "CLICKHOUSE_TLS_CERT"
-KEY_ENV = "CLICKHOUSE_TLS_KEY"
+from zakaz_pipeline.warehouse.server_access import TLS_CERT as CERT_ENV
+from zakaz_pipeline.warehouse.server_access import TLS_KEY as KEY_ENV
+
 _CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----")
 _KEY = re.compile(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----")
 _ENCRYPTED_KEY = re.compile(r"-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED")
 
 
-def certificate_problems(env: Mapping[str, str]) -> list[str]:
-    """Nothing to check when neither variable is set (plain HTTP, or TLS terminated elsewhere)."""
-    cert, key = env.get(CERT_ENV, "").strip(), env.get(KEY_ENV, "").strip()
+def certificate_problems(cert: str, key: str) -> list[str]:
+    """The pair's problems, naming ``CLICKHOUSE_TLS_CERT`` / ``_KEY``; nothing to check when
+    neither is set (plain HTTP, or TLS terminated elsewhere)."""
     if not cert and not key:
         return []
     if not cert or not key:
