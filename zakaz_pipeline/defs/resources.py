@@ -6,8 +6,6 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from zakaz_pipeline.columns import Columns
-from zakaz_pipeline.defs.seat_prefetch import SeatCounts
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT, QticketsClient
 from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT, RequestLimiter
 from zakaz_pipeline.settings import DEFAULT_ORG, MIN_PII_KEY_LENGTH, Settings
@@ -34,26 +32,12 @@ class QticketsResource(ConfigurableResource):
         default="auto", description="QTICKETS_ORDERS_STRATEGY: auto (the API's findings), filtered or scan"
     )
     _limiter: RequestLimiter | None = PrivateAttr(default=None)
-    _seat_counts: SeatCounts | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """One limit for every request of the run: Dagster sets a resource up once per run
-        in one process (the in-process executor), so the steps' clients share it."""
+        """One limit for the requests of the run's process: Dagster sets a resource up once per
+        process of a run, so the steps the in-process executor runs share it (one step per
+        process, under a multiprocess executor, each has its own)."""
         self._limiter = RequestLimiter(self.max_in_flight)
-
-    def start_seat_counts(self, dim_events: Columns, dim_shows: Columns) -> None:
-        """Request the seats of the shows on sale now, for the inventory step later in this
-        run (``seat_prefetch.py``); one slot stays free for the steps in between, so with a
-        limit of one nothing starts early."""
-        if (stale := self.take_seat_counts()) is not None:  # the events step is running again
-            stale.close()
-        if self.max_in_flight > 1:
-            self._seat_counts = SeatCounts.start(self.get_client(), dim_events, dim_shows, self.max_in_flight - 1)
-
-    def take_seat_counts(self) -> SeatCounts | None:
-        """The counts the events step started, once: a retried inventory step asks anew."""
-        counts, self._seat_counts = self._seat_counts, None
-        return counts
 
     def get_client(self) -> QticketsClient:
         return QticketsClient(

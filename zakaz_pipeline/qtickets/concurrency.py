@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from urllib3 import BaseHTTPResponse
@@ -46,7 +46,6 @@ WHOLE_RANGE_DAYS = 7
 _STOP_POLL_SECONDS = 0.1
 T = TypeVar("T")
 R = TypeVar("R")
-K = TypeVar("K")
 
 
 class RequestLimiter:
@@ -90,45 +89,6 @@ class RequestLimiter:
             return [function(item) for item in items]
         with ThreadPoolExecutor(min(self.max_in_flight, len(items)), thread_name_prefix="qtickets") as pool:
             return list(pool.map(function, items))
-
-
-class Prefetch(Generic[K, R]):
-    """``function`` of each key, started now in ``workers`` background threads, each call
-    taken once later (or dropped by ``close``). The calls' requests hold slots of the
-    run's limiter like any other, so prefetching never adds to what is in flight."""
-
-    def __init__(self, function: Callable[[K], R], keys: Iterable[K], workers: int) -> None:
-        self._futures: dict[K, Future[R]] = {key: Future() for key in keys}
-        work: queue.SimpleQueue[tuple[K, Future[R]]] = queue.SimpleQueue()
-        for item in self._futures.items():
-            work.put(item)
-        _start_daemons("qtickets-prefetch", min(workers, len(self._futures)), _call_each, function, work)
-
-    def take(self, key: K) -> Future[R] | None:
-        return self._futures.pop(key, None)
-
-    def close(self) -> None:
-        """Calls not started are cancelled; one under way ends with its request, unread."""
-        for future in self._futures.values():
-            future.cancel()
-        self._futures.clear()
-
-
-def _call_each(function: Callable[[K], R], work: queue.SimpleQueue[tuple[K, Future[R]]]) -> None:
-    """A prefetch worker: the next key's call into its future, until none is left."""
-    while True:
-        try:
-            key, future = work.get_nowait()
-        except queue.Empty:
-            return
-        if not future.set_running_or_notify_cancel():  # cancelled by ``close``
-            continue
-        try:
-            result = function(key)
-        except BaseException as error:  # noqa: BLE001 - handed to whoever takes the future
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
 
 def _start_daemons(name: str, count: int, target: Callable[..., None], *args: Any) -> None:

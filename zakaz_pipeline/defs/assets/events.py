@@ -7,7 +7,6 @@ from dagster import AssetExecutionContext, AssetOut, AssetsDefinition, Output, R
 from zakaz_pipeline.columns import row_count
 from zakaz_pipeline.defs.assets.common import qtickets_api, table
 from zakaz_pipeline.defs.resources import QticketsResource
-from zakaz_pipeline.defs.seat_prefetch import inventory_follows_here
 from zakaz_pipeline.qtickets.rows import event_columns
 
 
@@ -34,8 +33,6 @@ def events_assets(retry: RetryPolicy) -> AssetsDefinition:
         with qtickets_api(qtickets) as client:
             events = [event for page in client.iter_events() for event in page]
             event_rows, show_rows = event_columns(events, org=qtickets.org)
-        if inventory_follows_here(context):
-            qtickets.start_seat_counts(event_rows, show_rows)
         context.log.info("fetched %d events with %d shows", row_count(event_rows), row_count(show_rows))
         yield Output(event_rows, output_name="dim_events", metadata={"events": row_count(event_rows)})
         yield Output(show_rows, output_name="dim_shows", metadata={"shows": row_count(show_rows)})
