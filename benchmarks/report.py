@@ -18,7 +18,7 @@ from benchmarks.environment import CLI_MODULE
 from benchmarks.machine import machine
 from benchmarks.results import ScaleResult
 from benchmarks.tables import markdown_table, sparkline, text_table
-from benchmarks.targets import HEADER, pace_rows, refused_rows, target_rows, tick_requests
+from benchmarks.targets import HEADER, TARGETS, pace_rows, refused_rows, target_rows, tick_requests
 
 DATASET_HEADER = [
     "scale", "orders", "paid orders", "tickets (paid)", "events", "shows (seated)", "seats", "first sale day",
@@ -291,6 +291,7 @@ def refused_section(r: ScaleResult, note: str = "") -> list[str]:
             f"figure includes the probe: a sync made {_requests(r, 'sync', len(r.sync))}; steps of the last: "
             + steps_text(r.sync_breakdown.get("steps", {}))
         ),
+        _sync_split(r),
         (
             f"- the probe by itself (`zakaz probe --no-record`, once, after the syncs): {_requests(r, 'probe', 1)} "
             f"as the simulator counts them, retries included (the command's own count of its steps: `{probe_line}`), "
@@ -326,6 +327,23 @@ def refused_section(r: ScaleResult, note: str = "") -> list[str]:
         *([f"\n{note}"] if note else []),
         "",
     ]
+
+
+def _sync_split(r: ScaleResult) -> str:
+    """Where the last sync's wall time went: the wait its requests impose at the limit, its
+    orders step and how many requests that step kept in flight on average, the rest."""
+    orders_step = r.sync_breakdown.get("steps", {}).get("stg_qtickets_api_orders_raw")
+    if not r.sync or not orders_step:
+        return "- the last sync's split: not recorded"
+    per, wall, latency = r.per_run("sync", len(r.sync)), r.sync[-1].seconds, r.pace.latency_ms / 1000
+    limit, orders = TARGETS["pace_in_flight"], per.get("orders", 0)
+    return (
+        f"- a sync's {per['all']:,.0f} requests at {r.pace.latency_ms:g} ms, {limit} at a time, keep it waiting at "
+        f"least {per['all'] * latency / limit:.0f} s; the last sync ({wall:.0f} s) spent {orders_step:.0f} s in its "
+        f"orders step (the probe included), whose {orders:,.0f} `/orders` requests kept "
+        f"{orders * latency / orders_step:.1f} in flight on average (requests × latency ÷ the step's time); the other "
+        f"{wall - orders_step:.0f} s are the command's start, the events, the facts, the checks and the views"
+    )
 
 
 def _variant_line(r: ScaleResult) -> str:
