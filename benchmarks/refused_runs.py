@@ -4,7 +4,8 @@ dialect the real record shows (``python -m benchmarks.simulator --api-filters re
 cannot filter ``/orders`` and reads it by page number (``qtickets/paid_orders.py``, scan).
 
 Measured, each ``--runs`` times: the sequential floor of the requests a correct scan needs
-(``benchmarks.fetch floor --strategy scan --max-in-flight 1``), the full-history ``zakaz
+(``benchmarks.fetch floor --strategy scan --max-in-flight 1``; once more at the sync's limit
+of 4 in flight, what fetching alone takes there), the full-history ``zakaz
 sync`` on a fresh DAGSTER_HOME (so it probes the API first, and the probe's requests are the
 sync's), the 15-minute tick on its warehouse with the findings the sync recorded, and the
 requests each made (by kind) and held at once; once, ``zakaz probe --no-record``, to tell the
@@ -31,7 +32,7 @@ from benchmarks.simulator_process import Pace, Simulator
 from benchmarks.splice import TARGETS_TITLE, splice_note, splice_rows, splice_section
 from benchmarks.sync_runs import bench_sync, bench_tick
 from benchmarks.tables import markdown_table
-from benchmarks.targets import HEADER, refused_rows
+from benchmarks.targets import HEADER, TARGETS, refused_rows
 
 EVENTS_AHEAD = 60  # days of events after the history (simulator/generator.py, _plan_event)
 
@@ -49,14 +50,17 @@ def bench_refused(args: argparse.Namespace, work: Path) -> ScaleResult:
     simulator = Simulator(args.orders, args.events, args.seed, args.history_days, logs / "simulator.log", pace)
     try:
         result = ScaleResult(1, simulator.info, pace=pace)
-        base = ["--base-url", simulator.base_url, "--token", TOKEN, "--max-in-flight", "1", "--strategy", "scan"]
         first = result.dataset["first_sale_day"]
+        floor = ["-m", "benchmarks.fetch", "floor", "--base-url", simulator.base_url, "--token", TOKEN]
+        floor += ["--strategy", "scan", "--from", first, "--max-in-flight"]
         for i in range(args.runs):
-            result.floor.append(
-                python_json(["-m", "benchmarks.fetch", "floor", *base, "--from", first], logs, f"floor-{i}")
-            )
+            result.floor.append(python_json([*floor, "1"], logs, f"floor-{i}"))
             say(f"[refused] sequential floor (scan) run {i + 1}: {result.floor[-1]['seconds']:.1f} s")
         served(result, simulator, "floor")
+        limit = str(TARGETS["pace_in_flight"])
+        result.floor_at_limit = python_json([*floor, limit], logs, "floor-at-limit")
+        say(f"[refused] the same requests {limit} at a time: {result.floor_at_limit['seconds']:.1f} s")
+        served(result, simulator, f"floor, {limit} at a time")
         _sync_and_tick(result, args, simulator, work / "refused", logs)
         result.probe.append(_probe(simulator.base_url, first, work / "refused" / "probe", logs))
         served(result, simulator, "probe")

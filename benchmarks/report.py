@@ -284,6 +284,7 @@ def refused_section(r: ScaleResult, note: str = "") -> list[str]:
         ),
         "",
         "- sequential floor runs: " + ", ".join(f"{f['seconds']:.1f} s" for f in r.floor),
+        _at_limit(r),
         (
             "- full-history sync runs (wall / peak RSS): "
             + ", ".join(f"{m.seconds:.1f} s / {m.rss_mb:.0f} MB" for m in r.sync)
@@ -327,6 +328,17 @@ def refused_section(r: ScaleResult, note: str = "") -> list[str]:
         *([f"\n{note}"] if note else []),
         "",
     ]
+
+
+def _at_limit(r: ScaleResult) -> str:
+    at = r.floor_at_limit
+    if not at:
+        return "- the same requests at the sync's limit: not measured"
+    return (
+        f"- the same requests {TARGETS['pace_in_flight']} at a time (once, `--max-in-flight "
+        f"{TARGETS['pace_in_flight']}`): {at['seconds']:.1f} s, of which the orders {at['orders_seconds']:.1f} s — "
+        "what fetching alone takes at the limit, parsed and dropped"
+    )
 
 
 def _sync_split(r: ScaleResult) -> str:

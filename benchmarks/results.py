@@ -33,6 +33,7 @@ class ScaleResult:
     serve_cold: dict[str, Any] = field(default_factory=dict)
     serve: list[dict[str, Any]] = field(default_factory=list)
     floor: list[dict[str, Any]] = field(default_factory=list)
+    floor_at_limit: dict[str, Any] = field(default_factory=dict)  # filters refused: the floor's requests 4 at a time
     sync: list[measure.Measured] = field(default_factory=list)
     sync_summary: dict[str, str] = field(default_factory=dict)
     sync_breakdown: dict[str, Any] = field(default_factory=dict)
