@@ -4,7 +4,11 @@
 order paid since ``DAY`` with the project's ``QticketsClient.iter_paid_orders`` over the
 sync's own payment windows (the very requests the sync makes), then every event, then the
 seats of each show on sale, parsing the JSON and keeping nothing, one request at a time
-(``--max-in-flight 1``, the default): the sequential floor. ``serve`` measures the simulator instead: a keyset scan of
+(``--max-in-flight 1``, the default): the sequential floor. ``--strategy scan`` reads the
+orders as a sync does where ``/orders`` filters are refused or ignored: the product's own
+``PaidOrders`` with findings that say so (``SCANNING``), the unfiltered list by page number
+from the page of the orders created ``payment_lag`` before the first day (page 1 for the
+whole history), each order checked here. ``serve`` measures the simulator instead: a keyset scan of
 every order over one keep-alive connection, reading the bytes without parsing them (the
 last order id is found with a regular expression), so the figure is the server's rate.
 Each prints one JSON line.
@@ -18,6 +22,8 @@ import http.client
 import re
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -25,24 +31,32 @@ import orjson
 
 from benchmarks import environment
 from zakaz_pipeline.qtickets.client import QticketsClient
-from zakaz_pipeline.qtickets.filters import where
 from zakaz_pipeline.qtickets.concurrency import payment_windows
+from zakaz_pipeline.qtickets.filters import where
+from zakaz_pipeline.qtickets.findings import FILTERS, Findings
+from zakaz_pipeline.qtickets.paid_orders import FetchReport, PaidOrders
 from zakaz_pipeline.qtickets.rules import show_is_on_sale
 
 TIMEZONE = ZoneInfo(environment.TIMEZONE)
 # Every order of the simulator starts with {"id":N,"uniqid":…}; baskets never carry uniqid.
 _ORDER_ID = re.compile(rb'\{"id":(\d+),"uniqid"')
 _REMAINING = re.compile(rb'"total":(\d+)\}\}$')
+# Findings of an API that refuses every filter on /orders, as the real record shows: a run
+# with these fetches orders by the page scan.
+SCANNING = Findings(filters=dict.fromkeys(FILTERS, "refused"))
 
 
-def floor(base_url: str, token: str, first: dt.date, per_page: int, max_in_flight: int) -> dict[str, object]:
+def floor(
+    base_url: str, token: str, first: dt.date, per_page: int, max_in_flight: int, strategy: str = "filtered"
+) -> dict[str, object]:
     start = dt.datetime.combine(first, dt.time(), tzinfo=TIMEZONE)
     # The sync's range: through the end of today (the last daily partition).
     end = dt.datetime.combine(dt.datetime.now(TIMEZONE).date() + dt.timedelta(days=1), dt.time(), tzinfo=TIMEZONE)
     orders = tickets = pages = 0
     began = time.perf_counter()
     with QticketsClient(base_url, token, per_page=per_page, max_in_flight=max_in_flight) as client:
-        for page in client.iter_paid_orders(start, end, windows=payment_windows(start, end, TIMEZONE)):
+        paid, report = paid_pages(client, strategy, start, end)
+        for page in paid:
             pages += 1
             orders += len(page)
             tickets += sum(len(order["baskets"]) for order in page)
@@ -53,15 +67,28 @@ def floor(base_url: str, token: str, first: dt.date, per_page: int, max_in_fligh
         seats = sum(len(show) for show in client.seats_of(on_sale))
     seconds = time.perf_counter() - began
     return {
+        "strategy": report.strategy if report else "filtered",
         "seconds": seconds,
         "orders_seconds": orders_seconds,
         "orders": orders,
         "tickets": tickets,
-        "pages": pages,
+        "pages": report.pages if report else pages,  # the scan's page requests, locating included
         "events": len(events),
         "shows_on_sale": len(on_sale),
         "seats": seats,
     }
+
+
+def paid_pages(
+    client: QticketsClient, strategy: str, start: dt.datetime, end: dt.datetime
+) -> tuple[Iterator[list[dict[str, Any]]], FetchReport | None]:
+    """The pages of orders paid in ``[start, end)`` as the sync reads them by ``strategy``,
+    and for the scan its report (the pages it requested)."""
+    if strategy == "scan":
+        fetch = PaidOrders(client, SCANNING, strategy="auto", tz=TIMEZONE)
+        assert fetch.report.strategy == "scan"
+        return fetch.pages(start, end), fetch.report
+    return client.iter_paid_orders(start, end, windows=payment_windows(start, end, TIMEZONE)), None
 
 
 def serve_rate(base_url: str, token: str, per_page: int) -> dict[str, object]:
@@ -103,11 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="first", type=dt.date.fromisoformat, help="first sales day (floor)")
     parser.add_argument("--per-page", type=int, default=QticketsClient.per_page)
     parser.add_argument("--max-in-flight", type=int, default=1, help="floor: requests at once (default 1)")
+    parser.add_argument(
+        "--strategy", choices=("filtered", "scan"), default="filtered",
+        help="floor: payment windows and keyset paging (the API honours filters), or the page scan (it does not)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.mode == "floor":
         if args.first is None:
             parser.error("floor needs --from")
-        result = floor(args.base_url, args.token, args.first, args.per_page, args.max_in_flight)
+        result = floor(args.base_url, args.token, args.first, args.per_page, args.max_in_flight, args.strategy)
     else:
         result = serve_rate(args.base_url, args.token, args.per_page)
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

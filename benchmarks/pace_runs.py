@@ -36,11 +36,11 @@ def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
                 python_json(["-m", "benchmarks.fetch", "floor", *base, "--from", first], logs, f"floor-{i}")
             )
             say(f"[pace] sequential floor run {i + 1}: {result.floor[-1]['seconds']:.1f} s")
-        _served(result, simulator, "floor")
+        served(result, simulator, "floor")
         run_dir = bench_sync(result, args, simulator.base_url, work / "pace", logs)
-        _served(result, simulator, "sync")
+        served(result, simulator, "sync")
         bench_tick(result, args, simulator.base_url, run_dir, logs)
-        _served(result, simulator, "tick")
+        served(result, simulator, "tick")
         result.process_floor = bench_floor("benchmarks.process_floor", result, args, simulator.base_url, run_dir, logs)
         result.dagster_floor = bench_floor("benchmarks.dagster_floor", result, args, simulator.base_url, run_dir, logs)
         tick = result.fig("tick_s")
@@ -49,7 +49,7 @@ def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
             simulator.traffic()  # the profiled tick's requests are nobody's figure
         if not args.skip_peer:
             bench_peer(result, args, simulator.base_url, work / "pace", logs)
-            _served(result, simulator, "dlt peer")
+            served(result, simulator, "dlt peer")
         result.simulator_rss_mb = simulator.rss_mb()
     finally:
         simulator.stop()
@@ -57,8 +57,9 @@ def bench_pace(args: argparse.Namespace, work: Path) -> ScaleResult:
     return result
 
 
-def _served(result: ScaleResult, simulator: Simulator, what: str) -> None:
+def served(result: ScaleResult, simulator: Simulator, what: str) -> None:
     """The simulator's traffic since the last figure, as ``what``'s."""
     traffic = simulator.traffic()
     result.peak_in_flight[what] = traffic.peak_in_flight
     result.requests[what] = traffic.requests
+    result.kinds[what] = traffic.kinds

@@ -18,7 +18,7 @@ from benchmarks.environment import CLI_MODULE
 from benchmarks.machine import machine
 from benchmarks.results import ScaleResult
 from benchmarks.tables import markdown_table, sparkline, text_table
-from benchmarks.targets import HEADER, pace_rows, target_rows
+from benchmarks.targets import HEADER, TARGETS, pace_rows, refused_rows, target_rows, tick_requests
 
 DATASET_HEADER = [
     "scale", "orders", "paid orders", "tickets (paid)", "events", "shows (seated)", "seats", "first sale day",
@@ -34,16 +34,22 @@ def report(
     command: str,
     view_parts: Sequence[tuple[str, int, int]] = (),
     pace: ScaleResult | None = None,
+    refused: ScaleResult | None = None,
 ) -> tuple[str, str]:
-    """(RESULTS.md, the console summary) for ``results`` (zero latency) and ``pace`` (the "API
-    pace" section, None when skipped); ``view_rows`` empty before views are timed."""
+    """(RESULTS.md, the console summary) for ``results`` (zero latency), ``pace`` (the "API
+    pace" section) and ``refused`` (its "filters refused" dialect), each None when skipped;
+    ``view_rows`` empty before views are timed."""
     info = machine()
     rows = target_rows(results, view_rows, view_scale)
     if pace is not None:
         rows += pace_rows(pace)
+    if refused is not None:
+        rows += refused_rows(refused)
     md = _head(args, command, info, rows)
     if pace is not None:
         md += _pace(pace)
+    if refused is not None:
+        md += refused_section(refused)
     md += _datasets(args, results)
     md += _serving(results)
     for r in results:
@@ -248,6 +254,136 @@ def _pace(r: ScaleResult) -> list[str]:
         "",
         *(line for title, text in r.profiles for line in (f"### {title}", "", "```", text, "```", "")),
     ]
+
+
+REFUSED_TITLE = "## API pace, filters refused"
+
+
+def refused_section(r: ScaleResult, note: str = "") -> list[str]:
+    """The "API pace, filters refused" section: the real record's dialect, read by the page scan."""
+    last, d, found = r.floor[-1] if r.floor else {}, r.dataset, r.findings
+    floor = r.per_run("floor", len(r.floor) or 1)
+    probe_line = next(iter(r.probe[-1].stdout.splitlines()), "") if r.probe else ""
+    in_flight = ", ".join(f"{what} {most}" for what, most in r.peak_in_flight.items())
+    lag = found.get("payment_lag_seconds", 0) / 86400
+    return [
+        f"{REFUSED_TITLE}: {r.pace.latency_ms:g} ms a request, 50 orders and 10 events a page, seats per tariff",
+        "",
+        (
+            f"The 1× dataset ({d['orders']:,} orders, {d['events']} events, {d['history_days']} days) behind "
+            f"`python -m benchmarks.simulator {' '.join(r.pace.argv())}`: the dialect the real record shows "
+            "(`zakaz_pipeline/simulator/dialect.py`). A date or id condition on `/orders` is answered 503 "
+            "`UNKNOWN_ERROR`, a page holds 50 orders or 10 events whatever `perPage` asks, and a tariff show lists "
+            "each seat once per tariff, so a sync reads the orders by the page scan (`qtickets/paid_orders.py`). "
+            "The sequential floor (`python -m benchmarks.fetch floor --strategy scan --max-in-flight 1`: the "
+            "product's `PaidOrders` with findings that refuse every filter, then `iter_events`, then the seats of "
+            "each show on sale, one request at a time, JSON parsed) makes the requests a correct scan-strategy "
+            f"full sync needs, {floor['all']:,.0f} of them: {last.get('pages', 0):,} order pages (the whole list from "
+            f"page 1), {floor.get('events', 0):.0f} of events ({last.get('events', 0)} events), the seats of "
+            f"{last.get('shows_on_sale', 0)} shows on sale."
+        ),
+        "",
+        "- sequential floor runs: " + ", ".join(f"{f['seconds']:.1f} s" for f in r.floor),
+        _at_limit(r),
+        (
+            "- full-history sync runs (wall / peak RSS): "
+            + ", ".join(f"{m.seconds:.1f} s / {m.rss_mb:.0f} MB" for m in r.sync)
+            + "; each on a fresh `DAGSTER_HOME`, so each probes the API first and records the findings, and its "
+            f"figure includes the probe: a sync made {_requests(r, 'sync', len(r.sync))}; steps of the last: "
+            + steps_text(r.sync_breakdown.get("steps", {}))
+        ),
+        _sync_split(r),
+        (
+            f"- the probe by itself (`zakaz probe --no-record`, once, after the syncs): {_requests(r, 'probe', 1)} "
+            f"as the simulator counts them, retries included (the command's own count of its steps: `{probe_line}`), "
+            f"{r.probe[-1].seconds:.1f} s for the whole command; a refused filter is retried, then told from an "
+            "outage by the same request without it, then tried once more (`qtickets/client.py`), with urllib3's "
+            "backoff between the tries"
+            if r.probe
+            else "- the probe by itself: not measured"
+        ),
+        (
+            f"- findings the last sync recorded: orders strategy {found.get('orders_strategy')}, filters "
+            + ", ".join(f"{name} {verdict}" for name, verdict in found.get("filters", {}).items())
+            + f", {found.get('orders_per_page')} orders and {found.get('events_per_page')} events a page, tariff "
+            f"copies {found.get('tariffs')}, longest payment lag {lag:.1f} days"
+        ),
+        (
+            "- tick runs (`zakaz sync --from <yesterday> --to <today>` on the last sync's warehouse and findings): "
+            + ", ".join(f"{m.seconds:.1f} s" for m in r.tick)
+            + f"; a tick made {_requests(r, 'tick', len(r.tick))}; steps of the last: "
+            + steps_text(r.tick_breakdown.get("steps", {}))
+        ),
+        (
+            "- what bounds a tick's requests: `/orders` page 1 with `perPage` 1 (the command's token check); the "
+            "scan's page 1 and last page (page size and total); the first page of the orders created from "
+            f"yesterday 00:00 less the payment lag (the longest seen, here {lag:.1f} days; at least 3) and 1 h, found "
+            "from the end of the list backwards (1, 2, 4, … pages back, then halving: about 2 · log₂ of the pages it "
+            "reaches back); those pages to the end of the list (lag + ~2 days of orders at the account's daily "
+            "rate, 50 a page); every events page (⌈events / 10⌉: the whole event list, which follows the account's "
+            "events, not its orders); one seats request per show on sale. Nothing in it counts the order history."
+        ),
+        _variant_line(r),
+        f"- most requests the simulator held at once: {in_flight}{_variant_in_flight(r.variant)}",
+        *([f"\n{note}"] if note else []),
+        "",
+    ]
+
+
+def _at_limit(r: ScaleResult) -> str:
+    at = r.floor_at_limit
+    if not at:
+        return "- the same requests at the sync's limit: not measured"
+    return (
+        f"- the same requests {TARGETS['pace_in_flight']} at a time (once, `--max-in-flight "
+        f"{TARGETS['pace_in_flight']}`): {at['seconds']:.1f} s, of which the orders {at['orders_seconds']:.1f} s — "
+        "what fetching alone takes at the limit, parsed and dropped"
+    )
+
+
+def _sync_split(r: ScaleResult) -> str:
+    """Where the last sync's wall time went: the wait its requests impose at the limit, its
+    orders step and how many requests that step kept in flight on average, the rest."""
+    orders_step = r.sync_breakdown.get("steps", {}).get("stg_qtickets_api_orders_raw")
+    if not r.sync or not orders_step:
+        return "- the last sync's split: not recorded"
+    per, wall, latency = r.per_run("sync", len(r.sync)), r.sync[-1].seconds, r.pace.latency_ms / 1000
+    limit, orders = TARGETS["pace_in_flight"], per.get("orders", 0)
+    return (
+        f"- a sync's {per['all']:,.0f} requests at {r.pace.latency_ms:g} ms, {limit} at a time, keep it waiting at "
+        f"least {per['all'] * latency / limit:.0f} s; the last sync ({wall:.0f} s) spent {orders_step:.0f} s in its "
+        f"orders step (the probe included), whose {orders:,.0f} `/orders` requests kept "
+        f"{orders * latency / orders_step:.1f} in flight on average (requests × latency ÷ the step's time); the other "
+        f"{wall - orders_step:.0f} s are the command's start, the events, the facts, the checks and the views"
+    )
+
+
+def _variant_line(r: ScaleResult) -> str:
+    v = r.variant
+    if v is None or not v.tick:
+        return "- the same with a shorter history: not measured"
+    d = v.dataset
+    return (
+        f"- the same pace and dialect with {d['history_days']} days of history at the same daily rate "
+        f"({d['orders']:,} orders, {d['events']} events; `--refused-variant-days`): one full sync "
+        f"{v.sync[-1].seconds:.1f} s ({_requests(v, 'sync', 1)}), then tick runs "
+        + ", ".join(f"{m.seconds:.1f} s" for m in v.tick)
+        + f"; a tick made {_requests(v, 'tick', len(v.tick))}, against {tick_requests(r)} with "
+        f"{r.dataset['history_days']} days of history: the `/orders` requests stay, the events pages follow the account's events and the seats "
+        "its shows on sale"
+    )
+
+
+def _variant_in_flight(v: ScaleResult | None) -> str:
+    return "; with the shorter history: " + ", ".join(f"{w} {m}" for w, m in v.peak_in_flight.items()) if v else ""
+
+
+def _requests(r: ScaleResult, what: str, runs: int) -> str:
+    """``2,585 (orders 2,490, events 23, seats 56; 18 answered other than 200)``."""
+    per = r.per_run(what, runs)
+    kinds = ", ".join(f"{k} {per[k]:,.0f}" for k in ("orders", "events", "seats", "other") if per.get(k))
+    refused = f"; {per['refused']:,.0f} answered other than 200" if per.get("refused") else ""
+    return f"{per['all']:,.0f} requests ({kinds}{refused})"
 
 
 def _tick_split(r: ScaleResult) -> str:

@@ -33,6 +33,7 @@ class ScaleResult:
     serve_cold: dict[str, Any] = field(default_factory=dict)
     serve: list[dict[str, Any]] = field(default_factory=list)
     floor: list[dict[str, Any]] = field(default_factory=list)
+    floor_at_limit: dict[str, Any] = field(default_factory=dict)  # filters refused: the floor's requests 4 at a time
     sync: list[measure.Measured] = field(default_factory=list)
     sync_summary: dict[str, str] = field(default_factory=dict)
     sync_breakdown: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +51,16 @@ class ScaleResult:
     pace: Any = None  # simulator_process.Pace for the "API pace" section, None at zero latency
     peak_in_flight: dict[str, int] = field(default_factory=dict)  # what was running → most requests at once
     requests: dict[str, int] = field(default_factory=dict)  # what was running → requests answered, all its runs
+    kinds: dict[str, dict[str, int]] = field(default_factory=dict)  # … → those by kind (simulator.kind)
+    findings: dict[str, Any] = field(default_factory=dict)  # what the last sync recorded of the API (findings.py)
+    probe: list[measure.Measured] = field(default_factory=list)  # `zakaz probe --no-record`
+    variant: ScaleResult | None = None  # the same pace and dialect with a shorter history (refused_runs.py)
+
+    def per_run(self, what: str, runs: int) -> dict[str, float]:
+        """``what``'s requests of one run: in all, and by kind."""
+        return {"all": self.requests.get(what, 0) / runs} | {
+            kind: count / runs for kind, count in self.kinds.get(what, {}).items()
+        }
 
     @property
     def partitions(self) -> int:

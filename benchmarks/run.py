@@ -1,5 +1,7 @@
 """The performance harness: ``python -m benchmarks`` (or ``python benchmarks/run.py``).
 
+First the "API pace" sections (a simulator at a remote API's pace, in the dialect that
+honours filters, then in the one the real record shows: ``pace_runs.py``, ``refused_runs.py``).
 For each scale it starts the simulator in its own process, then measures, each ``--runs``
 times: the simulator's serving rate, the raw-fetch floor, a full-history ``zakaz sync`` (a
 subprocess on a fresh warehouse and DAGSTER_HOME), a 15-minute tick on the filled
@@ -25,6 +27,7 @@ from benchmarks.fetch_runs import bench_fetch
 from benchmarks.pace_runs import bench_pace
 from benchmarks.peer_runs import bench_peer
 from benchmarks.profiles import needs_profile, profile_sync
+from benchmarks.refused_runs import bench_refused, write_refused
 from benchmarks.report import report
 from benchmarks.results import ScaleResult
 from benchmarks.simulator_process import Simulator
@@ -84,7 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run of missed targets")
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "RESULTS.md", help="where to write the report")
     parser.add_argument(
-        "--only", choices=("webhooks",), help="measure one section alone and put it into the existing --results file"
+        "--only",
+        choices=("webhooks", "refused"),
+        help="measure one section alone and put it into the existing --results file",
     )
     parser.add_argument("--skip-webhooks", action="store_true", help='skip "Webhook delivery to dashboard"')
     parser.add_argument("--webhook-orders", type=int, default=50, help="orders delivered by webhook (default 50)")
@@ -93,6 +98,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-zero-latency", action="store_true", help="only the API pace section")
     parser.add_argument("--pace-latency-ms", type=float, default=80.0, help="API pace: ms a request (default 80)")
     parser.add_argument("--pace-max-per-page", type=int, default=100, help="API pace: items a page (default 100)")
+    parser.add_argument(
+        "--skip-refused", action="store_true", help='skip "API pace, filters refused" (the real record\'s dialect)'
+    )
+    parser.add_argument(
+        "--refused-variant-days", type=int, help="its tick again over this much history (default: a quarter of it)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.orders = args.orders or (QUICK_ORDERS if quick else REAL_ORDERS)
@@ -101,9 +112,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if quick and "--runs" not in " ".join(argv or sys.argv[1:]):
         args.runs = 1
     args.big_runs = args.big_runs or args.runs
+    args.refused_variant_days = args.refused_variant_days or max(1, args.history_days // 4)
     args.scales = sorted({int(s) for s in args.scale.split(",") if s.strip()})
     if not args.scales or min(args.scales) < 1 or min(args.runs, args.big_runs) < 1:
         parser.error("--scale needs positive integers and --runs at least 1")
+    if not 0 < args.refused_variant_days < args.history_days:
+        parser.error("--refused-variant-days must be at least 1 and less than --history-days")
     return args
 
 
@@ -116,12 +130,19 @@ def main(argv: list[str] | None = None) -> int:
         write_webhooks(args.results, bench_webhooks(args, work), command.strip())
         print(f"\nwritten: {args.results} (its webhook section; the others unchanged)")
         return 0
+    if args.only == "refused":
+        write_refused(args.results, bench_refused(args, work), command.strip())
+        print(f"\nwritten: {args.results} (its API pace, filters refused section and rows; the others unchanged)")
+        return 0
     pace = None if args.skip_pace else bench_pace(args, work)
+    refused = None if args.skip_refused else bench_refused(args, work)
     results: list[ScaleResult] = []
     for position, scale in enumerate([] if args.skip_zero_latency else args.scales):
         results.append(bench_scale(scale, args, work, with_peer=position == 0 and not args.skip_peer))
         # Keep what is measured so far, should a later (larger) scale fail.
-        partial, _ = report(args, results, [], None, command.strip() + "  (partial: views not yet timed)", pace=pace)
+        partial, _ = report(
+            args, results, [], None, command.strip() + "  (partial: views not yet timed)", pace=pace, refused=refused
+        )
         args.results.write_text(partial + "\n", encoding="utf-8")
     largest = results[-1] if results else None
     view_rows: list = []
@@ -130,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"[{largest.scale}×] timing DataLens queries ({args.view_repeats} runs each) …")
         view_rows, view_parts = views.bench(largest.warehouse, ORG, args.view_repeats), views.parts(largest.warehouse)
     scale = largest.scale if largest is not None else None
-    markdown, text = report(args, results, view_rows, scale, command.strip(), view_parts, pace=pace)
+    markdown, text = report(args, results, view_rows, scale, command.strip(), view_parts, pace=pace, refused=refused)
     args.results.write_text(markdown + "\n", encoding="utf-8")
     if not args.skip_webhooks:
         write_webhooks(args.results, bench_webhooks(args, work))

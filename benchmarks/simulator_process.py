@@ -17,15 +17,26 @@ from benchmarks.environment import REPO, TOKEN
 
 @dataclass(frozen=True)
 class Pace:
-    """A remote API's pace: every answer after ``latency_ms``, at most ``max_per_page`` a page."""
+    """A remote API's pace: every answer after ``latency_ms``, at most ``max_per_page`` a page
+    (``None``: as asked), in a dialect (``zakaz_pipeline/simulator/dialect.py``)."""
 
     latency_ms: float
-    max_per_page: int
+    max_per_page: int | None
+    api_filters: str = "honoured"
+    real_paging: bool = False
+    tariffs: bool = False
+
+    def argv(self) -> list[str]:
+        """This pace as ``python -m benchmarks.simulator`` options."""
+        argv = ["--latency-ms", str(self.latency_ms), "--api-filters", self.api_filters]
+        argv += ["--max-per-page", str(self.max_per_page)] if self.max_per_page is not None else []
+        return argv + ["--real-paging"] * self.real_paging + ["--tariffs"] * self.tariffs
 
 
 class Traffic(NamedTuple):
     peak_in_flight: int  # the most requests held at once
     requests: int  # requests answered
+    kinds: dict[str, int]  # of them: orders, events, seats, other; refused: answered other than 200
 
 
 class Simulator:
@@ -39,7 +50,7 @@ class Simulator:
             "--seed", str(seed), "--history-days", str(history_days), "--token", TOKEN,
         ]  # fmt: skip
         if pace is not None:
-            argv += ["--latency-ms", str(pace.latency_ms), "--max-per-page", str(pace.max_per_page)]
+            argv += pace.argv()
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("wb")
         self.proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
@@ -57,7 +68,7 @@ class Simulator:
         self.proc.stdin.write(b"peak\n")
         self.proc.stdin.flush()
         answer = orjson.loads(self.proc.stdout.readline())
-        return Traffic(int(answer["peak_in_flight"]), int(answer["requests"]))
+        return Traffic(int(answer["peak_in_flight"]), int(answer["requests"]), dict(answer["kinds"]))
 
     def rss_mb(self) -> float:
         return measure.tree_memory(self.proc.pid)[0] / measure.MB

@@ -20,6 +20,9 @@ TARGETS = {
     "pace_dlt_vs_sync": 3.0,  # … ≥ 3 × faster than the dlt peer at the same pace
     "pace_tick_s": 5.0,  # … a 15-minute tick ≤ 5 s for the whole command
     "tick_rss_mb": 400.0,  # a tick's peak RSS ≤ 400 MB
+    # Filters refused (the real record's dialect): a tick's /orders requests do not grow with
+    # history: with the full history, at most this many times those with a quarter of it.
+    "refused_tick_orders_growth": 1.25,
 }
 HEADER = ["figure", "median", "min–max", "target", "status"]
 
@@ -167,3 +170,66 @@ def _peer_rows(results: list[ScaleResult]) -> list[list[str]]:
         [f"dlt RSS / sync RSS ({peer.scale}×)", f"{memory:.2f}", "—", f"≥ {TARGETS['dlt_rss_vs_sync']:.0f}",
          status(memory >= TARGETS["dlt_rss_vs_sync"])],
     ]  # fmt: skip
+
+
+def refused_label(r: ScaleResult) -> str:
+    return f"API pace, filters refused ({r.pace.latency_ms:g} ms, real paging, tariffs)"
+
+
+def refused_rows(r: ScaleResult) -> list[list[str]]:
+    """The real record's dialect: the full sync against the scan's sequential floor, requests
+    in flight, and a tick's requests, bounded whatever the history (``r.variant``'s shorter one)."""
+    label, runs = refused_label(r), len(r.tick) or 1
+    rows: list[list[str]] = []
+    floor, sync, tick = r.fig("floor_s"), r.fig("sync_s"), r.fig("tick_s")
+    if floor:
+        requests = r.per_run("floor", len(r.floor))["all"]
+        rows.append([f"{label}: sequential floor (page scan, {requests:,.0f} requests), s", f"{floor.median:.1f}",
+                     floor.spread(), "—", "reference"])  # fmt: skip
+    if sync:
+        requests = r.per_run("sync", len(r.sync))["all"]
+        rows.append([f"{label}: full-history sync (probes first; {requests:,.0f} requests), s", f"{sync.median:.1f}",
+                     sync.spread(), "—", "—"])  # fmt: skip
+    if floor and sync:
+        ratio = sync.median / floor.median
+        rows.append([f"{label}: sync / sequential floor", f"{ratio:.2f}", "—", f"≤ {TARGETS['pace_sync_vs_floor']}",
+                     status(ratio <= TARGETS["pace_sync_vs_floor"])])  # fmt: skip
+    if "sync" in r.peak_in_flight:
+        most = max(r.peak_in_flight.get("sync", 0), r.peak_in_flight.get("tick", 0))
+        rows.append([f"{label}: most requests in flight (sync, tick)", str(most), "—",
+                     f"≤ {TARGETS['pace_in_flight']}", status(most <= TARGETS["pace_in_flight"])])  # fmt: skip
+    if tick:
+        rows.append([f"{label}: 15-minute tick, s", f"{tick.median:.1f}", tick.spread(),
+                     f"≤ {TARGETS['pace_tick_s']:.0f}", status(tick.median <= TARGETS["pace_tick_s"])])  # fmt: skip
+        rows += _tick_request_rows(label, r, runs)
+        rows += memory_rows(f"{label}: 15-minute tick", r, "tick", TARGETS["tick_rss_mb"])
+    if sync:
+        rows += memory_rows(f"{label}: full-history sync", r, "sync", TARGETS["rss_mb"])
+    return rows
+
+
+def tick_requests(r: ScaleResult) -> str:
+    """A tick's requests, in all and by kind: ``98 (orders 36, events 23, seats 39)``."""
+    per = r.per_run("tick", len(r.tick) or 1)
+    kinds = ", ".join(f"{kind} {per[kind]:.0f}" for kind in ("orders", "events", "seats", "other") if per.get(kind))
+    return f"{per['all']:.0f} ({kinds})"
+
+
+def _tick_request_rows(label: str, r: ScaleResult, runs: int) -> list[list[str]]:
+    """A tick's requests at the full history and at the shorter one: its /orders requests must
+    not grow with the history (the events pages follow the account's events, the seats the
+    shows on sale)."""
+    limit, v, days = TARGETS["refused_tick_orders_growth"], r.variant, r.dataset["history_days"]
+    rows = [[f"{label}: 15-minute tick, requests ({days} days of history)", tick_requests(r), "—", "—", "info"]]
+    if v is None or not v.tick:
+        rows.append([f"{label}: a tick's /orders requests, full / shorter history", "—", "—", f"≤ {limit}",
+                     status(None)])  # fmt: skip
+        return rows
+    short_days = v.dataset["history_days"]
+    full, short = r.per_run("tick", runs).get("orders", 0), v.per_run("tick", len(v.tick)).get("orders", 0)
+    growth = full / short if short else float("inf")
+    rows.append([f"{label}: 15-minute tick, requests ({short_days} days of history)", tick_requests(v), "—", "—",
+                 "info"])  # fmt: skip
+    rows.append([f"{label}: a tick's /orders requests, {days} / {short_days} days of history",
+                 f"{growth:.2f} ({full:.0f} / {short:.0f})", "—", f"≤ {limit}", status(growth <= limit)])  # fmt: skip
+    return rows
