@@ -53,6 +53,7 @@ class ProbeStep:
 class ProbeReport:
     findings: Findings
     steps: list[ProbeStep] = field(default_factory=list)
+    seconds: float = 0.0  # the probe's wall time (the filter kinds are asked side by side)
 
     def verdict(self) -> list[str]:
         """The findings in a few lines, ending with the strategy a run will use."""
@@ -74,7 +75,7 @@ class ProbeReport:
 def probe(client: QticketsClient, *, now: dt.datetime | None = None) -> ProbeReport:
     """Probe the account behind ``client``; a refused token raises ``QticketsAuthError``.
     Without an answer to the first request (an outage) the findings stay unknown."""
-    now = now or dt.datetime.now(dt.UTC)
+    now, started = now or dt.datetime.now(dt.UTC), time.monotonic()
     report = ProbeReport(Findings(probed_at=now.replace(microsecond=0).isoformat()))
     run = _Recorder(report)
     oldest = run("GET orders page 1", lambda: client.list_page("orders", 1), _page_note)
@@ -88,29 +89,33 @@ def probe(client: QticketsClient, *, now: dt.datetime | None = None) -> ProbeRep
         newest = run(f"GET orders page {last_number}", lambda: client.list_page("orders", last_number), _page_note)
         sample += newest.items if newest is not None else []
     report.findings = _from_orders(report.findings, per_page, total, oldest.items, sample)
-    for name, condition in _filter_probes(oldest.items, sample, now):
-        report.findings = _filter_verdict(run, client, report.findings, name, condition)
+    probes = _filter_probes(oldest.items, sample, now)
+    assert client.limiter is not None
+    # Side by side: a refused filter costs its retries and a control request, each kind alike.
+    for (name, _), (step, verdict, code) in zip(
+        probes, client.limiter.map(lambda probe: _filter_probe(client, *probe), probes), strict=True
+    ):
+        report.steps.append(step)
+        report.findings = report.findings.with_filter(name, verdict, code)
     _probe_events_and_seats(run, client, report, now)
+    report.seconds = time.monotonic() - started
     return report
 
 
 class _Recorder:
     """Runs each request, timing it and recording its answer; an error other than a refused
-    token becomes a step with its status (``last_error``) rather than ending the probe."""
+    token becomes a step with its status rather than ending the probe."""
 
     def __init__(self, report: ProbeReport) -> None:
         self.report = report
-        self.last_error: QticketsError | None = None
 
     def __call__(self, request: str, call: Callable[[], T], note: Callable[[T], str]) -> T | None:
         started = time.monotonic()
-        self.last_error = None
         try:
             result = call()
         except QticketsAuthError:
             raise
         except QticketsError as exc:
-            self.last_error = exc
             self.report.steps.append(ProbeStep(request, exc.status, _error_note(exc), time.monotonic() - started))
             return None
         self.report.steps.append(ProbeStep(request, 200, note(result), time.monotonic() - started))
@@ -150,24 +155,23 @@ def _filter_probes(
     ]
 
 
-def _filter_verdict(
-    run: _Recorder, client: QticketsClient, findings: Findings, name: str, condition: Condition
-) -> Findings:
-    page = run(
-        f"GET orders where {shape([condition])}",
-        lambda: client.list_page("orders", 1, conditions=[condition]),
-        _page_note,
-    )
-    if page is None:
-        error = run.last_error
-        if isinstance(error, QticketsFilterRefused):
-            return findings.with_filter(name, "refused", error.code or f"HTTP {error.status}")
-        return findings.with_filter(name, "unknown")
+def _filter_probe(client: QticketsClient, name: str, condition: Condition) -> tuple[ProbeStep, str, str | None]:
+    """One filter kind's request, and its verdict: its rows held against the filter
+    (``honoured`` or ``ignored``), ``refused`` with the API's code, ``unknown`` on an outage."""
+    request, started = f"GET orders where {shape([condition])}", time.monotonic()
+    try:
+        page = client.list_page("orders", 1, conditions=[condition])
+    except QticketsFilterRefused as exc:
+        step = ProbeStep(request, exc.status, _error_note(exc), time.monotonic() - started)
+        return step, "refused", exc.code or f"HTTP {exc.status}"
+    except QticketsAuthError:
+        raise
+    except QticketsError as exc:
+        return ProbeStep(request, exc.status, _error_note(exc), time.monotonic() - started), "unknown", None
     misses = [item for item in page.items if failed([condition], item)]
     verdict = "ignored" if misses else "honoured"
-    step = run.report.steps[-1]
-    run.report.steps[-1] = replace(step, note=f"{step.note}; {len(misses)} rows outside the filter: {verdict}")
-    return findings.with_filter(name, verdict)
+    note = f"{_page_note(page)}; {len(misses)} rows outside the filter: {verdict}"
+    return ProbeStep(request, 200, note, time.monotonic() - started), verdict, None
 
 
 def _probe_events_and_seats(run: _Recorder, client: QticketsClient, report: ProbeReport, now: dt.datetime) -> None:
