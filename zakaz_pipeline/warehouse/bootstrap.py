@@ -44,7 +44,8 @@ from clickhouse_connect.driver.client import Client
 from zakaz_pipeline.warehouse.access import READER_PROFILE, ROLE_OF, VIEW_DEFINER, Privilege, planned_grants
 from zakaz_pipeline.warehouse.connection import WarehouseTarget, open_client
 from zakaz_pipeline.warehouse.networks import ALLOW_WIDE_NETWORKS, WIDEST_PREFIX, width_problems
-from zakaz_pipeline.warehouse.schema import checked_timezone, current_version, ensure_schema
+from zakaz_pipeline.warehouse.registry import current_version
+from zakaz_pipeline.warehouse.schema import checked_timezone, ensure_schema
 from zakaz_pipeline.warehouse.tls import certificate_problems
 
 
@@ -413,8 +414,8 @@ def bootstrap(
         return lines + apply_access(client, plan, rotate_passwords=rotate_passwords)
 
 
-def _schema_lines(applied: list[str]) -> list[str]:
-    return [f"applied  migration {name}" for name in applied] or [f"exists   schema at version {current_version():03d}"]
+def _schema_lines(done: list[str]) -> list[str]:
+    return [f"applied  {name}" for name in done] or [f"exists   schema at version {current_version():03d}"]
 
 
 def _canonical(networks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
