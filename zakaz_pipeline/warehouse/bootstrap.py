@@ -1,10 +1,11 @@
 """``zakaz bootstrap``: database, tables, views, roles, users and grants on a server.
 
-Everything is idempotent: the schema migrations are applied once each, roles and users
-are created when missing (an existing user keeps its password unless asked to rotate
-it), and grants are re-asserted every time (GRANT of a held privilege changes nothing).
-Passwords never travel as text: a user is created with ``sha256_hash`` of a salted
-password computed here, so neither the query log nor this command's output holds it.
+Everything is idempotent: the schema migrations are applied once each, a view is created
+when its file's rendering is not what the warehouse holds, roles and users are created
+when missing (an existing user keeps its password unless asked to rotate it), and grants
+are re-asserted every time (GRANT of a held privilege changes nothing). Passwords never
+travel as text: a user is created with ``sha256_hash`` of a salted password computed
+here, so neither the query log nor this command's output holds it.
 
 Least privilege, one role per purpose (the users get exactly one role each), the
 privileges listed once in ``access.planned_grants``, which the access check audits:

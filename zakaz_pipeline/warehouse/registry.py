@@ -116,10 +116,6 @@ def views() -> tuple[View, ...]:
     return tuple(ordered)
 
 
-def view(name: str) -> View:
-    return next(v for v in views() if v.name == name)
-
-
 def relations() -> tuple[str, ...]:
     """Every table and view: what the checks hold to the contract."""
     return tables() + tuple(v.name for v in views())
@@ -168,11 +164,11 @@ def _declared(text: str, start: int) -> tuple[list[str], str]:
         depth += {"(": 1, ")": -1}.get(piece, 0)
         if depth == 0:
             return [*entries, current.strip()], text[token.end() :]
-        if depth == 1 and piece in ("(", ","):
-            entries += [current.strip()] if piece == "," else []
-            current = "" if piece == "," else current
-            continue
-        current += piece
+        if depth == 1 and piece == ",":
+            entries.append(current.strip())
+            current = ""
+        elif depth > 1 or piece != "(":  # not the list's own opening parenthesis
+            current += piece
     raise ValueError(f"unbalanced parentheses in {text[start : start + 60]!r}")
 
 

@@ -13,10 +13,11 @@ again, a view after those it reads. The rendering fills in ``{timezone}`` (``ZAK
 so no session or server zone enters a view) and ``{definer}``: on a server
 ``zakaz_view_definer`` (``warehouse/access.py``, created by ``zakaz bootstrap`` before the
 schema), on the embedded engine, which has no users, ``CURRENT_USER``. Each view's COMMENT is
-its description followed by a fingerprint of its rendered DDL and of the views it reads: a
-view file edited, a setting changed, a warehouse built by older code (whose migrations
-created the views) is brought to the files' views the first time a process opens it, and one
-query to ``system.tables`` is all it costs when nothing changed.
+its description followed by a fingerprint of its rendered DDL and of the views it reads. So
+after a view file is edited or ``ZAKAZ_TIMEZONE`` changes, and on a warehouse whose views
+older code built (its migrations created them), the first process to open the warehouse
+brings its views to the files; when nothing changed that costs one query to
+``system.tables``. A view whose file is deleted stays until a migration drops it.
 """
 
 from __future__ import annotations
