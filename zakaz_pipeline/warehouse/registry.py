@@ -29,7 +29,8 @@ from importlib.abc import Traversable
 
 PACKAGE = "zakaz_pipeline.warehouse"
 TIMEZONE_PLACEHOLDER = "{timezone}"
-DEFINER_CLAUSE = "DEFINER = {definer} SQL SECURITY DEFINER"
+DEFINER_PLACEHOLDER = "{definer}"
+DEFINER_CLAUSE = f"DEFINER = {DEFINER_PLACEHOLDER} SQL SECURITY DEFINER"
 TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)")
 DROPPED = re.compile(r"^DROP TABLE IF EXISTS (\w+)")
 VIEW_HEAD = re.compile(r"^CREATE OR REPLACE VIEW (\w+)\s*\(")

@@ -83,7 +83,6 @@ def on_cluster(statement: str, cluster: str) -> str:
     return MERGE_TREE.sub(r"ENGINE = Replicated\1MergeTree", rendered)
 
 
-DEFINER_PLACEHOLDER = "{definer}"
 TIMEZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$")
 DEFINER_NAME = re.compile(r"^(?:CURRENT_USER|[A-Za-z_][A-Za-z0-9_]*)$")
 EMBEDDED_DEFINER = "CURRENT_USER"
@@ -102,7 +101,7 @@ def render(statement: str, timezone: str, definer: str = EMBEDDED_DEFINER) -> st
     if not DEFINER_NAME.match(definer):
         raise ValueError(f"{definer!r} cannot define views: a user name or CURRENT_USER")
     rendered = statement.replace(registry.TIMEZONE_PLACEHOLDER, checked_timezone(timezone))
-    return rendered.replace(DEFINER_PLACEHOLDER, definer)
+    return rendered.replace(registry.DEFINER_PLACEHOLDER, definer)
 
 
 def view_statements(timezone: str, definer: str = EMBEDDED_DEFINER) -> dict[str, tuple[str, str]]:
