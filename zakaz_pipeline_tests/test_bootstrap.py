@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from zakaz_pipeline.settings import server_access
+from zakaz_pipeline.warehouse import registry
 from zakaz_pipeline.warehouse.access import (
     USERS,
     VIEW_DEFINER,
@@ -32,7 +33,8 @@ from zakaz_pipeline.warehouse.bootstrap import (
     reader_settings,
     revocations,
 )
-from zakaz_pipeline.warehouse.schema import HISTORY_DDL, migrations, newest_views, on_cluster, render
+from zakaz_pipeline.warehouse.registry import migrations
+from zakaz_pipeline.warehouse.schema import HISTORY_DDL, on_cluster, view_statements
 from zakaz_pipeline.warehouse.tls import certificate_problems as tls_problems
 from zakaz_pipeline_tests.harness import TZ
 from zakaz_pipeline_tests.test_cli import zakaz
@@ -55,7 +57,8 @@ def all_statements(cluster: str) -> list[str]:
     access += list(made.passwords.values())
     access += [statement for statements in made.users.values() for statement in statements]
     access += made.settings + list(made.hosts.values())
-    schema = [on_cluster(render(s, TZ, VIEW_DEFINER), cluster) for m in migrations() for s in m.statements]
+    schema = [on_cluster(s, cluster) for m in migrations() for s in m.statements]
+    schema += [on_cluster(ddl, cluster) for ddl, _ in view_statements(TZ, VIEW_DEFINER).values()]
     return [s.sql for s in access] + schema + [on_cluster(HISTORY_DDL, cluster)]
 
 
@@ -208,10 +211,13 @@ def view_sources(client) -> dict[str, set[str]]:
 def test_every_view_is_readable_with_the_readers_grants_alone(client) -> None:
     """Grant plan × view sources. A view runs as its definer (SQL SECURITY DEFINER), so the
     reader needs SELECT on the view only, and the definer SELECT on what the view reads,
-    views reading views included: exactly the union of the views' sources, derived here
-    from ClickHouse's analyzer on the views the migrations built."""
+    views reading views included: exactly the union of the views' sources, which the
+    registry reads in the view files and ClickHouse's analyzer finds in the views built."""
     sources = view_sources(client)
     assert set(sources) == {name for name in reader_tables() if name.startswith("v_")}, "every view is DataLens's"
+    assert sources == {view.name: set(view.sources) for view in registry.views()}, (
+        "the registry reads what ClickHouse does"
+    )
     # the three views the reader could not read as INVOKER views, and why
     assert {"stg_qtickets_api_inventory_raw", "dim_shows"} <= sources["v_inventory_history"]
     assert {"stg_qtickets_api_orders_raw", "meta_job_runs", "meta_webhooks"} <= sources["v_qtickets_freshness"]
@@ -225,8 +231,8 @@ def test_every_view_is_readable_with_the_readers_grants_alone(client) -> None:
     assert definer == set().union(*sources.values()), "the definer holds exactly what the views read"
     assert not {t for t in reader if t.startswith(("stg_", "meta_"))}, "the reader never reads raw rows"
     # Every view runs as its definer: the server's least-privileged user, the embedded engine's own.
-    for name, statement in newest_views().items():
-        assert f"DEFINER = {VIEW_DEFINER} SQL SECURITY DEFINER" in render(statement, TZ, VIEW_DEFINER), name
+    for name, (ddl, _) in view_statements(TZ, VIEW_DEFINER).items():
+        assert f"DEFINER = {VIEW_DEFINER} SQL SECURITY DEFINER" in ddl, name
     created = client.query(
         "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase() AND engine = 'View'"
     ).result_rows

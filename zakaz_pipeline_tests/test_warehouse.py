@@ -14,11 +14,12 @@ import pyarrow as pa
 import pytest
 from dagster import AssetSelection
 
-from zakaz_pipeline.warehouse import quality, schema, writes
+from zakaz_pipeline.warehouse import quality, registry, writes
 from zakaz_pipeline.warehouse.arrow import contract_types
 from zakaz_pipeline.warehouse.connection import WarehouseConfigError, parse_target
 from zakaz_pipeline.warehouse.contract import schema_contract
-from zakaz_pipeline.warehouse.schema import current_version, ensure_schema, migrations
+from zakaz_pipeline.warehouse.registry import current_version, migrations
+from zakaz_pipeline.warehouse.schema import ensure_schema
 from zakaz_pipeline.warehouse.writes import Slice, SliceOutOfBounds, replace_slice
 from zakaz_pipeline_tests.harness import ORG, history, run
 
@@ -196,13 +197,20 @@ def test_migration_004_partitions_a_filled_fact_by_month_with_the_same_rows(
 ) -> None:
     """A warehouse synced under migrations 001–003 (the fact written day by day by
     ``models.sales_daily()``) gets monthly partitions and exactly the same fact rows from
-    004's recompute, for every org; replaying 004 from its first statement changes nothing."""
+    004's recompute, for every org; replaying 004 from its first statement changes nothing.
+    The views, which read tables of later migrations, are created after them."""
     shipped = migrations()
     monthly = next(m for m in shipped if m.version == 4)
     with monkeypatch.context() as patch:
-        patch.setattr(schema, "migrations", lambda: [m for m in shipped if m.version < monthly.version])
-        newer_views = AssetSelection.assets("v_inventory_history", "v_show_sell_through")  # from migration 005
-        run(small_server, warehouse, instance, *history(small_account), AssetSelection.all() - newer_views)
+        patch.setattr(registry, "migrations", lambda: tuple(m for m in shipped if m.version < monthly.version))
+        patch.setattr(registry, "views", tuple)
+        run(
+            small_server,
+            warehouse,
+            instance,
+            *history(small_account),
+            AssetSelection.all() - AssetSelection.groups("bi"),
+        )
     with warehouse.get_client() as client:
         key, partitions = client.query(FACT_LAYOUT_SQL).result_rows[0]
         assert key == "(org, sales_date)" and len(partitions) > 90
@@ -214,7 +222,8 @@ def test_migration_004_partitions_a_filled_fact_by_month_with_the_same_rows(
         ours = client.query(FACT_ROWS_SQL).result_rows
         assert ours and {row[1] for row in ours} == {ORG}
 
-        assert ensure_schema(client) == [f"{m.version:03d}_{m.name}" for m in shipped if m.version >= monthly.version]
+        newer = [f"migration {m.version:03d}_{m.name}" for m in shipped if m.version >= monthly.version]
+        assert ensure_schema(client) == newer + [f"view {view.name}" for view in registry.views()]
         computed = client.query(FACT_ROWS_SQL).result_rows
         assert [row for row in computed if row[1] == ORG] == ours
         assert [row[:1] + row[2:] for row in computed if row[1] == "other"] == [row[:1] + row[2:] for row in ours]

@@ -34,7 +34,7 @@ from dagster import (
 
 from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.errors import exception_line
-from zakaz_pipeline.warehouse import quality, writes
+from zakaz_pipeline.warehouse import quality, registry, writes
 from zakaz_pipeline.warehouse.access import server_access_problems
 from zakaz_pipeline.warehouse.datalens import view_answers_under_datalens_settings
 from zakaz_pipeline.warehouse.quality import Days, Finding
@@ -44,12 +44,8 @@ INVENTORY = "stg_qtickets_api_inventory_raw"
 SALES = "fact_qtickets_sales_daily"
 INVENTORY_LATEST = "fact_qtickets_inventory_latest"
 DASHBOARD = "v_qtickets_sales_dashboard"
-VIEWS = (
-    DASHBOARD, "v_sales_14d", "v_sales_latest", "v_qtickets_freshness", "v_inventory_history", "v_show_sell_through",
-)  # fmt: skip
-CHECKED_TABLES = (
-    "dim_events", "dim_shows", ORDERS, INVENTORY, SALES, INVENTORY_LATEST, "meta_job_runs", "meta_webhooks", *VIEWS,
-)  # fmt: skip
+VIEWS = tuple(view.name for view in registry.views())
+CHECKED_TABLES = registry.relations()
 
 SCOPED_DAYS = 31
 ACCESS_DENIED = "(ACCESS_DENIED)"  # ClickHouse's error name for a missing privilege (code 497)

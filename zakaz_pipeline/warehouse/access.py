@@ -8,12 +8,13 @@ access management, so there the check is skipped with that reason.
 
 The DataLens views run as ``zakaz_view_definer`` (``DEFINER = zakaz_view_definer SQL
 SECURITY DEFINER``): a user nobody can log in as (no host, a password nobody knows), holding
-SELECT on exactly the tables and views the views read (``VIEW_SOURCES``; a test derives them
-from ClickHouse's analyzer). So ``datalens_reader``, granted the views alone, reads every
-view, and never the ticket-level rows a view summarises. ``host_problems`` adds where the
-users may connect from: ``datalens_reader`` and ``etl_writer`` only from listed networks
-(``zakaz bootstrap`` sets them), never by host name nor from a range wider than
-``networks.py`` allows (all of IPv4, a range past a /8); the definer from nowhere.
+SELECT on exactly the tables and views the views read (``VIEW_SOURCES``, the sources the
+registry reads in each view's file; a test holds them against ClickHouse's analyzer). So
+``datalens_reader``, granted the views alone, reads every view, and never the ticket-level
+rows a view summarises. ``host_problems`` adds where the users may connect from:
+``datalens_reader`` and ``etl_writer`` only from listed networks (``zakaz bootstrap`` sets
+them), never by host name nor from a range wider than ``networks.py`` allows (all of IPv4,
+a range past a /8); the definer from nowhere.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Mapping
 
 from clickhouse_connect.driver.client import Client
 
-from zakaz_pipeline.warehouse.contract import schema_contract
+from zakaz_pipeline.warehouse import registry
 from zakaz_pipeline.warehouse.networks import width_problems
 
 VIEW_DEFINER = "zakaz_view_definer"
@@ -35,18 +36,7 @@ RESTRICTED_USERS = ("etl_writer", "datalens_reader", "backup_user")  # admin's n
 HOST_COLUMNS = ("host_ip", "host_names", "host_names_regexp", "host_names_like")
 READER_PREFIXES = ("v_", "dim_", "fact_")
 # What the DataLens views read, views reading views included: the definer's SELECT.
-VIEW_SOURCES = (
-    "dim_events",
-    "dim_shows",
-    "fact_qtickets_inventory_latest",
-    "fact_qtickets_sales_daily",
-    "meta_job_runs",
-    "meta_webhooks",
-    "stg_qtickets_api_inventory_raw",
-    "stg_qtickets_api_orders_raw",
-    "v_inventory_history",
-    "v_qtickets_sales_dashboard",
-)
+VIEW_SOURCES = tuple(sorted({source for view in registry.views() for source in view.sources}))
 # The pipeline on its database: read, insert, create/alter/drop its tables, views and
 # staging tables, replace partitions, read system.tables/columns (schema and checks). No
 # SHOW USERS: the audit of other users is admin's (``zakaz check`` as admin).
@@ -82,7 +72,7 @@ WHERE profile_name = %(profile)s AND setting_name = 'session_timezone'
 
 def reader_tables() -> list[str]:
     """What DataLens may read: the views, dimensions and facts — never ticket-level raw rows."""
-    return sorted(name for name in schema_contract() if name.startswith(READER_PREFIXES))
+    return sorted(name for name in registry.relations() if name.startswith(READER_PREFIXES))
 
 
 def planned_grants(database: str) -> dict[str, list[Privilege]]:

@@ -1,10 +1,11 @@
 """``zakaz bootstrap``: database, tables, views, roles, users and grants on a server.
 
-Everything is idempotent: the schema migrations are applied once each, roles and users
-are created when missing (an existing user keeps its password unless asked to rotate
-it), and grants are re-asserted every time (GRANT of a held privilege changes nothing).
-Passwords never travel as text: a user is created with ``sha256_hash`` of a salted
-password computed here, so neither the query log nor this command's output holds it.
+Everything is idempotent: the schema migrations are applied once each, a view is created
+when its file's rendering is not what the warehouse holds, roles and users are created
+when missing (an existing user keeps its password unless asked to rotate it), and grants
+are re-asserted every time (GRANT of a held privilege changes nothing). Passwords never
+travel as text: a user is created with ``sha256_hash`` of a salted password computed
+here, so neither the query log nor this command's output holds it.
 
 Least privilege, one role per purpose (the users get exactly one role each), the
 privileges listed once in ``access.planned_grants``, which the access check audits:
@@ -43,7 +44,8 @@ from clickhouse_connect.driver.client import Client
 from zakaz_pipeline.warehouse.access import READER_PROFILE, ROLE_OF, VIEW_DEFINER, Privilege, planned_grants
 from zakaz_pipeline.warehouse.connection import WarehouseTarget, open_client
 from zakaz_pipeline.warehouse.networks import ALLOW_WIDE_NETWORKS, WIDEST_PREFIX, width_problems
-from zakaz_pipeline.warehouse.schema import checked_timezone, current_version, ensure_schema
+from zakaz_pipeline.warehouse.registry import current_version
+from zakaz_pipeline.warehouse.schema import checked_timezone, ensure_schema
 from zakaz_pipeline.warehouse.server_access import ServerAccess
 from zakaz_pipeline.warehouse.tls import certificate_problems
 
@@ -396,8 +398,8 @@ def bootstrap(
         return lines + apply_access(client, plan, rotate_passwords=rotate_passwords)
 
 
-def _schema_lines(applied: list[str]) -> list[str]:
-    return [f"applied  migration {name}" for name in applied] or [f"exists   schema at version {current_version():03d}"]
+def _schema_lines(done: list[str]) -> list[str]:
+    return [f"applied  {name}" for name in done] or [f"exists   schema at version {current_version():03d}"]
 
 
 def _canonical(networks: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -1,20 +1,21 @@
-"""The schema contract: every table and view the migrations create, with its columns and
-types, kept as data in ``schema_contract.json``, and what each column means, in
-``column_descriptions.json``.
+"""The schema contract: every table and view with its columns and types, and what each
+column means.
 
 The schema check compares a live warehouse with it, so a column dropped or retyped by
 hand, or a migration that never ran, shows up as a failed check rather than as a wrong
-dashboard. A test keeps the file equal to what the migrations build; after a new
-migration, regenerate it with ``python -m zakaz_pipeline.warehouse.contract``.
+dashboard. A view's columns, types and meanings are read from its file (``registry.py``).
+A table's are what its migrations leave, which only a database can tell: they are kept as
+data in ``schema_contract.json`` and ``column_descriptions.json``, and a test keeps them
+equal to what the migrations build; after a new migration, regenerate them with ``python -m
+zakaz_pipeline.warehouse.contract``, which also writes the DataLens field list
+(``docs/DATALENS.md``, ``datalens.fields_markdown``).
 
-The views' timestamps are in ``ZAKAZ_TIMEZONE``, so their types name it: the file says
+The views' timestamps are in ``ZAKAZ_TIMEZONE``, so their types name it: they say
 ``DateTime('{timezone}')`` and ``schema_contract(timezone)`` fills in the configured zone.
 
-A column's meaning is written once, as its COMMENT in the migrations; the descriptions file
-is those comments as the migrations leave them, for the places that cannot ask ClickHouse:
-Dagster's catalog (``defs/assets/common.table``) and the DataLens field list
-(``docs/DATALENS.md``, written by ``datalens.fields_markdown``). The same command writes all
-three, and tests keep them equal to what the migrations build.
+A column's meaning is written once, as its COMMENT (a table's in its migration, a view's in
+its file); the places that cannot ask ClickHouse read it here: Dagster's catalog
+(``defs/assets/common.table``) and the DataLens field list.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
+from zakaz_pipeline.warehouse import registry
 
 CONTRACT_FILE = "schema_contract.json"
 DESCRIPTIONS_FILE = "column_descriptions.json"
@@ -68,18 +70,23 @@ def describe_comments(client: Client) -> Schema:
 @functools.cache
 def schema_contract(timezone: str = DEFAULT_TIMEZONE) -> Schema:
     """The contract with the views' time zone filled in."""
-    return _read(CONTRACT_FILE, timezone)
+    views = {view.name: {c.name: c.type for c in view.columns} for view in registry.views()}
+    return _read(CONTRACT_FILE, timezone) | _filled(views, timezone)
 
 
 @functools.cache
 def column_descriptions(timezone: str = DEFAULT_TIMEZONE) -> Schema:
     """Table → column → its meaning ('' where there is nothing to add to the name)."""
-    return _read(DESCRIPTIONS_FILE, timezone)
+    views = {view.name: {c.name: c.comment for c in view.columns} for view in registry.views()}
+    return _read(DESCRIPTIONS_FILE, timezone) | _filled(views, timezone)
 
 
 def _read(name: str, timezone: str) -> Schema:
     text = resources.files("zakaz_pipeline.warehouse").joinpath(name).read_text(encoding="utf-8")
-    data: Schema = json.loads(text)
+    return _filled(json.loads(text), timezone)
+
+
+def _filled(data: Schema, timezone: str) -> Schema:
     return {
         table: {column: value.replace("{timezone}", timezone) for column, value in columns.items()}
         for table, columns in data.items()
@@ -87,8 +94,8 @@ def _read(name: str, timezone: str) -> Schema:
 
 
 def build_contract() -> tuple[Schema, Schema]:
-    """The schema the migrations build and its column comments, read from a scratch embedded
-    warehouse, with the build's zone as the placeholder."""
+    """The tables the migrations build and their column comments, read from a scratch embedded
+    warehouse (the views, read from their files, left out), with the build's zone as the placeholder."""
     from zakaz_pipeline.warehouse.connection import open_client, parse_target
     from zakaz_pipeline.warehouse.schema import ensure_schema
 
@@ -101,14 +108,16 @@ def build_contract() -> tuple[Schema, Schema]:
 
 
 def _placeholder(data: Schema) -> Schema:
+    views = {view.name for view in registry.views()}
     return {
         table: {name: value.replace(CONTRACT_BUILD_TIMEZONE, "{timezone}") for name, value in columns.items()}
         for table, columns in data.items()
+        if table not in views
     }
 
 
 def main() -> int:
-    """Write the contract, the descriptions and the DataLens field list."""
+    """Write the tables' contract and descriptions, and the DataLens field list."""
     from zakaz_pipeline.warehouse.datalens import write_fields_doc
 
     schema, comments = build_contract()
@@ -116,7 +125,7 @@ def main() -> int:
         path = Path(str(resources.files("zakaz_pipeline.warehouse").joinpath(name)))
         path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         sys.stderr.write(f"wrote {path}\n")
-    sys.stderr.write(f"wrote {write_fields_doc(schema, comments, DATALENS_DOC)}\n")
+    sys.stderr.write(f"wrote {write_fields_doc(DATALENS_DOC)}\n")
     return 0
 
 

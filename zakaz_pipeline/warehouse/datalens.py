@@ -6,15 +6,16 @@ connector, datalens-tech/datalens-backend, ``get_ch_settings``; readonly 2 is th
 connection's setting for our reader). It sends no ``max_execution_time``: it stops waiting
 after its own HTTP timeout, and our reader's settings profile stops the query. It never
 reads column COMMENTs: a field's meaning reaches the analyst through ``docs/DATALENS.md``,
-written here from the migrations' COMMENTs. A view whose stored structure was computed
+written here from the view files (``registry.py``). A view whose stored structure was computed
 without ``join_use_nulls`` fails under DataLens's session with Code 80, or returns other
 rows; the asset check ``views_answer_under_datalens_settings`` runs this comparison after
 every materialization of a view, so a new view cannot break the dashboards unnoticed.
 
-``MEASURES`` says how each number of each view adds up. Most are plain sums: over any rows
-and any filter, the SUM is the total of those rows (a test holds every one against the
-simulator's ground truth). The stock of seats in the inventory history sums over shows at
-one snapshot, never over time; a ratio is recomputed from the sums it divides.
+``MEASURES`` says how each number of each view adds up, as the view's file says (its
+``-- measures:`` lines). Most are plain sums: over any rows and any filter, the SUM is the
+total of those rows (a test holds every one against the simulator's ground truth). The
+stock of seats in the inventory history sums over shows at one snapshot, never over time; a
+ratio is recomputed from the sums it divides.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from zakaz_pipeline.errors import exception_line
+from zakaz_pipeline.warehouse import registry
 from zakaz_pipeline.warehouse.quality import Finding
 
 DATALENS_SETTINGS: dict[str, Any] = {
@@ -36,50 +38,8 @@ DATALENS_SETTINGS: dict[str, Any] = {
 }
 
 SUM = "SUM"
-SUM_AT_ONE_SNAPSHOT = "SUM over shows at one snapshot_ts (a stock: never over time)"
-LATEST = "MAX"
-STALEST = "MAX (the stalest source)"
-PCT_SOLD = "none: recompute 100 * SUM(tickets_sold) / SUM(capacity)"
-PER_SHOW = "none: a property of the show (MIN for the nearest)"
-SALES = dict.fromkeys(("orders", "tickets_sold", "gross_revenue", "refunded_amount", "revenue"), SUM)
-WINDOWS = ("today", "yesterday", "7d", "total")
 # view → numeric (and newest-moment) field → how it aggregates; every other field is a dimension.
-MEASURES: dict[str, dict[str, str]] = {
-    "v_qtickets_sales_dashboard": SALES,
-    "v_sales_14d": SALES,
-    "v_sales_latest": {
-        "last_sales_date": LATEST,
-        **{f"{measure}_{window}": SUM for measure in ("tickets_sold", "revenue") for window in WINDOWS},
-        "tickets_total": SUM,
-        "tickets_left": SUM,
-        "inventory_snapshot_ts": LATEST,
-    },
-    "v_qtickets_freshness": {
-        "last_data_at": LATEST,
-        "minutes_since_data": STALEST,
-        "last_run_at": LATEST,
-        "last_success_at": LATEST,
-        "webhooks_received": SUM,
-        "bad_signatures_1h": SUM,
-    },
-    "v_inventory_history": {
-        "tickets_total": SUM_AT_ONE_SNAPSHOT,
-        "tickets_left": SUM_AT_ONE_SNAPSHOT,
-        "tickets_sold": SUM_AT_ONE_SNAPSHOT,
-        "sold_since_previous": SUM,
-    },
-    "v_show_sell_through": {
-        "snapshot_ts": LATEST,
-        "capacity": SUM,
-        "tickets_sold": SUM,
-        "tickets_left": SUM,
-        "pct_sold": PCT_SOLD,
-        "tickets_sold_1d": SUM,
-        "tickets_sold_7d": SUM,
-        "pace_per_day": SUM,
-        "days_until_show": PER_SHOW,
-    },
-}
+MEASURES: dict[str, dict[str, str]] = {view.name: view.measures for view in registry.views()}
 KEYS = ("event_id", "show_id")  # numbers that identify, never measure
 FIELDS_BEGIN = "<!-- fields: written by `python -m zakaz_pipeline.warehouse.contract`; do not edit below -->"
 FIELDS_END = "<!-- fields: end -->"
@@ -114,26 +74,26 @@ def _shape(client: Client, view: str, settings: dict[str, Any]) -> tuple[list[tu
     return [(str(row[0]), str(row[1])) for row in columns], int(rows)
 
 
-def fields_markdown(schema: dict[str, dict[str, str]], descriptions: dict[str, dict[str, str]]) -> str:
-    """Every view's fields: type, meaning (the migrations' COMMENT) and how to aggregate."""
+def fields_markdown() -> str:
+    """Every view, what it is and reads, and its fields: type, meaning (its COMMENT) and how
+    to aggregate."""
     parts = []
-    for view in sorted(name for name in schema if name.startswith("v_")):
-        parts += [f"### `{view}`", "", "| field | type | meaning | aggregate |", "| --- | --- | --- | --- |"]
-        for column, kind in schema[view].items():
-            meaning = descriptions[view][column].replace("|", "\\|")
-            aggregate = MEASURES.get(view, {}).get(column, "")
-            shown = f"| `{column}` | `{kind}` | {meaning} | {aggregate} |"
-            parts.append(shown.replace("{timezone}", "ZAKAZ_TIMEZONE"))
+    for view in sorted(registry.views(), key=lambda v: v.name):
+        reads = ", ".join(f"`{source}`" for source in view.sources)
+        parts += [f"### `{view.name}`", "", f"{registry.shown(view.description)}. Reads {reads}.", ""]
+        parts += ["| field | type | meaning | aggregate |", "| --- | --- | --- | --- |"]
+        for column in view.columns:
+            meaning = column.comment.replace("|", "\\|")
+            aggregate = view.measures.get(column.name, "")
+            parts.append(registry.shown(f"| `{column.name}` | `{column.type}` | {meaning} | {aggregate} |"))
         parts.append("")
     return "\n".join(parts)
 
 
-def write_fields_doc(schema: dict[str, dict[str, str]], descriptions: dict[str, dict[str, str]], doc: Path) -> Path:
+def write_fields_doc(doc: Path) -> Path:
     """Replace the generated part of ``doc`` (between the two markers) with the field list."""
     text = doc.read_text(encoding="utf-8")
     head, _, rest = text.partition(FIELDS_BEGIN)
     _, _, tail = rest.partition(FIELDS_END)
-    doc.write_text(
-        f"{head}{FIELDS_BEGIN}\n\n{fields_markdown(schema, descriptions)}\n{FIELDS_END}{tail}", encoding="utf-8"
-    )
+    doc.write_text(f"{head}{FIELDS_BEGIN}\n\n{fields_markdown()}\n{FIELDS_END}{tail}", encoding="utf-8")
     return doc

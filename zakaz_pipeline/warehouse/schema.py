@@ -1,37 +1,35 @@
-"""Versioned, idempotent DDL for every table and view.
+"""Bringing a database to what the registry describes: the tables' migrations, then the views.
 
 Migrations are the numbered files in ``sql/`` (``001_core_tables.sql``, …), applied in
 order and recorded in ``zakaz_schema_history`` once all their statements ran. Each
-statement is idempotent (``IF NOT EXISTS`` / ``OR REPLACE``), or the migration is as a
-whole: a table rebuilt by ``DROP TABLE IF EXISTS``, ``CREATE`` and an ``INSERT … SELECT``
-that recomputes it from other tables. A migration interrupted half way is simply applied
-again from its first statement. A change to the schema is a new file, never an edit of an
-applied one.
+statement is idempotent (``IF NOT EXISTS``), or the migration is as a whole: a table
+rebuilt by ``DROP TABLE IF EXISTS``, ``CREATE`` and an ``INSERT … SELECT`` that recomputes
+it from other tables. A migration interrupted half way is simply applied again from its
+first statement. A change to a table is a new file, never an edit of an applied one.
 
-The DataLens views run as their definer (``DEFINER = {definer} SQL SECURITY DEFINER``), so a
-reader granted the views alone can read them: on a server ``{definer}`` is rendered as
+The views hold no state: each is one file of ``views/`` (``registry.py``), and after the
+migrations every view whose stored definition differs from its file's rendering is created
+again, a view after those it reads. The rendering fills in ``{timezone}`` (``ZAKAZ_TIMEZONE``,
+so no session or server zone enters a view) and ``{definer}``: on a server
 ``zakaz_view_definer`` (``warehouse/access.py``, created by ``zakaz bootstrap`` before the
-schema), on the embedded engine, which has no users, as ``CURRENT_USER``.
-
-The DataLens views speak the reporting time zone (``ZAKAZ_TIMEZONE``): their DDL names it
-as ``{timezone}``, rendered here from the caller's setting, and each such view carries a
-COMMENT naming the zone it was rendered with. A migration's DDL is fixed once applied, but
-the setting can change: after the migrations, every view whose stored COMMENT differs from
-its newest rendered definition is created again (one query to ``system.tables`` when nothing
-changed). So a server moved to another ``ZAKAZ_TIMEZONE`` gets its views re-rendered the
-first time a process opens the warehouse, and no session or server time zone enters them.
+schema), on the embedded engine, which has no users, ``CURRENT_USER``. Each view's COMMENT is
+its description followed by a fingerprint of its rendered DDL and of the views it reads. So
+after a view file is edited or ``ZAKAZ_TIMEZONE`` changes, and on a warehouse whose views
+older code built (its migrations created them), the first process to open the warehouse
+brings its views to the files; when nothing changed that costs one query to
+``system.tables``. A view whose file is deleted stays until a migration drops it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from dataclasses import dataclass
-from importlib import resources
 
 from clickhouse_connect.driver.client import Client
 
 from zakaz_pipeline.timezone import DEFAULT_TIMEZONE
+from zakaz_pipeline.warehouse import registry
 from zakaz_pipeline.warehouse.access import VIEW_DEFINER
 from zakaz_pipeline.warehouse.writes import append_rows
 
@@ -48,31 +46,7 @@ ENGINE = ReplacingMergeTree
 ORDER BY version
 """
 STALE_STAGING_HOURS = 6
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
-def migrations() -> list[Migration]:
-    """The migrations shipped with this code, in version order."""
-    found = []
-    for entry in resources.files("zakaz_pipeline.warehouse").joinpath("sql").iterdir():
-        stem, _, ext = entry.name.partition(".")
-        if ext != "sql" or not stem[:3].isdigit():
-            continue
-        found.append(Migration(int(stem[:3]), stem[4:], split_statements(entry.read_text(encoding="utf-8"))))
-    return sorted(found, key=lambda m: m.version)
-
-
-def split_statements(sql: str) -> tuple[str, ...]:
-    """Statements end with ``;`` at the end of a line; ``--`` lines are comments."""
-    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    chunks = "\n".join(lines).split(";\n")
-    return tuple(chunk.strip().rstrip(";").strip() for chunk in chunks if chunk.strip().rstrip(";").strip())
+FINGERPRINT_LENGTH = 12
 
 
 CREATE_CLAUSE = re.compile(
@@ -109,17 +83,9 @@ def on_cluster(statement: str, cluster: str) -> str:
     return MERGE_TREE.sub(r"ENGINE = Replicated\1MergeTree", rendered)
 
 
-def current_version() -> int:
-    return migrations()[-1].version
-
-
-TIMEZONE_PLACEHOLDER = "{timezone}"
-DEFINER_PLACEHOLDER = "{definer}"
 TIMEZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$")
 DEFINER_NAME = re.compile(r"^(?:CURRENT_USER|[A-Za-z_][A-Za-z0-9_]*)$")
 EMBEDDED_DEFINER = "CURRENT_USER"
-VIEW_NAME = re.compile(r"^CREATE OR REPLACE VIEW (\w+)")
-VIEW_COMMENT = re.compile(r"\sCOMMENT '((?:[^'\\]|'')*)'\s*$")
 
 
 def checked_timezone(timezone: str) -> str:
@@ -134,52 +100,50 @@ def render(statement: str, timezone: str, definer: str = EMBEDDED_DEFINER) -> st
     ``{definer}`` by the user the views run as."""
     if not DEFINER_NAME.match(definer):
         raise ValueError(f"{definer!r} cannot define views: a user name or CURRENT_USER")
-    return statement.replace(TIMEZONE_PLACEHOLDER, checked_timezone(timezone)).replace(DEFINER_PLACEHOLDER, definer)
+    rendered = statement.replace(registry.TIMEZONE_PLACEHOLDER, checked_timezone(timezone))
+    return rendered.replace(registry.DEFINER_PLACEHOLDER, definer)
 
 
-def newest_views() -> dict[str, str]:
-    """Each view's newest definition (unrendered), by name."""
-    newest: dict[str, str] = {}
-    for migration in migrations():
-        for statement in migration.statements:
-            if found := VIEW_NAME.match(statement):
-                newest[found.group(1)] = statement
-    return newest
-
-
-def zoned_views(timezone: str, definer: str = EMBEDDED_DEFINER) -> dict[str, tuple[str, str]]:
-    """Each view whose newest definition names the time zone: (rendered DDL, its COMMENT)."""
-    views = {}
-    for name, statement in newest_views().items():
-        comment = VIEW_COMMENT.search(statement)
-        if TIMEZONE_PLACEHOLDER in statement and comment:
-            views[name] = (render(statement, timezone, definer), render(comment.group(1).replace("''", "'"), timezone))
-    return views
+def view_statements(timezone: str, definer: str = EMBEDDED_DEFINER) -> dict[str, tuple[str, str]]:
+    """Each view of the registry, a view after those it reads: (its DDL as rendered for
+    ``timezone`` and ``definer``, the COMMENT that DDL leaves). The COMMENT ends with a
+    fingerprint of the rendered DDL and of the fingerprints of the views it reads, so a view
+    whose source changed is created again after it."""
+    made: dict[str, tuple[str, str]] = {}
+    fingerprints: dict[str, str] = {}
+    for view in registry.views():
+        body, description = render(view.body, timezone, definer).rstrip(), render(view.description, timezone)
+        read = [fingerprints[source] for source in view.sources if source in fingerprints]
+        digest = hashlib.sha256("\n".join([body, description, *read]).encode()).hexdigest()[:FINGERPRINT_LENGTH]
+        fingerprints[view.name] = digest
+        comment = f"{description} [definition {digest}]"
+        made[view.name] = (f"{body}\nCOMMENT {_quoted(comment)}", comment)
+    return made
 
 
 def ensure_schema(
     client: Client, cluster: str = "", timezone: str | None = None, definer: str = EMBEDDED_DEFINER
 ) -> list[str]:
-    """Apply the migrations the connected database lacks, their views rendered in
-    ``timezone`` (the configured ``ZAKAZ_TIMEZONE``, which every process passes: a
-    process naming another zone would re-render them back) and run as ``definer`` (see
-    :func:`view_definer`), and re-render views left in another zone; return the names of the
-    migrations applied and of the views re-rendered."""
+    """Apply the migrations the connected database lacks, then create the views it lacks or
+    holds in another definition, rendered in ``timezone`` (the configured ``ZAKAZ_TIMEZONE``,
+    which every process passes: a process naming another zone would re-render them back) and
+    run as ``definer`` (see :func:`view_definer`); return what was done (``migration
+    001_core_tables``, ``view v_sales_14d``)."""
     timezone = timezone or DEFAULT_TIMEZONE
     if cluster:
         client.command(on_cluster(f"CREATE DATABASE IF NOT EXISTS {client.database}", cluster))
     client.command(on_cluster(HISTORY_DDL, cluster))
     applied = {row[0] for row in client.query("SELECT version FROM zakaz_schema_history").result_rows}
     done = []
-    for migration in migrations():
+    for migration in registry.migrations():
         if migration.version in applied:
             continue
         for statement in migration.statements:
-            client.command(on_cluster(render(statement, timezone, definer), cluster))
+            client.command(on_cluster(statement, cluster))
         append_rows(client, "zakaz_schema_history", [{"version": [migration.version], "name": [migration.name]}])
         log.info("applied warehouse migration %03d %s", migration.version, migration.name)
-        done.append(f"{migration.version:03d}_{migration.name}")
-    done += _rerender_views(client, cluster, timezone, definer)
+        done.append(f"migration {migration.version:03d}_{migration.name}")
+    done += _ensure_views(client, cluster, timezone, definer)
     _drop_stale_staging(client)
     return done
 
@@ -190,21 +154,23 @@ def view_definer(embedded: bool) -> str:
     return EMBEDDED_DEFINER if embedded else VIEW_DEFINER
 
 
-def _rerender_views(client: Client, cluster: str, timezone: str, definer: str) -> list[str]:
-    """Views rendered in another time zone (their COMMENT names it) are created again."""
-    views = zoned_views(timezone, definer)
-    if not views:
-        return []
+def _ensure_views(client: Client, cluster: str, timezone: str, definer: str) -> list[str]:
+    """Views missing, or whose stored COMMENT is not their file's rendering, are created again."""
+    views = view_statements(timezone, definer)
     rows = client.query(
         "SELECT name, comment FROM system.tables WHERE database = currentDatabase() AND name IN %(names)s",
         parameters={"names": list(views)},
     ).result_rows
     stored: dict[str, str] = {row[0]: row[1] for row in rows}
-    stale = [name for name, (_, comment) in views.items() if name in stored and stored[name] != comment]
-    for name in stale:
+    changed = [name for name, (_, comment) in views.items() if stored.get(name) != comment]
+    for name in changed:
         client.command(on_cluster(views[name][0], cluster))
-        log.info("re-rendered view %s in %s", name, timezone)
-    return [f"view {name} in {timezone}" for name in stale]
+        log.info("created view %s in %s", name, timezone)
+    return [f"view {name}" for name in changed]
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _drop_stale_staging(client: Client) -> None:

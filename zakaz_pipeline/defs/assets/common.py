@@ -31,7 +31,7 @@ def step_retry(delay: float) -> RetryPolicy:
 def table(name: str, **metadata: Any) -> dict[str, Any]:
     """Definition metadata of the asset stored as ``name``: how the IO manager writes it
     (``metadata``), and its columns from the schema contract with what each means (the
-    migrations' COMMENTs), which the catalog shows."""
+    COMMENTs of the migrations and view files), which the catalog shows."""
     described = column_descriptions()[name]
     columns = [
         TableColumn(column, kind, description=described.get(column) or None)
