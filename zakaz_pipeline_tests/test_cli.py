@@ -359,10 +359,7 @@ def test_a_sync_stopped_while_its_windows_are_scanned_side_by_side_exits(env) ->
     account = SimulatedAccount.generate(seed=5, orders=400, events=3, history_days=120)
     pace = FaultPlan.parse("seed=1,latency_ms=150,max_per_page=10")
     with SimulatorServer(account, token=TOKEN, faults=pace) as server:
-        sync = subprocess.Popen(
-            [sys.executable, "-m", "zakaz_pipeline.cli", "sync"], env=env | {"QTICKETS_BASE_URL": server.base_url},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        sync = start_sync(env, server)
         deadline = time.monotonic() + 120
         while not any(_next_page_of_orders(r) for r in server.requests) and time.monotonic() < deadline:
             time.sleep(0.1)  # a window's second page: the scans are under way
@@ -379,6 +376,14 @@ def test_a_sync_stopped_while_its_windows_are_scanned_side_by_side_exits(env) ->
     assert "Ctrl-C or a kill" in out + err
 
 
+def start_sync(env: dict[str, str], server: SimulatorServer) -> subprocess.Popen:
+    """``zakaz sync`` against ``server`` in the background, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "zakaz_pipeline.cli", "sync"], env=env | {"QTICKETS_BASE_URL": server.base_url},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def _next_page_of_orders(request: RequestRecord) -> bool:
     """A keyset scan's request after its first page: payment window and ``id >`` the last seen."""
     return request.path == "/orders" and len((request.body or {}).get("where", [])) > 2
@@ -390,10 +395,7 @@ def test_stopped_sync_ends_in_plain_lines(env, sig) -> None:
     account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
     slow = FaultPlan.parse("seed=1,rate=1,kinds=slow,slow_seconds=2")
     with SimulatorServer(account, token=TOKEN, faults=slow) as server:
-        sync = subprocess.Popen(
-            [sys.executable, "-m", "zakaz_pipeline.cli", "sync"], env=env | {"QTICKETS_BASE_URL": server.base_url},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        sync = start_sync(env, server)
         deadline = time.monotonic() + 60
         while len(server.requests) < 3 and time.monotonic() < deadline:  # preflight, then the run's own requests
             time.sleep(0.2)

@@ -45,26 +45,23 @@ Schema = dict[str, dict[str, str]]  # table → column → type, in column order
 
 def describe_schema(client: Client) -> Schema:
     """Columns and types of every table and view of the connected database (staging excluded)."""
-    rows = client.query(
-        "SELECT table, name, type FROM system.columns "
-        "WHERE database = currentDatabase() AND NOT startsWith(table, '_stage_') ORDER BY table, position"
-    ).result_rows
-    schema: Schema = {}
-    for table, name, kind in rows:
-        schema.setdefault(table, {})[name] = kind
-    return schema
+    return _columns(client, "type")
 
 
 def describe_comments(client: Client) -> Schema:
     """Column COMMENTs of every table and view of the connected database (staging excluded)."""
+    return _columns(client, "comment")
+
+
+def _columns(client: Client, attribute: str) -> Schema:
     rows = client.query(
-        "SELECT table, name, comment FROM system.columns "
+        f"SELECT table, name, {attribute} FROM system.columns "
         "WHERE database = currentDatabase() AND NOT startsWith(table, '_stage_') ORDER BY table, position"
     ).result_rows
-    comments: Schema = {}
-    for table, name, comment in rows:
-        comments.setdefault(table, {})[name] = comment
-    return comments
+    found: Schema = {}
+    for table, name, value in rows:
+        found.setdefault(table, {})[name] = value
+    return found
 
 
 @functools.cache
