@@ -22,6 +22,7 @@ from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
+from zakaz_pipeline.warehouse.quality import COUNTED_IN_FACTS
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
 from zakaz_pipeline_tests.harness import ENV as SETTINGS_ENV
@@ -100,7 +101,12 @@ def test_check_passes_on_a_synced_warehouse_and_fails_on_a_bad_row(env, tmp_path
     assert "all ERROR checks passed" in passing.stdout
     assert "warehouse_access" in passing.stdout and "SKIPPED" in passing.stdout
     with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
-        client.command("INSERT INTO stg_qtickets_api_orders_raw SELECT * FROM stg_qtickets_api_orders_raw LIMIT 1")
+        # A ticket the fact counts (paid, neither it nor its order deleted): a copy of any other
+        # row is a duplicate too, but leaves the fact's sums as they were.
+        client.command(
+            "INSERT INTO stg_qtickets_api_orders_raw SELECT * FROM stg_qtickets_api_orders_raw "
+            f"WHERE {COUNTED_IN_FACTS} ORDER BY order_id, basket_id LIMIT 1"
+        )
         runs = dict(client.query("SELECT job, status FROM meta_job_runs FINAL").result_rows)
     assert runs == {"qtickets_sync": "SUCCESS", "qtickets_checks": "SUCCESS"}
     failing = zakaz("check", env=env)
