@@ -19,7 +19,7 @@ from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import sync_job
 from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import build_resources
-from zakaz_pipeline.defs.schedules import default_status, every_15_minutes, nightly_checks
+from zakaz_pipeline.defs.schedules import default_status, nightly_checks, refresh
 from zakaz_pipeline.defs.sensors.alerts import alert_sensors
 from zakaz_pipeline.defs.sensors.late_changes import late_changes_job, late_changes_sensor
 from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
@@ -38,7 +38,7 @@ def build_definitions(settings: Settings) -> Definitions:
         asset_checks=asset_checks,
         jobs=[sync, late_changes, qtickets_checks_job],
         schedules=[
-            every_15_minutes(sync, partitions, cron=settings.schedule_cron, status=status),
+            refresh(sync, partitions, cron=settings.schedule_cron, status=status),
             nightly_checks(qtickets_checks_job, timezone=settings.timezone, status=status),
         ],
         sensors=[
