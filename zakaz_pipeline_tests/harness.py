@@ -72,8 +72,8 @@ def refresh_tick(moment: dt.datetime, settings: Settings = SETTINGS) -> list[Run
     does: on a persistent instance (the tick asks it for queued runs), here one with none."""
     schedule = definitions(settings).resolve_schedule_def(REFRESH_SCHEDULE)
     with DagsterInstance.local_temp() as instance:
-        context = build_schedule_context(instance=instance, scheduled_execution_time=moment)
-        return list(schedule.evaluate_tick(context).run_requests or [])
+        with build_schedule_context(instance=instance, scheduled_execution_time=moment) as context:
+            return list(schedule.evaluate_tick(context).run_requests or [])
 
 
 def qtickets_resource(server: SimulatorServer, token: str = TOKEN, read_timeout: float = 60.0) -> QticketsResource:

@@ -81,8 +81,8 @@ def test_a_tick_whose_days_a_queued_sync_run_covers_requests_nothing() -> None:
     with DagsterInstance.local_temp() as instance:  # the daemon's is persistent, and so must a tick's be
 
         def tick() -> list:
-            context = build_schedule_context(instance=instance, scheduled_execution_time=moment)
-            return schedule.evaluate_tick(context).run_requests or []
+            with build_schedule_context(instance=instance, scheduled_execution_time=moment) as context:
+                return schedule.evaluate_tick(context).run_requests or []
 
         def queue(job: str, tags: dict[str, str], status: DagsterRunStatus = DagsterRunStatus.QUEUED) -> str:
             run = instance.create_run_for_job(
