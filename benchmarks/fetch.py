@@ -25,8 +25,8 @@ import orjson
 
 from benchmarks import environment
 from zakaz_pipeline.qtickets.client import QticketsClient
-from zakaz_pipeline.qtickets.filters import where
 from zakaz_pipeline.qtickets.concurrency import payment_windows
+from zakaz_pipeline.qtickets.filters import where
 from zakaz_pipeline.qtickets.rules import show_is_on_sale
 
 TIMEZONE = ZoneInfo(environment.TIMEZONE)

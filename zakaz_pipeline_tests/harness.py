@@ -71,9 +71,11 @@ def refresh_tick(moment: dt.datetime, settings: Settings = SETTINGS) -> list[Run
     """The run requests of the refresh schedule's tick at ``moment``, evaluated as the daemon
     does: on a persistent instance (the tick asks it for queued runs), here one with none."""
     schedule = definitions(settings).resolve_schedule_def(REFRESH_SCHEDULE)
-    with DagsterInstance.local_temp() as instance:
-        with build_schedule_context(instance=instance, scheduled_execution_time=moment) as context:
-            return list(schedule.evaluate_tick(context).run_requests or [])
+    with (
+        DagsterInstance.local_temp() as instance,
+        build_schedule_context(instance=instance, scheduled_execution_time=moment) as context,
+    ):
+        return list(schedule.evaluate_tick(context).run_requests or [])
 
 
 def qtickets_resource(server: SimulatorServer, token: str = TOKEN, read_timeout: float = 60.0) -> QticketsResource:

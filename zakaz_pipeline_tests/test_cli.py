@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -41,10 +42,15 @@ CLOSED_PORT = _closed_port()
 INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ INFO zakaz")
 
 
-def zakaz(*args: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
+# The folder commands run in unless a test names one: empty, so that no .env of the
+# checkout (the command reads ./.env) reaches a test, and no command writes one there.
+BARE_FOLDER = Path(tempfile.mkdtemp(prefix="zakaz-cwd-"))
+
+
+def zakaz(*args: str, env: dict[str, str], timeout: int = 240, cwd: Path = BARE_FOLDER) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "zakaz_pipeline.cli", *args],
-        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=cwd,
     )  # fmt: skip
 
 
@@ -453,3 +459,37 @@ def test_three_syncs_started_at_once_end_with_a_correct_warehouse(env, small_acc
         assert differences(client, small_account, "cli", "Europe/Moscow").exact
         statuses = client.query("SELECT status, count() FROM meta_job_runs FINAL GROUP BY status").result_rows
     assert statuses == [("SUCCESS", 3)]
+
+
+@pytest.mark.parametrize(
+    ("command", "required"),
+    [
+        ("sync", ["QTICKETS_TOKEN", "ZAKAZ_PII_KEY"]),
+        ("probe", ["QTICKETS_TOKEN"]),
+        ("webhooks", ["QTICKETS_WEBHOOK_SECRET"]),
+        ("bootstrap", ["CLICKHOUSE_ADMIN_URL", "CLICKHOUSE_ETL_PASSWORD"]),
+        ("check", ["CLICKHOUSE_URL"]),
+    ],
+)
+def test_help_names_the_variables_a_command_needs_and_where_they_are_read(command, required) -> None:
+    result = zakaz(command, "--help", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())  # argparse wraps the epilog at the terminal's width
+    assert "Environment. Required" in text and all(name in text for name in required), text
+    assert "./.env" in text
+
+
+def test_sync_reads_dotenv_and_an_exported_variable_wins(env, small_account, tmp_path) -> None:
+    """The variables of ./.env fill in what the environment does not set: the secrets here,
+    and a token the environment exports wins over the file's."""
+    folder = tmp_path / "operator"
+    folder.mkdir()
+    (folder / ".env").write_text(f"QTICKETS_TOKEN={TOKEN}\nZAKAZ_PII_KEY={PII_KEY}\n", encoding="utf-8")
+    shell = {k: v for k, v in env.items() if k not in ("QTICKETS_TOKEN", "ZAKAZ_PII_KEY")}
+    elsewhere = zakaz("sync", "--dry-run", env=shell)
+    assert elsewhere.returncode == 2 and "QTICKETS_TOKEN is not set" in elsewhere.stderr, "no .env where it runs"
+    synced = zakaz("sync", "--dry-run", env=shell, cwd=folder)
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    assert int(summary(synced.stdout)["orders"]) == sum(1 for order in small_account.orders if order["payed_at"])
+    exported = zakaz("sync", "--dry-run", env=shell | {"QTICKETS_TOKEN": "revoked-token-value"}, cwd=folder)
+    assert exported.returncode == 2 and "Qtickets refused the token" in exported.stderr
