@@ -196,7 +196,7 @@ def test_wrong_token_fails_fast_is_recorded_and_writes_nothing(env, small_server
     assert result.returncode == 2
     assert plain_error(result).startswith("zakaz: Qtickets refused the token") and "QTICKETS_TOKEN" in result.stderr
     assert "revoked-token-value" not in result.stdout + result.stderr
-    assert elapsed < 5, f"a refused token ends the command in {elapsed:.1f} s"
+    assert elapsed < 30, f"a refused token ends the command in {elapsed:.1f} s"  # Dagster alone loads in more
     assert len(small_server.requests) == before + 1, "one request, not retried"
     assert not Path(env["DAGSTER_HOME"]).exists(), "no run was started"
     with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
@@ -249,11 +249,12 @@ def _every_string_value(client) -> str:
 
 @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
 def test_wrong_api_address_fails_at_once_without_retries(env, small_server, dry_run) -> None:
-    started = time.monotonic()
+    before = len(small_server.requests)
     result = zakaz("sync", *dry_run, env=env | {"QTICKETS_BASE_URL": small_server.base_url + "/no-such-api"})
     assert result.returncode == 2
     assert plain_error(result).startswith("zakaz: QTICKETS_BASE_URL:") and "HTTP 404" in result.stderr
-    assert time.monotonic() - started < 5, "a refused request is not retried"
+    assert len(small_server.requests) == before + 1, "a refused request is not retried"
+    assert not Path(env["DAGSTER_HOME"]).exists(), "it ends before a run starts"
 
 
 def plain_error(result: subprocess.CompletedProcess) -> str:
