@@ -15,7 +15,7 @@ from dagster import Definitions, definitions, in_process_executor, multi_or_in_p
 
 from zakaz_pipeline.defs.api_findings import qtickets_api_spec
 from zakaz_pipeline.defs.assets import build_assets
-from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
+from zakaz_pipeline.defs.checks import checks_for, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import sync_job
 from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import build_resources
@@ -35,7 +35,7 @@ def build_definitions(settings: Settings) -> Definitions:
     sync, late_changes = sync_job(partitions), late_changes_job(partitions)
     return Definitions(
         assets=[qtickets_api_spec(), *build_assets(partitions, retry_delay=settings.step_retry_delay)],
-        asset_checks=asset_checks,
+        asset_checks=checks_for(embedded=settings.embedded),
         jobs=[sync, late_changes, qtickets_checks_job],
         schedules=[
             refresh(sync, partitions, cron=settings.schedule_cron, status=status),

@@ -85,7 +85,7 @@ def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_pa
     expected = truth.daily_sales(small_account, "Europe/Moscow")
     inventory = truth.show_inventory(small_account)
     table = summary(result.stdout)
-    assert int(table["orders"]) == sum(v.orders for v in expected.values())
+    assert int(table["orders sold"]) == sum(v.orders for v in expected.values())
     assert int(table["tickets sold"]) == sum(v.tickets_sold for v in expected.values())
     assert Decimal(table["revenue"]) == sum(v.revenue for v in expected.values())
     assert Decimal(table["refunded"]) == sum(v.refunded_amount for v in expected.values())
@@ -96,9 +96,12 @@ def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_pa
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
     # Not a terminal: plain progress lines, the last one complete, counted against the simulator.
     paid = sum(1 for order in small_account.orders if order["payed_at"])
-    progress = [line for line in result.stderr.splitlines() if line.startswith("sync: orders ")]
+    progress = [line for line in result.stderr.splitlines() if line.startswith("sync: orders read ")]
     assert progress and "\r" not in result.stderr
-    assert progress[-1].startswith(f"sync: orders {paid:,} / {paid:,}, days ")
+    assert progress[-1].startswith(f"sync: orders read {paid:,} / {paid:,}, days ")
+    # Three counts, each named for what it is: every order of the account, the paid ones the
+    # fetch read, the ones with a ticket sold (a paid order cancelled since is not).
+    assert f"the account has {len(small_account.orders):,} orders in all, paid or not" in result.stderr
     assert "Traceback" not in result.stderr and "STEP_" not in result.stderr, "Dagster's console stays quiet"
 
 
