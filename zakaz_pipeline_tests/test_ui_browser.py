@@ -178,6 +178,8 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
         # Dagster's one-off "Join the community" dialog on localhost covers the page: mark it seen.
         context.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
         context.set_default_timeout(UI_TIMEOUT_MS)
+        # expect()'s own wait is 5 s unless told: a busy machine renders a page slower than that.
+        expect.set_options(timeout=UI_TIMEOUT_MS)
         try:
             yield context
         finally:
