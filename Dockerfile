@@ -13,9 +13,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY zakaz_pipeline ./zakaz_pipeline
-RUN /opt/venv/bin/pip install ".[deploy]" \
+# The versions the demo and the tests run too (constraints.txt).
+RUN /opt/venv/bin/pip install -c constraints.txt ".[deploy]" \
     && /opt/venv/bin/python -m pip uninstall --yes pip
 
 # --- final: the slim base, the venv, the instance configuration, a non-root user ---

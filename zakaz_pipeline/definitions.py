@@ -15,11 +15,11 @@ from dagster import Definitions, definitions, in_process_executor, multi_or_in_p
 
 from zakaz_pipeline.defs.api_findings import qtickets_api_spec
 from zakaz_pipeline.defs.assets import build_assets
-from zakaz_pipeline.defs.checks import asset_checks, qtickets_checks_job
+from zakaz_pipeline.defs.checks import checks_for, qtickets_checks_job
 from zakaz_pipeline.defs.jobs import sync_job
 from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import build_resources
-from zakaz_pipeline.defs.schedules import default_status, every_15_minutes, nightly_checks
+from zakaz_pipeline.defs.schedules import default_status, nightly_checks, refresh
 from zakaz_pipeline.defs.sensors.alerts import alert_sensors
 from zakaz_pipeline.defs.sensors.late_changes import late_changes_job, late_changes_sensor
 from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
@@ -35,10 +35,10 @@ def build_definitions(settings: Settings) -> Definitions:
     sync, late_changes = sync_job(partitions), late_changes_job(partitions)
     return Definitions(
         assets=[qtickets_api_spec(), *build_assets(partitions, retry_delay=settings.step_retry_delay)],
-        asset_checks=asset_checks,
+        asset_checks=checks_for(embedded=settings.embedded),
         jobs=[sync, late_changes, qtickets_checks_job],
         schedules=[
-            every_15_minutes(sync, partitions, cron=settings.schedule_cron, status=status),
+            refresh(sync, partitions, cron=settings.schedule_cron, status=status),
             nightly_checks(qtickets_checks_job, timezone=settings.timezone, status=status),
         ],
         sensors=[

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values, set_key
+
 from zakaz_pipeline.errors import env_secrets
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
 from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
@@ -40,6 +42,9 @@ DEFAULT_HISTORY_START = "2021-01-01"
 DEFAULT_ORG = "default"
 DEFAULT_CRON = "*/15 * * * *"
 LOCAL_STATE_DIR = Path(".zakaz")
+# Settings a person keeps in a file rather than in the shell: the current folder's ``.env``,
+# as ``dagster dev`` and docker compose read it (``.env.example`` lists every variable).
+DOTENV = Path(".env")
 MIN_PII_KEY_LENGTH = 16
 ALLOW_PLAIN_HTTP = "QTICKETS_ALLOW_PLAIN_HTTP"
 MIN_WEBHOOK_SECRET_LENGTH = 16
@@ -78,6 +83,37 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """One or more settings are unusable; the message names each variable."""
+
+
+_from_dotenv: set[str] = set()
+
+
+def load_dotenv(path: Path = DOTENV) -> frozenset[str]:
+    """Put the variables of ``path`` (``KEY=value`` lines) into this process's environment,
+    each unless it is already set there: an exported variable wins over the file. Returns
+    the names it set. A missing file sets nothing; an empty value counts as unset (the
+    setting's default), as everywhere else."""
+    if not path.is_file():
+        return frozenset()
+    added = {name: value for name, value in dotenv_values(path).items() if value is not None and name not in os.environ}
+    os.environ.update(added)
+    _from_dotenv.update(added)
+    return frozenset(added)
+
+
+def set_in_environment(name: str) -> bool:
+    """``name`` is set in the environment this process started with (not by ``load_dotenv``)."""
+    return name in os.environ and name not in _from_dotenv
+
+
+def write_dotenv(name: str, value: str, path: Path = DOTENV) -> None:
+    """Set ``name=value`` in ``path``: its line replaced, or appended to a new file (readable
+    by its owner alone: it holds the token), every other line kept as it was."""
+    if not path.exists():
+        path.touch(mode=0o600)
+    set_key(path, name, value, quote_mode="never")
+    os.environ[name] = value
+    _from_dotenv.add(name)
 
 
 def debug_enabled() -> bool:

@@ -9,7 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dagster import AssetsDefinition, AssetSelection, DagsterInstance, Definitions, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetsDefinition,
+    AssetSelection,
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    RunRequest,
+    build_schedule_context,
+    materialize,
+)
 
 from zakaz_pipeline.definitions import build_definitions
 from zakaz_pipeline.defs.api_findings import observation
@@ -18,6 +27,7 @@ from zakaz_pipeline.defs.checks import asset_checks
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.defs.partitions import daily_partitions
 from zakaz_pipeline.defs.resources import PiiResource, QticketsResource, QualityResource
+from zakaz_pipeline.defs.schedules import REFRESH_SCHEDULE
 from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGE_SELECTION
 from zakaz_pipeline.errors import root_error
 from zakaz_pipeline.qtickets.findings import Findings
@@ -55,6 +65,17 @@ def settings_with(**env: str) -> Settings:
 def definitions(settings: Settings = SETTINGS) -> Definitions:
     """The code location's definitions, built as ``defs`` builds them, from test settings."""
     return build_definitions(settings)
+
+
+def refresh_tick(moment: dt.datetime, settings: Settings = SETTINGS) -> list[RunRequest]:
+    """The run requests of the refresh schedule's tick at ``moment``, evaluated as the daemon
+    does: on a persistent instance (the tick asks it for queued runs), here one with none."""
+    schedule = definitions(settings).resolve_schedule_def(REFRESH_SCHEDULE)
+    with (
+        DagsterInstance.local_temp() as instance,
+        build_schedule_context(instance=instance, scheduled_execution_time=moment) as context,
+    ):
+        return list(schedule.evaluate_tick(context).run_requests or [])
 
 
 def qtickets_resource(server: SimulatorServer, token: str = TOKEN, read_timeout: float = 60.0) -> QticketsResource:

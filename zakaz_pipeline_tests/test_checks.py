@@ -10,7 +10,7 @@ import pytest
 from dagster import AssetCheckSeverity, AssetSelection, materialize
 
 from zakaz_pipeline.defs.assets.common import table as table_metadata
-from zakaz_pipeline.defs.checks import AUDIT_AS_ADMIN, RULES, SHARED_STEPS, CheckScope, asset_checks
+from zakaz_pipeline.defs.checks import AUDIT_AS_ADMIN, RULES, SHARED_STEPS, CheckScope, asset_checks, value_text
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.simulator.server import SimulatorServer
@@ -76,7 +76,14 @@ def test_every_check_runs_with_the_sync_and_passes_on_good_data(synced) -> None:
     assert set(found) == expected, "every check but the server-only access check evaluates in the run"
     failed_errors = [name for name, (passed, severity, _) in found.items() if not passed and severity.value == "ERROR"]
     assert failed_errors == []
-    assert found[f"{ORDERS}.no_duplicate_tickets"][2]["value"] == "0"
+    # Numbers with their unit in the label, so that the UI plots them across runs.
+    assert found[f"{ORDERS}.no_duplicate_tickets"][2]["value (rows)"] == 0
+    assert isinstance(found[f"{ORDERS}.paid_orders_fresh"][2]["value (hours)"], float)
+    assert found["fact_qtickets_sales_daily.matches_raw"][2]["value (days)"] == 0
+    numeric = [
+        name for name, (_, _, metadata) in found.items() if any(label.startswith("value (") for label in metadata)
+    ]
+    assert len(numeric) >= 15, numeric
 
 
 def test_every_asset_has_a_schema_check_and_blocking_guards_before_the_facts() -> None:
@@ -119,7 +126,7 @@ def test_a_check_that_raises_does_not_hide_the_others_of_its_asset(synced, serve
     latest = "fact_qtickets_inventory_latest"
     assert not result.success
     assert found[f"{latest}.columns_match_contract"][:2] == (False, AssetCheckSeverity.ERROR)
-    assert found[f"{latest}.columns_match_contract"][2]["value"] == "missing"
+    assert value_text(found[f"{latest}.columns_match_contract"][2]) == "missing"
     assert f"{latest}.no_duplicate_shows" not in found and f"{latest}.tickets_left_within_total" not in found
     assert found["dim_shows.no_duplicate_shows"][0], "other assets' checks still answer"
 
@@ -147,8 +154,8 @@ def test_bad_rows_fail_the_checks_that_guard_against_them(synced, server, wareho
     ):
         passed, severity, _ = found[name]
         assert not passed and severity == AssetCheckSeverity.ERROR, name
-    assert found[f"{ORDERS}.no_duplicate_tickets"][2]["value"] == "1"
-    assert "missing place_address" in found["dim_events.columns_match_contract"][2]["value"]
+    assert value_text(found[f"{ORDERS}.no_duplicate_tickets"][2]) == "1 rows"
+    assert "missing place_address" in value_text(found["dim_events.columns_match_contract"][2])
     assert found["dim_shows.columns_match_contract"][0]
 
 
@@ -185,7 +192,7 @@ def test_a_failing_blocking_check_of_a_tick_stops_the_facts(synced, server, acco
     assert ORDERS in written
     assert "fact_qtickets_sales_daily" not in written
     found = outcomes(result)[f"{ORDERS}.keys_present"]
-    assert found[:2] == (False, AssetCheckSeverity.ERROR) and found[2]["value"] == "1"
+    assert found[:2] == (False, AssetCheckSeverity.ERROR) and value_text(found[2]) == "1 rows"
 
 
 def test_a_tick_reads_its_own_days_and_the_full_checks_read_all(synced, server, account, warehouse, instance) -> None:
@@ -207,7 +214,7 @@ def test_a_tick_reads_its_own_days_and_the_full_checks_read_all(synced, server, 
     assert tick.success and outcomes(tick)[f"{ORDERS}.no_duplicate_tickets"][0]
     everything = outcomes(run_checks(server, warehouse, instance))
     found = everything[f"{ORDERS}.no_duplicate_tickets"]
-    assert found[:2] == (False, AssetCheckSeverity.ERROR) and found[2]["value"] == "2"
+    assert found[:2] == (False, AssetCheckSeverity.ERROR) and value_text(found[2]) == "2 rows"
 
 
 def test_freshness_warns_then_errors_by_age(synced, server, warehouse, instance) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
@@ -10,18 +11,21 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from zakaz_pipeline.cli.sync import SYNC_JOB, sync_assets
 from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
+from zakaz_pipeline.warehouse.quality import COUNTED_IN_FACTS
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
 from zakaz_pipeline_tests.harness import ENV as SETTINGS_ENV
@@ -40,10 +44,15 @@ CLOSED_PORT = _closed_port()
 INFO_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ INFO zakaz")
 
 
-def zakaz(*args: str, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess:
+# The folder commands run in unless a test names one: empty, so that no .env of the
+# checkout (the command reads ./.env) reaches a test, and no command writes one there.
+BARE_FOLDER = Path(tempfile.mkdtemp(prefix="zakaz-cwd-"))
+
+
+def zakaz(*args: str, env: dict[str, str], timeout: int = 240, cwd: Path = BARE_FOLDER) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "zakaz_pipeline.cli", *args],
-        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=cwd,
     )  # fmt: skip
 
 
@@ -76,7 +85,7 @@ def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_pa
     expected = truth.daily_sales(small_account, "Europe/Moscow")
     inventory = truth.show_inventory(small_account)
     table = summary(result.stdout)
-    assert int(table["orders"]) == sum(v.orders for v in expected.values())
+    assert int(table["orders sold"]) == sum(v.orders for v in expected.values())
     assert int(table["tickets sold"]) == sum(v.tickets_sold for v in expected.values())
     assert Decimal(table["revenue"]) == sum(v.revenue for v in expected.values())
     assert Decimal(table["refunded"]) == sum(v.refunded_amount for v in expected.values())
@@ -87,9 +96,12 @@ def test_sync_fills_the_warehouse_and_records_the_run(env, small_account, tmp_pa
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS]
     # Not a terminal: plain progress lines, the last one complete, counted against the simulator.
     paid = sum(1 for order in small_account.orders if order["payed_at"])
-    progress = [line for line in result.stderr.splitlines() if line.startswith("sync: orders ")]
+    progress = [line for line in result.stderr.splitlines() if line.startswith("sync: orders read ")]
     assert progress and "\r" not in result.stderr
-    assert progress[-1].startswith(f"sync: orders {paid:,} / {paid:,}, days ")
+    assert progress[-1].startswith(f"sync: orders read {paid:,} / {paid:,}, days ")
+    # Three counts, each named for what it is: every order of the account, the paid ones the
+    # fetch read, the ones with a ticket sold (a paid order cancelled since is not).
+    assert f"the account has {len(small_account.orders):,} orders in all, paid or not" in result.stderr
     assert "Traceback" not in result.stderr and "STEP_" not in result.stderr, "Dagster's console stays quiet"
 
 
@@ -100,7 +112,12 @@ def test_check_passes_on_a_synced_warehouse_and_fails_on_a_bad_row(env, tmp_path
     assert "all ERROR checks passed" in passing.stdout
     assert "warehouse_access" in passing.stdout and "SKIPPED" in passing.stdout
     with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
-        client.command("INSERT INTO stg_qtickets_api_orders_raw SELECT * FROM stg_qtickets_api_orders_raw LIMIT 1")
+        # A ticket the fact counts (paid, neither it nor its order deleted): a copy of any other
+        # row is a duplicate too, but leaves the fact's sums as they were.
+        client.command(
+            "INSERT INTO stg_qtickets_api_orders_raw SELECT * FROM stg_qtickets_api_orders_raw "
+            f"WHERE {COUNTED_IN_FACTS} ORDER BY order_id, basket_id LIMIT 1"
+        )
         runs = dict(client.query("SELECT job, status FROM meta_job_runs FINAL").result_rows)
     assert runs == {"qtickets_sync": "SUCCESS", "qtickets_checks": "SUCCESS"}
     failing = zakaz("check", env=env)
@@ -184,7 +201,7 @@ def test_wrong_token_fails_fast_is_recorded_and_writes_nothing(env, small_server
     assert result.returncode == 2
     assert plain_error(result).startswith("zakaz: Qtickets refused the token") and "QTICKETS_TOKEN" in result.stderr
     assert "revoked-token-value" not in result.stdout + result.stderr
-    assert elapsed < 5, f"a refused token ends the command in {elapsed:.1f} s"
+    assert elapsed < 30, f"a refused token ends the command in {elapsed:.1f} s"  # Dagster alone loads in more
     assert len(small_server.requests) == before + 1, "one request, not retried"
     assert not Path(env["DAGSTER_HOME"]).exists(), "no run was started"
     with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
@@ -237,11 +254,12 @@ def _every_string_value(client) -> str:
 
 @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
 def test_wrong_api_address_fails_at_once_without_retries(env, small_server, dry_run) -> None:
-    started = time.monotonic()
+    before = len(small_server.requests)
     result = zakaz("sync", *dry_run, env=env | {"QTICKETS_BASE_URL": small_server.base_url + "/no-such-api"})
     assert result.returncode == 2
     assert plain_error(result).startswith("zakaz: QTICKETS_BASE_URL:") and "HTTP 404" in result.stderr
-    assert time.monotonic() - started < 5, "a refused request is not retried"
+    assert len(small_server.requests) == before + 1, "a refused request is not retried"
+    assert not Path(env["DAGSTER_HOME"]).exists(), "it ends before a run starts"
 
 
 def plain_error(result: subprocess.CompletedProcess) -> str:
@@ -410,13 +428,51 @@ def test_stopped_sync_ends_in_plain_lines(env, sig) -> None:
         assert [run.status for run in instance.get_runs()] == [DagsterRunStatus.FAILURE], "not retried to the end"
 
 
-def test_demo_runs_end_to_end(tmp_path) -> None:
+def test_demo_runs_end_to_end_green_and_its_printed_ui_command_serves(tmp_path) -> None:
+    """The demo's run passes every check, freshness included (its shop sold a moment before),
+    and the UI command it prints starts the Dagster webserver as written, in another folder,
+    with no venv activated (PATH without the venv's bin) and no "superseded" warning."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "CLICKHOUSE_", "ZAKAZ_", "DAGSTER_"))}
     result = zakaz("demo", "--path", str(tmp_path / "demo"), "--orders", "400", "--events", "6", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "SUCCESS" in result.stdout and "dagster dev" in result.stdout
+    assert "SUCCESS" in result.stdout
     with DagsterInstance.from_config(str(tmp_path / "demo" / "dagster_home")) as instance:
-        assert [r.status for r in instance.get_runs()] == [DagsterRunStatus.SUCCESS]
+        (run,) = instance.get_runs()
+        evaluations = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    assert run.status == DagsterRunStatus.SUCCESS
+    checks = {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data for e in evaluations}
+    assert checks["paid_orders_fresh"].passed
+    assert [name for name, data in checks.items() if not data.passed] == []
+    lines = result.stdout.splitlines()
+    command = lines[lines.index("The Dagster UI on this demo's data (Ctrl-C stops it):") + 1].strip()
+    port = _closed_port()
+    shell = env | {"PATH": "/usr/bin:/bin"}
+    with (tmp_path / "ui.log").open("w+") as log:
+        ui = subprocess.Popen(
+            ["bash", "-c", f"{command} -h 127.0.0.1 -p {port}"], cwd=BARE_FOLDER, env=shell,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            serving = _serves(f"http://127.0.0.1:{port}/server_info", ui, deadline=time.monotonic() + 180)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # it may have exited already: the log says why
+                os.killpg(ui.pid, signal.SIGTERM)
+            ui.wait(timeout=60)
+        log.seek(0)
+        output = log.read()
+    assert serving, output[-3000:]
+    assert "superseded" not in output.lower() and "Traceback" not in output
+
+
+def _serves(url: str, process: subprocess.Popen, deadline: float) -> bool:
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
 
 
 def test_sync_waits_for_a_process_holding_the_embedded_warehouse(env, tmp_path) -> None:
@@ -449,3 +505,37 @@ def test_three_syncs_started_at_once_end_with_a_correct_warehouse(env, small_acc
         assert differences(client, small_account, "cli", "Europe/Moscow").exact
         statuses = client.query("SELECT status, count() FROM meta_job_runs FINAL GROUP BY status").result_rows
     assert statuses == [("SUCCESS", 3)]
+
+
+@pytest.mark.parametrize(
+    ("command", "required"),
+    [
+        ("sync", ["QTICKETS_TOKEN", "ZAKAZ_PII_KEY"]),
+        ("probe", ["QTICKETS_TOKEN"]),
+        ("webhooks", ["QTICKETS_WEBHOOK_SECRET"]),
+        ("bootstrap", ["CLICKHOUSE_ADMIN_URL", "CLICKHOUSE_ETL_PASSWORD"]),
+        ("check", ["CLICKHOUSE_URL"]),
+    ],
+)
+def test_help_names_the_variables_a_command_needs_and_where_they_are_read(command, required) -> None:
+    result = zakaz(command, "--help", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())  # argparse wraps the epilog at the terminal's width
+    assert "Environment. Required" in text and all(name in text for name in required), text
+    assert "./.env" in text
+
+
+def test_sync_reads_dotenv_and_an_exported_variable_wins(env, small_account, tmp_path) -> None:
+    """The variables of ./.env fill in what the environment does not set: the secrets here,
+    and a token the environment exports wins over the file's."""
+    folder = tmp_path / "operator"
+    folder.mkdir()
+    (folder / ".env").write_text(f"QTICKETS_TOKEN={TOKEN}\nZAKAZ_PII_KEY={PII_KEY}\n", encoding="utf-8")
+    shell = {k: v for k, v in env.items() if k not in ("QTICKETS_TOKEN", "ZAKAZ_PII_KEY")}
+    elsewhere = zakaz("sync", "--dry-run", env=shell)
+    assert elsewhere.returncode == 2 and "QTICKETS_TOKEN is not set" in elsewhere.stderr, "no .env where it runs"
+    synced = zakaz("sync", "--dry-run", env=shell, cwd=folder)
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    assert int(summary(synced.stdout)["orders"]) == sum(1 for order in small_account.orders if order["payed_at"])
+    exported = zakaz("sync", "--dry-run", env=shell | {"QTICKETS_TOKEN": "revoked-token-value"}, cwd=folder)
+    assert exported.returncode == 2 and "Qtickets refused the token" in exported.stderr

@@ -9,12 +9,25 @@ import sys
 from zoneinfo import ZoneInfo
 
 import pytest
-from dagster import BackfillPolicy, DagsterInstance, build_schedule_context
+from dagster import (
+    BackfillPolicy,
+    DagsterInstance,
+    DagsterRunStatus,
+    build_schedule_context,
+)
 
-from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.cli.instance import remote_job_origin
+from zakaz_pipeline.defs.jobs import (
+    PRIORITY_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    automation_tags,
+    partition_range_tags,
+)
+from zakaz_pipeline.defs.schedules import REFRESH_SCHEDULE
 from zakaz_pipeline.settings import ConfigError
 from zakaz_pipeline.warehouse import registry
-from zakaz_pipeline_tests.harness import PARTITIONS, SETTINGS, definitions
+from zakaz_pipeline_tests.harness import PARTITIONS, SETTINGS, definitions, refresh_tick, settings_with
 
 EXPECTED_ASSETS = {
     "dim_events", "dim_shows", "stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw",
@@ -43,17 +56,58 @@ def test_asset_graph_and_partitioning() -> None:
     assert PARTITIONS.timezone == "Europe/Moscow"
 
 
-def test_schedule_asks_for_today_and_yesterday_in_one_run() -> None:
-    schedule = definitions().resolve_schedule_def("qtickets_every_15_minutes")
+def test_schedule_asks_for_today_and_yesterday_in_one_run_behind_a_persons_runs() -> None:
+    schedule = definitions().resolve_schedule_def(REFRESH_SCHEDULE)
     assert schedule.cron_schedule == "*/15 * * * *"
+    assert "every 15 minutes" in (schedule.description or "")
     day = SETTINGS.history_start + dt.timedelta(days=30)
     # 00:15 in Moscow is still the previous day in UTC: "today" must be Moscow's
     moment = dt.datetime.combine(day, dt.time(0, 15), ZoneInfo("Europe/Moscow"))
-    with DagsterInstance.ephemeral() as instance:
-        request = schedule.evaluate_tick(build_schedule_context(instance=instance, scheduled_execution_time=moment))
-    (run_request,) = request.run_requests
+    (run_request,) = refresh_tick(moment)
     expected = ((day - dt.timedelta(days=1)).isoformat(), day.isoformat())
     assert (run_request.tags[RANGE_START_TAG], run_request.tags[RANGE_END_TAG]) == expected
+    assert run_request.tags[PRIORITY_TAG] == "-1", "a person's run (priority 0) starts first"
+
+
+def test_the_schedule_says_the_cadence_it_was_given() -> None:
+    """The demo's schedule ticks every minute: the UI shows "Every minute" beside it, and its
+    name and description do not say otherwise."""
+    schedule = definitions(settings_with(ZAKAZ_SCHEDULE_CRON="* * * * *")).resolve_schedule_def(REFRESH_SCHEDULE)
+    assert schedule.cron_schedule == "* * * * *"
+    assert "ZAKAZ_SCHEDULE_CRON='* * * * *'" in (schedule.description or "")
+    assert "15" not in schedule.name
+
+
+def test_a_tick_whose_days_a_queued_sync_run_covers_requests_nothing() -> None:
+    """One run at a time and a tick every minute: ticks must not queue behind a long run.
+    A queued late-change run of the same days does not count (it reads no events or
+    inventory); a queued sync run does, until it starts."""
+    defs = definitions()
+    schedule = defs.resolve_schedule_def(REFRESH_SCHEDULE)
+    day = SETTINGS.history_start + dt.timedelta(days=30)
+    moment = dt.datetime.combine(day, dt.time(12, 0), ZoneInfo("Europe/Moscow"))
+    days = partition_range_tags(day - dt.timedelta(days=1), day)
+    with DagsterInstance.local_temp() as instance:  # the daemon's is persistent, and so must a tick's be
+
+        def tick() -> list:
+            with build_schedule_context(instance=instance, scheduled_execution_time=moment) as context:
+                return schedule.evaluate_tick(context).run_requests or []
+
+        def queue(job: str, tags: dict[str, str], status: DagsterRunStatus = DagsterRunStatus.QUEUED) -> str:
+            run = instance.create_run_for_job(
+                defs.resolve_job_def(job), tags=tags, status=status, remote_job_origin=remote_job_origin(job)
+            )
+            return run.run_id
+
+        queue("qtickets_late_changes", days)
+        assert len(tick()) == 1
+        queue("qtickets_sync", partition_range_tags(day - dt.timedelta(days=5), day - dt.timedelta(days=1)))
+        assert len(tick()) == 1, "today is not in the queued run"
+        queued = queue("qtickets_sync", automation_tags(days))
+        assert tick() == []
+        instance.delete_run(queued)
+        queue("qtickets_sync", automation_tags(days), DagsterRunStatus.STARTED)
+        assert len(tick()) == 1, "a started run may have read already"
 
 
 def test_every_check_runs_over_the_whole_history_every_night() -> None:
@@ -68,6 +122,7 @@ def test_every_check_runs_over_the_whole_history_every_night() -> None:
             build_schedule_context(instance=instance, scheduled_execution_time=moment)
         ).run_requests
     assert RANGE_START_TAG not in request.tags and "dagster/partition" not in request.tags
+    assert request.tags[PRIORITY_TAG] == "-1"
 
 
 def test_dagster_definitions_validate_passes_without_secrets() -> None:

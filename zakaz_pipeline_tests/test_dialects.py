@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import DagsterInstance, build_sensor_context
 
 from zakaz_pipeline.defs.api_findings import latest_findings
 from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, RANGE_END_TAG, RANGE_START_TAG
@@ -36,6 +36,7 @@ from zakaz_pipeline_tests.harness import (
     definitions,
     history,
     qtickets_resource,
+    refresh_tick,
     run,
     run_late_changes,
     settings_with,
@@ -134,8 +135,7 @@ def partition_days(tags: dict[str, str]) -> set[dt.date]:
 
 def schedule_tick(server: SimulatorServer, warehouse, instance) -> None:
     """The 15-minute schedule's run: yesterday and today."""
-    context = build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime.now(dt.UTC))
-    request = definitions().resolve_schedule_def("qtickets_every_15_minutes").evaluate_tick(context).run_requests[0]
+    (request,) = refresh_tick(dt.datetime.now(dt.UTC))
     days = partition_days(request.tags)
     run(server, warehouse, instance, min(days), max(days))
 

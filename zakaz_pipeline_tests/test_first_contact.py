@@ -16,7 +16,7 @@ from zakaz_pipeline.simulator.dialect import ApiDialect
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
 from zakaz_pipeline_tests.reconcile import differences
 from zakaz_pipeline_tests.test_cli import env as env
 from zakaz_pipeline_tests.test_cli import zakaz
@@ -90,3 +90,58 @@ def test_a_refused_filter_forced_ends_in_one_line_naming_the_apis_code(
     assert len(named) == 1 and "payed_at" in named[0] and "QTICKETS_ORDERS_STRATEGY" in named[0], result.stderr
     assert "Traceback" not in result.stderr and TOKEN not in result.stderr
     assert elapsed < 120, "no minutes of retries for a request the API refuses every time"
+
+
+def test_first_contact_from_a_dotenv_file_sets_the_history_start_for_the_sync(
+    account: SimulatedAccount, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The operator fills in ``.env`` (as for docker compose), not the shell: ``zakaz probe``
+    reads the token from it and writes the first sale's day into it, and ``zakaz sync`` then
+    reads every setting from it and syncs from that day on. A variable the environment
+    sets wins over the file (``ORG_NAME`` here)."""
+    folder = tmp_path / "operator"
+    folder.mkdir()
+    dotenv = folder / ".env"
+    dotenv.write_text(
+        f"# the seller's settings\nQTICKETS_TOKEN={TOKEN}\nZAKAZ_PII_KEY={PII_KEY}\nQTICKETS_HISTORY_START=2021-01-01\n"
+        "ORG_NAME=from-dotenv\n",
+        encoding="utf-8",
+    )
+    shell = {k: v for k, v in env.items() if k not in ("QTICKETS_TOKEN", "ZAKAZ_PII_KEY", "QTICKETS_HISTORY_START")}
+    first_sale = account.first_payment_date("Europe/Moscow")
+    with SimulatorServer(account, token=TOKEN) as server:
+        shell |= {"QTICKETS_BASE_URL": server.base_url}
+        probed = zakaz("probe", env=shell, cwd=folder)
+        assert probed.returncode == 0, probed.stderr[-2000:]
+        assert f"QTICKETS_HISTORY_START={first_sale} (the first sale, in Europe/Moscow) written to {dotenv}" in (
+            probed.stdout
+        )
+        assert dotenv.read_text(encoding="utf-8").splitlines() == [
+            "# the seller's settings", f"QTICKETS_TOKEN={TOKEN}", f"ZAKAZ_PII_KEY={PII_KEY}",
+            f"QTICKETS_HISTORY_START={first_sale}", "ORG_NAME=from-dotenv",
+        ]  # fmt: skip
+        synced = zakaz("sync", env=shell, cwd=folder)
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    assert f"for sales days {first_sale} … " in synced.stdout
+    with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
+        assert differences(client, account, env["ORG_NAME"], "Europe/Moscow").exact, "the environment's ORG_NAME"
+        orgs = client.query("SELECT DISTINCT org FROM stg_qtickets_api_orders_raw").result_rows
+    assert orgs == [(env["ORG_NAME"],)]
+
+
+def test_a_history_start_the_environment_sets_is_left_to_it(
+    account: SimulatedAccount, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Exported, the variable would win over any line of ``.env``: the probe says what to set
+    and writes no file; with ``--no-record`` it writes nothing either."""
+    first_sale = account.first_payment_date("Europe/Moscow")
+    with SimulatorServer(account, token=TOKEN) as server:
+        shell = env | {"QTICKETS_BASE_URL": server.base_url, "QTICKETS_HISTORY_START": "2021-01-01"}
+        exported = zakaz("probe", env=shell, cwd=tmp_path)
+        unset = {k: v for k, v in shell.items() if k != "QTICKETS_HISTORY_START"}
+        not_recorded = zakaz("probe", "--no-record", env=unset, cwd=tmp_path)
+    for result, why in ((exported, "the environment sets it"), (not_recorded, "--no-record writes nothing")):
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f"set QTICKETS_HISTORY_START={first_sale} (the first sale, in Europe/Moscow);" in result.stdout
+        assert why in result.stdout
+    assert not (tmp_path / ".env").exists()

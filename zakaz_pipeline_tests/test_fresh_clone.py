@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 from zakaz_pipeline_tests.conftest import SAMPLES, load_sample
@@ -22,9 +23,9 @@ def readme_commands() -> list[str]:
 
 def test_the_readme_has_a_lean_first_command_and_a_test_command() -> None:
     demo, tests = readme_commands()
-    assert '.venv/bin/pip install -e ".[embedded]"' in demo and demo.endswith(".venv/bin/zakaz demo")
+    assert '.venv/bin/pip install -c constraints.txt -e ".[embedded]"' in demo and demo.endswith(".venv/bin/zakaz demo")
     assert "dev" not in demo
-    assert tests == '.venv/bin/pip install -e ".[embedded,dev]" && .venv/bin/python -m pytest'
+    assert tests == '.venv/bin/pip install -c constraints.txt -e ".[embedded,dev]" && .venv/bin/python -m pytest'
 
 
 def test_ci_runs_the_readme_commands_in_a_clone() -> None:
@@ -58,3 +59,30 @@ def test_sample_answers_carry_only_synthetic_personal_values() -> None:
     assert all(p == "+7900000xxxx" for p in phones if p)
     assert all(o["payment_card_number"].startswith("400000******") for o in orders if o["payment_card_number"])
     assert {path.name for path in SAMPLES.iterdir()} >= {"orders_page.json", "events_page.json", "README.md"}
+
+
+def test_the_tests_run_the_locked_builds_the_demo_and_the_image_install() -> None:
+    """``constraints.txt`` pins every distribution of one resolution of all the extras; the
+    README's commands and the Dockerfile install with it, and this environment holds exactly
+    what it pins (a demo install would otherwise get a newer Dagster than the tests)."""
+    pins = dict(
+        line.split("==", 1)
+        for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert all(re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) for name in pins), "name==version lines only"
+    assert "zakaz-pipeline" not in pins, "the project itself is not pinned"
+    installed = {dist.metadata["Name"]: dist.version for dist in metadata.distributions()}
+    canonical = {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in installed.items()}
+    differing = {
+        name: (version, canonical.get(re.sub(r"[-_.]+", "-", name).lower()))
+        for name, version in pins.items()
+        if canonical.get(re.sub(r"[-_.]+", "-", name).lower()) != version
+    }
+    assert differing == {}, "pinned vs installed"
+    dagster = pins["dagster"]
+    assert all(pins[name] == dagster for name in ("dagster-webserver", "dagster-graphql", "dagster-pipes"))
+    _, minor, patch = dagster.split(".")  # libraries 0.X.p go with core 1.(X-16).p: 0.29.27 with 1.13.27
+    assert pins["dagster-postgres"] == pins["dagster-docker"] == f"0.{int(minor) + 16}.{patch}"
+    for install in (*readme_commands(), (ROOT / "Dockerfile").read_text(encoding="utf-8")):
+        assert "-c constraints.txt" in install

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from dagster import build_sensor_context
 
-from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.defs.jobs import PRIORITY_TAG, RANGE_END_TAG, RANGE_START_TAG
 from zakaz_pipeline.defs.sensors.late_changes import (
     OVERLAP,
     Cursor,
@@ -95,6 +95,7 @@ def test_refunds_and_cancellations_60_days_later_rerun_only_their_days(warehouse
             start = dt.date.fromisoformat(request.tags[RANGE_START_TAG])
             end = dt.date.fromisoformat(request.tags[RANGE_END_TAG])
             requested |= {start + dt.timedelta(days=n) for n in range((end - start).days + 1)}
+            assert request.tags[PRIORITY_TAG] == "-1", "queued behind a person's runs"
             run_late_changes(server, warehouse, instance, request.tags)
         assert requested == changed
 

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from dagster import build_run_status_sensor_context, materialize
+from dagster import AssetKey, build_run_status_sensor_context, materialize
 
 from zakaz_pipeline.defs.jobs import partition_range_tags
 from zakaz_pipeline.defs.resources import QualityResource
@@ -82,6 +82,10 @@ def test_runs_are_recorded_once_with_status_days_rows_and_first_error_line(serve
     assert "QTICKETS_TOKEN" in message and "\n" not in message and "revoked-token-7" not in message
     by_source = {source: (state, run_id) for source, state, run_id in freshness}
     assert by_source["stg_qtickets_api_orders_raw"] == ("FAILURE", bad.run_id)
+    # The table is written outside any run; the UI learns of each row from a materialization.
+    latest = instance.get_latest_materialization_event(AssetKey("meta_job_runs"))
+    assert latest is not None and latest.asset_materialization.metadata["run_id"].value == bad.run_id
+    assert latest.asset_materialization.metadata["status"].value == "FAILURE"
     assert set(by_source) == {"stg_qtickets_api_orders_raw", "stg_qtickets_api_inventory_raw", "dim_events"}
 
 

@@ -26,19 +26,22 @@ def test_the_logged_message_reads_back() -> None:
     assert Progress.parse("fetched 3 paid orders, 5 tickets") is None
 
 
-def test_on_a_terminal_one_line_is_rewritten_with_elapsed_and_eta() -> None:
+def test_on_a_terminal_one_line_is_rewritten_with_elapsed_and_the_fetchs_own_eta() -> None:
+    """A minute of loading and starting the run comes before the first page: the ETA is the
+    fetch's pace since its first update (1,000 orders in 10 s: 2,000 left, 20 s), not the
+    command's (2,000 in 70 s would say 70 s)."""
     stream, clock = io.StringIO(), Clock()
     renderer = ProgressRenderer(stream, terminal=True, clock=clock)
-    clock.now += 30
-    renderer.show(Progress(1000, 4000, 10, 120))
     clock.now += 60
-    renderer.show(Progress(3000, 4000, 90, 120))
+    renderer.show(Progress(1000, 4000, 10, 120))
+    clock.now += 10
+    renderer.show(Progress(2000, 4000, 90, 120))
     renderer.finish()
     text = stream.getvalue()
     assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
     first, second = (part.removeprefix("\x1b[2K").strip() for part in text.split("\r")[1:])
-    assert first == "sync: orders 1,000 / 4,000, days 10 / 120, elapsed 30 s, ETA 1:30"
-    assert second == "sync: orders 3,000 / 4,000, days 90 / 120, elapsed 1:30, ETA 30 s"
+    assert first == "sync: orders read 1,000 / 4,000, days 10 / 120, elapsed 1:00"
+    assert second == "sync: orders read 2,000 / 4,000, days 90 / 120, elapsed 1:10, ETA 20 s"
 
 
 def test_off_a_terminal_each_update_is_a_plain_line_without_eta_when_done_or_unknown() -> None:
@@ -49,8 +52,8 @@ def test_off_a_terminal_each_update_is_a_plain_line_without_eta_when_done_or_unk
     renderer.show(Progress(800, 800, 10, 10))
     renderer.finish()
     assert stream.getvalue().splitlines() == [
-        "sync: orders 500, days 3 / 10, elapsed 0 s",
-        "sync: orders 800 / 800, days 10 / 10, elapsed 5 s",
+        "sync: orders read 500, days 3 / 10, elapsed 0 s",
+        "sync: orders read 800 / 800, days 10 / 10, elapsed 5 s",
     ]
     assert "\r" not in stream.getvalue()
 

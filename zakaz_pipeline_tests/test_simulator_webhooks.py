@@ -244,13 +244,12 @@ def test_a_slow_receiver_never_blocks_the_shop(account: SimulatedAccount, receiv
     receiver.delay = 0.5
     rng = random.Random(4)
     with WebhookSender(account, url=receiver.url, secret=SECRET, queue_size=4) as sender:
-        started = time.monotonic()
         for _ in range(10):
             account.place_order(rng)
-        elapsed = time.monotonic() - started
         assert sender.stats.queued + sender.stats.dropped == 20
-    assert elapsed < 0.4  # ten sales did not wait for a single answer
-    assert (sender.stats.queued, sender.stats.dropped) == (4, 16)  # at most 4 changes in hand
+    # At most 4 changes in hand, the rest dropped: a shop that waited for the receiver's
+    # answers (0.5 s each) would have dropped none. Counted, not timed: a busy machine is slow.
+    assert (sender.stats.queued, sender.stats.dropped) == (4, 16)
 
 
 def test_listening_does_not_change_the_account(receiver: Receiver) -> None:

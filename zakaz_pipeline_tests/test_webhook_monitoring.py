@@ -116,6 +116,10 @@ def test_the_heartbeat_sensor_copies_the_queue_when_it_changes(
         queue.add(change(3))
         third = heartbeat_tick(settings, warehouse, instance, again.cursor or first.cursor)
         assert third.skip_message.startswith("wrote a heartbeat")
+        # Written outside any run: each heartbeat is a materialization of meta_webhooks in the UI.
+        (event,) = third.asset_events
+        assert event.asset_key.to_user_string() == "meta_webhooks"
+        assert event.metadata["deliveries kept (deliveries)"].value == 3
         newest = queue.stats(dt.datetime.now(dt.UTC)).last_received_at
     rows = client.query(
         "SELECT received_count, bad_signatures, last_received_at FROM meta_webhooks ORDER BY recorded_at"

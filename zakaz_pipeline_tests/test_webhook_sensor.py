@@ -18,7 +18,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, PRIORITY_TAG, RANGE_END_TAG, RANGE_START_TAG
 from zakaz_pipeline.defs.sensors.late_changes import LATE_CHANGES_JOB
 from zakaz_pipeline.defs.sensors.webhooks import WEBHOOKS_SENSOR
 from zakaz_pipeline.simulator.server import SimulatorServer
@@ -88,6 +88,7 @@ def test_deliveries_become_one_run_per_range_of_their_sales_days(tmp_path: Path,
     assert requested(first) == [(old, old), (today - dt.timedelta(days=1), today)]
     assert first.cursor == "7"
     assert all(request.run_key and request.run_key.endswith(":7") for request in first.run_requests)
+    assert all(request.tags[PRIORITY_TAG] == "-1" for request in first.run_requests), "behind a person's runs"
     assert sensor.job_name == LATE_CHANGES_JOB
 
     again = tick(sensor, instance, None)  # the same tick evaluated again: the same run keys, which Dagster runs once

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dagster import DagsterInstance, build_schedule_context
+from dagster import DagsterInstance
 
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
@@ -23,15 +23,14 @@ from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.webhooks.app import WEBHOOK_PATH
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
-from zakaz_pipeline_tests.harness import ORG, TZ, definitions, history, run, run_late_changes
+from zakaz_pipeline_tests.harness import ORG, TZ, history, refresh_tick, run, run_late_changes
 from zakaz_pipeline_tests.reconcile import differences
 from zakaz_pipeline_tests.test_late_changes import _facts, fact_rows_besides, live_baskets, sales_day
 from zakaz_pipeline_tests.test_late_changes import tick as late_change_tick
-from zakaz_pipeline_tests.test_webhook_sensor import requested, sensor_for, tick
+from zakaz_pipeline_tests.test_webhook_sensor import requested, requested_days, sensor_for, tick
 from zakaz_pipeline_tests.test_webhooks import SECRET, receiver
 
 MOSCOW = ZoneInfo(TZ)
-SCHEDULE = "qtickets_every_15_minutes"
 # Columns that tell when a row was written or a snapshot taken (the clock of the run, not
 # the shop's data), or are measured from that clock: two warehouses loaded seconds apart
 # differ there and nowhere else. Every relation: its load, snapshot and migration times; the sell-through
@@ -109,8 +108,7 @@ def polling_runs(
     """What polling does without any webhook: the schedule's next tick (yesterday and today)
     and the late-change sensor's runs for the changes it finds from its earlier cursor."""
     moment = dt.datetime.now(MOSCOW)
-    context = build_schedule_context(instance=instance, scheduled_execution_time=moment)
-    ((first, last),) = requested(definitions().resolve_schedule_def(SCHEDULE).evaluate_tick(context))
+    ((first, last),) = [requested_days(request) for request in refresh_tick(moment)]
     run(server, warehouse, instance, first, last)
     late = late_change_tick(server, instance, changes.cursor)
     assert requested(late) == [(day, day) for day in sorted(changes.days)]

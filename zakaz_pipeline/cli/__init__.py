@@ -20,13 +20,15 @@ from typing import NoReturn
 
 from zakaz_pipeline.cli.demo import simulator_command
 from zakaz_pipeline.cli.parser import build_parser
-from zakaz_pipeline.settings import ConfigError, debug_enabled
+from zakaz_pipeline.settings import ConfigError, debug_enabled, load_dotenv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Every failure ends in a few plain lines on stderr naming the cause: exit 2 for a
     setting to fix (the message names the variable), 1 for a failed or stopped command.
-    ``--debug`` or ``ZAKAZ_DEBUG=1`` adds the traceback and Dagster's own output."""
+    ``--debug`` or ``ZAKAZ_DEBUG=1`` adds the traceback and Dagster's own output.
+    Variables come from the environment, then from ``./.env`` for those it does not set."""
+    load_dotenv()
     args = build_parser().parse_args(argv)
     if getattr(args, "debug", False):
         os.environ["ZAKAZ_DEBUG"] = "1"

@@ -91,6 +91,7 @@ class ProgressRenderer:
         self.clock = clock
         self.started = clock()
         self.open_line = False
+        self.first: tuple[float, int] | None = None  # when the fetch's first progress came, and how far it was
 
     def show(self, progress: Progress) -> None:
         line = self.line(progress)
@@ -102,12 +103,20 @@ class ProgressRenderer:
         self.stream.flush()
 
     def line(self, progress: Progress) -> str:
-        elapsed = self.clock() - self.started
-        parts = [f"orders {progress.fetched:,}" + ("" if progress.expected is None else f" / {progress.expected:,}")]
-        parts.append(f"days {progress.days} / {progress.total_days}")
-        parts.append(f"elapsed {_duration(elapsed)}")
-        if progress.expected and 0 < progress.fetched < progress.expected:
-            parts.append(f"ETA {_duration(elapsed * (progress.expected - progress.fetched) / progress.fetched)}")
+        """``orders read`` are the fetch's: the paid orders of a filtered fetch, every order
+        of the pages a scan reads (``expected`` counts the same), not the orders sold that
+        the summary counts. The ETA is the fetch's own pace since its first update: the
+        seconds Dagster takes to load and start the run come before it and do not repeat."""
+        now = self.clock()
+        if self.first is None:
+            self.first = (now, progress.fetched)
+        expected = "" if progress.expected is None else f" / {progress.expected:,}"
+        parts = [f"orders read {progress.fetched:,}{expected}", f"days {progress.days} / {progress.total_days}"]
+        parts.append(f"elapsed {_duration(now - self.started)}")
+        since, read_then = self.first
+        read = progress.fetched - read_then
+        if progress.expected and read > 0 and progress.fetched < progress.expected:
+            parts.append(f"ETA {_duration((now - since) * (progress.expected - progress.fetched) / read)}")
         return "sync: " + ", ".join(parts)
 
     def finish(self) -> None:

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import socket
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from zakaz_pipeline.cli.sync import sync_command
 from zakaz_pipeline.cli.ui import write_workspace
-from zakaz_pipeline.settings import LOCAL_STATE_DIR, ConfigError, Settings, environment
+from zakaz_pipeline.settings import ConfigError, Settings, environment
 
 if TYPE_CHECKING:
     from zakaz_pipeline.simulator.faults import FaultPlan
@@ -70,8 +71,8 @@ def _paced_plan(args: argparse.Namespace) -> FaultPlan | None:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    """With the default ``--path`` the demo fills the default warehouse and Dagster home,
-    so a plain ``dagster dev`` in this folder shows it. The daily partitions start at the
+    """With the default ``--path`` the demo fills the default warehouse and Dagster home
+    (``.zakaz``); it prints the command that shows it in the Dagster UI. The daily partitions start at the
     account's first sale (``QTICKETS_HISTORY_START``), and the sync covers exactly them,
     as a seller's first backfill would. With ``--ui`` a live shop keeps selling from before
     the sync (so the newest sale is seconds old when the checks run) and the Dagster UI and
@@ -108,11 +109,19 @@ def demo_command(args: argparse.Namespace) -> int:
             shop.enter_context(
                 LiveShop(account, seed=args.seed, interval=args.shop_every, timezone=timezone, journal=journal)
             )
+        else:
+            # The shop's newest sale is made now, as the live shop's first change is: the
+            # freshness check (newest paid order under 2 h old) then passes, as on a shop
+            # that sells, rather than on how long ago the generated history happens to end.
+            LiveShop(account, seed=args.seed, interval=args.shop_every, timezone=timezone).step()
         status = sync_command(argparse.Namespace(first=first, last=None, dry_run=False))
         if status == 0 and args.ui:
             return _serve_ui(path, args.ui_port, webhooks_port)
     if status == 0:
-        print(f"\nOpen the Dagster UI on this demo:\n  {_ui_command(path, wired)}\nor run `zakaz demo --ui`.")
+        print(
+            f"\nThe Dagster UI on this demo's data (Ctrl-C stops it):\n  {ui_command(path, wired)}\n"
+            "or `zakaz demo --ui`: a live shop, with the schedule and sensors running."
+        )
     return status
 
 
@@ -162,11 +171,12 @@ def _serve_ui(path: Path, port: int, webhooks_port: int) -> int:
     return status
 
 
-def _ui_command(path: Path, wired: dict[str, str]) -> str:
-    """The settings a UI needs to show this demo (no secrets: the demo's own token and
-    key are not needed to look, only to run)."""
-    start = f"QTICKETS_HISTORY_START={wired['QTICKETS_HISTORY_START']}"
-    if path == LOCAL_STATE_DIR.resolve():
-        return f"{start} dagster dev   (in this folder)"
-    home, warehouse = wired["DAGSTER_HOME"], wired["CLICKHOUSE_URL"]
-    return f"{start} DAGSTER_HOME={home} CLICKHOUSE_URL={warehouse} dagster dev -w {write_workspace(path)}"
+def ui_command(path: Path, wired: dict[str, str]) -> str:
+    """The Dagster webserver on this demo, as one line for a shell in any folder: this
+    environment's own executable (no activated venv needed; Dagster calls ``dagster dev``
+    superseded), and the settings a UI needs to show the demo (no secrets: the demo's own
+    token and key are not needed to look, only to run)."""
+    webserver = Path(sys.executable).parent / "dagster-webserver"
+    settings = {name: wired[name] for name in ("DAGSTER_HOME", "CLICKHOUSE_URL", "QTICKETS_HISTORY_START")}
+    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in settings.items())
+    return f"{assignments} {shlex.quote(str(webserver))} -w {shlex.quote(str(write_workspace(path)))}"

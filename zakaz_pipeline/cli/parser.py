@@ -25,6 +25,24 @@ if TYPE_CHECKING:
 
 N = TypeVar("N", int, float)
 DEBUG_HELP = "on failure show the traceback and Dagster's own log (also ZAKAZ_DEBUG=1)"
+# What each command's --help says of the variables it reads (README "Configuration" has them all).
+WHERE = "Variables are read from the environment, then from ./.env for those it does not set (.env.example lists them)."
+WAREHOUSE = "CLICKHOUSE_URL (default chdb://$PWD/.zakaz/warehouse), CLICKHOUSE_DATABASE (default zakaz)"
+ENVIRONMENT = {
+    "sync": f"Required: QTICKETS_TOKEN (the seller's API token), ZAKAZ_PII_KEY (at least 16 characters). "
+    f"Also read: QTICKETS_BASE_URL, QTICKETS_HISTORY_START (the first sales day: `zakaz probe` finds it), "
+    f"{WAREHOUSE}, ORG_NAME, ZAKAZ_TIMEZONE, DAGSTER_HOME.",
+    "probe": "Required: QTICKETS_TOKEN. Also read: QTICKETS_BASE_URL, ZAKAZ_TIMEZONE, DAGSTER_HOME (where the "
+    "findings are recorded). The first sale is written to ./.env as QTICKETS_HISTORY_START unless the environment "
+    "sets that variable itself.",
+    "bootstrap": f"Required on a server: CLICKHOUSE_ADMIN_URL (else CLICKHOUSE_URL), CLICKHOUSE_ETL_PASSWORD, "
+    f"CLICKHOUSE_DATALENS_PASSWORD, CLICKHOUSE_BACKUP_PASSWORD (or *_FILE). Also read: {WAREHOUSE}, "
+    f"CLICKHOUSE_ETL_NETWORKS, CLICKHOUSE_DATALENS_NETWORKS, CLICKHOUSE_TLS_CERT / _KEY, ZAKAZ_TIMEZONE.",
+    "check": f"Required: none (no token). Read: {WAREHOUSE}, which must hold a synced warehouse; ORG_NAME, "
+    "ZAKAZ_TIMEZONE, the ZAKAZ_*_HOURS thresholds, DAGSTER_HOME.",
+    "webhooks": "Required: QTICKETS_WEBHOOK_SECRET (at least 16 characters). Also read: ZAKAZ_WEBHOOK_QUEUE, "
+    "ZAKAZ_WEBHOOK_MAX_BYTES, ZAKAZ_WEBHOOK_RETENTION_DAYS, ZAKAZ_TIMEZONE.",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,8 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     webhooks.set_defaults(command=webhooks_command)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    for command in commands.choices.values():  # also after the command: `zakaz sync --debug`
+    parser.epilog = WHERE
+    for name, command in commands.choices.items():  # also after the command: `zakaz sync --debug`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+        if name in ENVIRONMENT:
+            command.epilog = f"Environment. {ENVIRONMENT[name]} {WHERE}"
     return parser
 
 

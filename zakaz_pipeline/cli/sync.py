@@ -51,7 +51,7 @@ NOT_ASSETS = ("meta_job_runs", "meta_webhooks", "zakaz_schema_history")
 STOPPED = "the run stopped before its steps finished (interrupted by Ctrl-C or a kill); it is marked failed"
 FAILED_RUN_HINT = "the run's whole log: Dagster UI → Runs → {run_id}, or run again with --debug"
 SUMMARY_LABELS = (
-    "events", "shows", "orders", "tickets sold", "gross revenue", "refunded",
+    "events", "shows", "orders sold", "tickets sold", "gross revenue", "refunded",
     "revenue", "shows on sale", "tickets left",
 )  # fmt: skip
 
@@ -69,7 +69,9 @@ def sync_command(args: argparse.Namespace) -> int:
             record_refused_start(settings, first, last, str(exc))
         raise
     if orders is not None:
-        log.info("the account has %d orders; syncing sales days %s … %s", orders, first, last)
+        log.info(
+            "the account has %s orders in all, paid or not; syncing sales days %s … %s", f"{orders:,}", first, last
+        )
     if args.dry_run:
         print(dry_run(settings, first, last).table())
         return 0

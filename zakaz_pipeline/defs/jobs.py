@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from dagster import AssetSelection, DailyPartitionsDefinition, define_asset_job
+from dagster import (
+    AssetSelection,
+    DagsterInstance,
+    DagsterRunStatus,
+    DailyPartitionsDefinition,
+    RunsFilter,
+    define_asset_job,
+)
 
 # Dagster's tags for a run over a range of partitions. Its own constants for them live in the
 # private ``dagster._core.storage.tags``, so the rest of the package and the tests use these.
@@ -16,6 +24,11 @@ SYNC_JOB = "qtickets_sync"
 # A run told of an order created long before the days it re-reads (a late payment, a webhook):
 # the orders scan reads from that creation time (ISO-8601), where the API's filters cannot be used.
 CREATED_FROM_TAG = "zakaz/orders_created_from"
+# Dagster's run queue starts the queued run of the highest ``dagster/priority`` first (default
+# 0). The runs schedules and sensors request go below it: a run a person launches (a backfill
+# from the UI, a re-execution) starts next, not after every tick queued before it.
+PRIORITY_TAG = "dagster/priority"
+AUTOMATION_PRIORITY = "-1"
 
 
 def sync_job(partitions: DailyPartitionsDefinition) -> Any:
@@ -36,3 +49,22 @@ def partition_range_tags(first: dt.date, last: dt.date, *, earliest: dt.date | N
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
     return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+
+
+def automation_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """``tags`` of a run a schedule or a sensor requests: queued behind a person's runs."""
+    return {**tags, PRIORITY_TAG: AUTOMATION_PRIORITY}
+
+
+def queued_days(instance: DagsterInstance, jobs: Collection[str]) -> set[dt.date]:
+    """Sales days covered by runs of ``jobs`` that have not started yet: a run that has not
+    fetched will see any change made before it starts, so the days need no other run."""
+    waiting = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED]))
+    days: set[dt.date] = set()
+    for run in waiting:
+        start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
+        if run.job_name not in jobs or not (start and end):
+            continue
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        days.update(first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+    return days

@@ -31,7 +31,8 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """What a rule saw: ``value`` against ``threshold``, and how bad a failure is."""
+    """What a rule saw: ``value`` against ``threshold``, and how bad a failure is. A numeric
+    ``value`` is in ``unit`` (rows, hours, days), so that runs' values can be compared over time."""
 
     passed: bool
     value: Any
@@ -39,6 +40,7 @@ class Finding:
     severity: Severity = Severity.ERROR
     note: str = ""
     skipped: str = ""
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ def no_rows_where(client: Client, table: str, condition: str, org: str, days: Da
     where, parameters = _scoped(org, days)
     bad = client.query(f"SELECT count() FROM {table} WHERE {where} AND ({condition})", parameters=parameters)
     found = int(bad.result_rows[0][0])
-    return Finding(found == 0, found, "0 rows", note=f"rows where {condition}{days.describe() if days else ''}")
+    return Finding(
+        found == 0, found, "0 rows", note=f"rows where {condition}{days.describe() if days else ''}", unit="rows"
+    )
 
 
 def no_duplicates(client: Client, table: str, key: str, org: str, days: Days | None = None) -> Finding:
@@ -96,7 +100,13 @@ def no_duplicates(client: Client, table: str, key: str, org: str, days: Days | N
                 parameters=parameters,
             ).result_rows[0][0]
         )
-    return Finding(extra == 0, extra, "0 duplicates", note=f"rows repeating ({key}){days.describe() if days else ''}")
+    return Finding(
+        extra == 0,
+        extra,
+        "0 duplicates",
+        note=f"rows repeating ({key}){days.describe() if days else ''}",
+        unit="rows",
+    )
 
 
 def age_hours(
@@ -126,8 +136,8 @@ def age_hours(
     hours = (dt.datetime.now(dt.UTC) - _utc(newest)).total_seconds() / 3600
     note = f"newest {column} {_utc(newest).isoformat()}"
     if error_hours is not None and hours > error_hours:
-        return Finding(False, round(hours, 2), limits, Severity.ERROR, note=note)
-    return Finding(hours <= warn_hours, round(hours, 2), limits, Severity.WARN, note=note)
+        return Finding(False, round(hours, 2), limits, Severity.ERROR, note=note, unit="hours")
+    return Finding(hours <= warn_hours, round(hours, 2), limits, Severity.WARN, note=note, unit="hours")
 
 
 def weekday_volume(client: Client, org: str, day: dt.date, max_drop: float) -> Finding:
@@ -142,11 +152,11 @@ def weekday_volume(client: Client, org: str, day: dt.date, max_drop: float) -> F
     now, before = tickets.get(day, 0), tickets.get(week_before, 0)
     threshold = f"drop ≤ {max_drop:.0%} vs {week_before}"  # value: the drop in %, negative for growth
     if before == 0:
-        return Finding(True, now, threshold, Severity.WARN, note=f"{day}: {now} tickets; none a week earlier")
+        note = f"{day}: {now} tickets; none a week earlier"
+        return Finding(True, "none a week earlier", threshold, Severity.WARN, note=note)
     drop = 1 - now / before
-    return Finding(
-        drop <= max_drop, f"{drop:.1%}", threshold, Severity.WARN, note=f"{day}: {now} tickets, {week_before}: {before}"
-    )
+    note = f"{day}: {now} tickets, {week_before}: {before}"
+    return Finding(drop <= max_drop, round(drop * 100, 1), threshold, Severity.WARN, note=note, unit="% drop")
 
 
 COUNTED_IN_FACTS = "payed AND order_deleted_at IS NULL AND basket_deleted_at IS NULL"
@@ -182,12 +192,12 @@ def fact_matches_raw(client: Client, org: str, days: Days | None = None) -> Find
     where, parameters = _scoped(org, days)
     differ = int(client.query(FACT_VS_RAW_SQL.replace("{where}", where), parameters=parameters).result_rows[0][0])
     note = f"days where the fact's sums differ from raw{days.describe() if days else ''}"
-    return Finding(differ == 0, differ, "0 days differ", note=note)
+    return Finding(differ == 0, differ, "0 days differ", note=note, unit="days")
 
 
 def view_has_rows(client: Client, view: str, org: str) -> Finding:
     rows = client.query(f"SELECT count() FROM {view} WHERE org = %(org)s", parameters={"org": org}).result_rows[0][0]
-    return Finding(rows > 0, int(rows), "> 0 rows")
+    return Finding(rows > 0, int(rows), "> 0 rows", unit="rows")
 
 
 def schema_matches(client: Client, table: str, timezone: str = DEFAULT_TIMEZONE) -> Finding:

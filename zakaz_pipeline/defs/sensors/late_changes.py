@@ -35,12 +35,10 @@ from dagster import (
     AssetKey,
     AssetSelection,
     DagsterInstance,
-    DagsterRunStatus,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -49,9 +47,10 @@ from dagster import (
     sensor,
 )
 
+from zakaz_pipeline.defs import jobs
 from zakaz_pipeline.defs.api_findings import latest_findings, observation
 from zakaz_pipeline.defs.assets.common import qtickets_api
-from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, RANGE_END_TAG, RANGE_START_TAG, SYNC_JOB, partition_range_tags
+from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, SYNC_JOB, automation_tags, partition_range_tags
 from zakaz_pipeline.defs.partitions import first_day
 from zakaz_pipeline.defs.resources import QticketsResource
 from zakaz_pipeline.qtickets.change_scan import RollingScan, cost
@@ -136,15 +135,7 @@ def day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
 
 def queued_days(instance: DagsterInstance) -> set[dt.date]:
     """Sales days covered by runs of the sync or late-change job that have not started yet."""
-    waiting = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED]))
-    days: set[dt.date] = set()
-    for run in waiting:
-        start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
-        if run.job_name not in (LATE_CHANGES_JOB, SYNC_JOB) or not (start and end):
-            continue
-        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-        days.update(first + dt.timedelta(days=n) for n in range((last - first).days + 1))
-    return days
+    return jobs.queued_days(instance, (LATE_CHANGES_JOB, SYNC_JOB))
 
 
 def late_changes_sensor(
@@ -237,6 +228,8 @@ def _run_requests(days: set[dt.date], after: Cursor, created: dt.datetime | None
     mark = after.watermark.isoformat() if after.watermark else f"scan{after.scan.cycles}:{after.scan.page}"
     extra = {CREATED_FROM_TAG: created.isoformat()} if created is not None else {}
     return [
-        RunRequest(run_key=f"late:{first}:{last}:{mark}", tags=partition_range_tags(first, last) | extra)
+        RunRequest(
+            run_key=f"late:{first}:{last}:{mark}", tags=automation_tags(partition_range_tags(first, last) | extra)
+        )
         for first, last in day_ranges(days)
     ]

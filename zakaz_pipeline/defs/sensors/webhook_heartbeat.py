@@ -15,7 +15,15 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from dagster import DefaultSensorStatus, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    AssetMaterialization,
+    DefaultSensorStatus,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.settings import Settings
@@ -78,8 +86,18 @@ def webhook_heartbeat_sensor(settings: Settings) -> SensorDefinition:
         written = (
             f"wrote a heartbeat to meta_webhooks: {figures} (last received, kept, bad signatures in the last hour)"
         )
+        # Written outside any run: a materialization tells the UI the table holds this heartbeat.
+        heartbeat = AssetMaterialization(
+            "meta_webhooks",
+            metadata={
+                "deliveries kept (deliveries)": stats.entries,
+                "bad signatures in the last hour (deliveries)": bad_signatures(stats),
+            },
+        )
         return SensorResult(
-            skip_reason=SkipReason(written), cursor=json.dumps({"figures": figures, "at": now.isoformat()})
+            skip_reason=SkipReason(written),
+            cursor=json.dumps({"figures": figures, "at": now.isoformat()}),
+            asset_events=[heartbeat],
         )
 
     return _sensor

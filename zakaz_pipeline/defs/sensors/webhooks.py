@@ -44,7 +44,7 @@ from dagster import (
     sensor,
 )
 
-from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, partition_range_tags
+from zakaz_pipeline.defs.jobs import CREATED_FROM_TAG, automation_tags, partition_range_tags
 from zakaz_pipeline.defs.partitions import first_day
 from zakaz_pipeline.defs.sensors.late_changes import day_ranges, queued_days
 from zakaz_pipeline.qtickets.rules import parse_ts
@@ -140,7 +140,10 @@ def webhooks_sensor(
         )  # fmt: skip
         created = {CREATED_FROM_TAG: reading.created_from.isoformat()} if reading.created_from else {}
         requests = [
-            RunRequest(run_key=f"webhook:{first}:{last}:{cursor}", tags=partition_range_tags(first, last) | created)
+            RunRequest(
+                run_key=f"webhook:{first}:{last}:{cursor}",
+                tags=automation_tags(partition_range_tags(first, last) | created),
+            )
             for first, last in day_ranges(days)
         ]
         return SensorResult(run_requests=requests, cursor=cursor)
