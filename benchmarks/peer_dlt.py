@@ -6,7 +6,7 @@ selector, dlt's stock page-number paginator with ``page`` / ``perPage`` / ``orde
 query parameters, stopping at the first empty page because ``paging.total`` counts items,
 not pages), loaded into a DuckDB file, where each order's ``baskets`` become dlt's child
 table ``orders__baskets``. The daily sales are then computed in DuckDB by the definition
-of zakaz's ``SALES_DAILY_SQL`` (README "Definitions"), in Moscow time. The only tuning is
+of zakaz's ``SALES_DAILY_SQL`` (docs/ARCHITECTURE.md, "Definitions"), in Moscow time. The only tuning is
 what a careful dlt user adds after the first wrong answer (type hints on the columns the
 SQL reads) or from dlt's docs (parquet as the loader file format, ``--file-format``).
 

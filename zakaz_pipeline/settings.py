@@ -1,4 +1,4 @@
-"""The one reader of the environment: every setting of the README's configuration table,
+"""The one reader of the environment: every setting of docs/CONFIGURATION.md's table,
 validated together before anything is fetched, and handed to the CLI and the definitions.
 
 ``Settings.from_env`` reports every bad value at once, each naming its variable, and never

@@ -1,5 +1,5 @@
-"""The package's rooms stay apart: each module's imports (read with ``ast``, including
-those inside functions) cross into no room it must not know (README "How it works")."""
+"""The package's layers stay apart: each module's imports (read with ``ast``, including
+those inside functions) cross into no layer it must not know (docs/ARCHITECTURE.md, "Layout and layers")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "zakaz_pipeline"
 STORAGE = {"dagster", "clickhouse_connect", "chdb"}
 
-# room -> the modules (a distribution or a ``zakaz_pipeline`` room) its modules must not import
+# layer -> the modules (a distribution or a ``zakaz_pipeline`` layer) its modules must not import
 FORBIDDEN = {
     "warehouse": {"zakaz_pipeline.qtickets", "zakaz_pipeline.simulator", "zakaz_pipeline.defs", "zakaz_pipeline.cli"},
     "qtickets": STORAGE

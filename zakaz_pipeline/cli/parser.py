@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 N = TypeVar("N", int, float)
 DEBUG_HELP = "on failure show the traceback and Dagster's own log (also ZAKAZ_DEBUG=1)"
-# What each command's --help says of the variables it reads (README "Configuration" has them all).
+# What each command's --help says of the variables it reads (docs/CONFIGURATION.md has them all).
 WHERE = "Variables are read from the environment, then from ./.env for those it does not set (.env.example lists them)."
 WAREHOUSE = "CLICKHOUSE_URL (default chdb://$PWD/.zakaz/warehouse), CLICKHOUSE_DATABASE (default zakaz)"
 ENVIRONMENT = {

@@ -97,6 +97,6 @@ def pages_per_step(total_pages: int, cycle: dt.timedelta, interval: dt.timedelta
 
 
 def cost(total_pages: int, cycle: dt.timedelta) -> str:
-    """The rolling scan's API cost in words, for logs and the README."""
+    """The rolling scan's API cost in words, for logs and the docs."""
     per_hour = total_pages / (cycle / dt.timedelta(hours=1))
     return f"{total_pages} requests every {cycle} (about {per_hour:.0f} an hour)"

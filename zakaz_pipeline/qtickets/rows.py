@@ -63,7 +63,7 @@ SHOW_COLUMNS = (
 
 INVENTORY_COLUMNS = ("org", "snapshot_ts", "event_id", "show_id", "tickets_total", "tickets_left")
 
-# Keys a paid order and each of its baskets must have for the facts (README "Definitions"):
+# Keys a paid order and each of its baskets must have for the facts (docs/ARCHITECTURE.md, "Definitions"):
 # their absence is schema drift, whatever value they hold (null, [] and 0 are values).
 ORDER_KEYS = frozenset({"id", "payed", "payed_at", "deleted_at", "event_id", "baskets"})
 BASKET_KEYS = frozenset({"id", "show_id", "price", "quantity", "deleted_at", "refunded_at", "refunded_amount"})

@@ -1,7 +1,7 @@
 """Business definitions shared by the pipeline and the simulator's ground truth.
 
 They are written once, here, because the warehouse SQL and the simulator's independent
-reckoning must agree on what a sold ticket or a show on sale is; see README "Definitions".
+reckoning must agree on what a sold ticket or a show on sale is; see docs/ARCHITECTURE.md, "Definitions".
 """
 
 from __future__ import annotations

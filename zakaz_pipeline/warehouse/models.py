@@ -2,7 +2,7 @@
 
 Each query is the body of an ``INSERT … SELECT`` into a staging table (see
 ``writes.SelectInto``); the slice bounds ``%(org)s``, ``%(start)s``, ``%(end)s`` are
-bound parameters. The definitions they encode are the README's "Definitions".
+bound parameters. The definitions they encode are docs/ARCHITECTURE.md's "Definitions".
 """
 
 from __future__ import annotations

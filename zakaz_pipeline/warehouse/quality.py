@@ -162,7 +162,7 @@ def weekday_volume(client: Client, org: str, day: dt.date, max_drop: float) -> F
 COUNTED_IN_FACTS = "payed AND order_deleted_at IS NULL AND basket_deleted_at IS NULL"
 """Raw tickets that the daily sales fact sums: paid, neither order nor ticket deleted."""
 
-# Sold tickets per day recomputed from raw by the README's definition, independently of the fact's SQL.
+# Sold tickets per day recomputed from raw by docs/ARCHITECTURE.md's definition, independently of the fact's SQL.
 FACT_VS_RAW_SQL = f"""
 SELECT count()
 FROM
