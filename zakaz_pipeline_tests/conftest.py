@@ -19,7 +19,7 @@ from zakaz_pipeline.warehouse.resource import ClickHouseResource
 
 # Days of history of the generated accounts; the test settings' partitions start before them
 # (``harness.SETTINGS``).
-HISTORY_DAYS = 120
+HISTORY_DAYS = 70
 
 # Real Qtickets answers, scrubbed of personal data (see fixtures/qtickets/README.md).
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "qtickets"
