@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from zakaz_pipeline.cli.sync import SYNC_JOB, sync_assets
+from zakaz_pipeline.defs.jobs import SYNC_JOB, sync_assets
 from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
