@@ -151,15 +151,41 @@ def test_sync_of_the_real_sample_answers_reconciles(env, tmp_path) -> None:
 
 
 def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None:
+    """The sync's own API steps, counted by an IO manager that writes nothing: every count
+    reconciles with the simulator, and neither a warehouse nor a Dagster home is left behind."""
     result = zakaz("sync", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     paid = [o for o in small_account.orders if o["payed_at"]]
+    inventory = truth.show_inventory(small_account)
     table = summary(result.stdout)
-    assert int(table["orders"]) == len(paid)
-    assert int(table["ticket_rows"]) == sum(len(o["baskets"]) for o in paid)
-    assert int(table["events"]) == len(small_account.events)
-    assert int(table["shows_on_sale"]) == len(truth.show_inventory(small_account))
+    assert {name: int(value) for name, value in table.items()} == {
+        "events": len(small_account.events),
+        "shows": sum(len(event["shows"]) for event in small_account.events),
+        "orders": len({o["id"] for o in paid if o["baskets"]}),
+        "ticket_rows": sum(len(o["baskets"]) for o in paid),
+        "shows_on_sale": len(inventory),
+        "tickets_left": sum(left for _, left in inventory.values()),
+    }
     assert not (tmp_path / "warehouse").exists()
+    assert not Path(env["DAGSTER_HOME"]).exists(), "the run's instance lived in memory"
+    assert "Traceback" not in result.stderr and "STEP_" not in result.stderr, "Dagster's console stays quiet"
+
+
+def test_dry_run_fetches_by_the_homes_findings_and_leaves_the_home_as_it_was(env, small_server) -> None:
+    """With a Dagster home, the dry run fetches orders by the findings recorded there, as a
+    sync would (no probe: fewer requests than a dry run with no home), and records nothing."""
+    before = len(small_server.requests)
+    assert zakaz("sync", "--dry-run", env=env).returncode == 0
+    without_home = len(small_server.requests) - before
+    assert zakaz("sync", env=env).returncode == 0
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = [run.run_id for run in instance.get_runs()]
+    before = len(small_server.requests)
+    again = zakaz("sync", "--dry-run", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(small_server.requests) - before < without_home
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert [run.run_id for run in instance.get_runs()] == runs
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, InputContext, IOManager, OutputContext, materialize
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    DagsterInstance,
+    InputContext,
+    IOManager,
+    OutputContext,
+    materialize,
+)
 
 from zakaz_pipeline.columns import Columns, row_count
 from zakaz_pipeline.definitions import build_definitions
@@ -107,7 +116,7 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRun:
     with DagsterInstance.ephemeral() as instance:
         _copy_findings(instance, settings.org)
         result = materialize(
-            list(definitions.assets or []),
+            [assets for assets in definitions.assets or [] if isinstance(assets, AssetsDefinition | AssetSpec)],
             selection=list(API_STEPS),
             instance=instance,
             resources={**(definitions.resources or {}), "io_manager": counter},
