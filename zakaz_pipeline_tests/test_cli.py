@@ -397,6 +397,22 @@ def test_bad_upstream_data_ends_the_sync_at_once_naming_the_order_and_field(env,
     assert events.count("STEP_FAILURE") == 1 and "STEP_UP_FOR_RETRY" not in events, "bad data is not retried"
 
 
+def test_a_dry_run_on_bad_upstream_data_fails_naming_it_and_writes_nothing(env, tmp_path) -> None:
+    """The dry run's steps are the sync's, so bad data fails them as it fails a sync: exit 1,
+    the order and field named, no retry, and still nothing written."""
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    order_id, basket_id = account.corrupt("price", random.Random(7))
+    with SimulatorServer(account, token=TOKEN) as server:
+        result = zakaz("sync", "--dry-run", env=env | {"QTICKETS_BASE_URL": server.base_url}, timeout=180)
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "dry run: FAILURE", result.stdout
+    where = f"order {order_id}, basket {basket_id}: {CORRUPTIONS['price'][0]} "
+    assert lines[1].startswith(f"the Qtickets API sent bad data: {where}"), lines
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "warehouse").exists() and not Path(env["DAGSTER_HOME"]).exists()
+
+
 def test_a_sync_stopped_while_its_windows_are_scanned_side_by_side_exits(env) -> None:
     """Pages of ten orders from a slow API, payment windows scanned side by side by
     worker threads feeding the writer through a queue when the kill arrives."""

@@ -130,10 +130,10 @@ def _failure_text(result: JobExecutionResult, *, interrupted: bool) -> str:
 def dry_run(settings: Settings, first: dt.date, last: dt.date) -> int:
     """The sync's API steps over ``first``..``last``, counted with nothing written: the
     table of counts (exit 0), or the failed step's cause (exit 1)."""
-    from zakaz_pipeline.cli.console import error_line
+    from zakaz_pipeline.cli.console import console_logging, error_line
     from zakaz_pipeline.runtime.dry_run import dry_run as count_sync
 
-    outcome = count_sync(settings, first, last)
+    outcome = count_sync(settings, first, last, run_config=console_logging(debug_enabled()))
     if outcome.counts is None:
         print(f"dry run: FAILURE\n{error_line(outcome.error)}")
         return 1

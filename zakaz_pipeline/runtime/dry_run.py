@@ -18,7 +18,7 @@ first run does, and what it learns goes with the ephemeral instance.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,6 @@ ORDERS = "stg_qtickets_api_orders_raw"
 INVENTORY = "stg_qtickets_api_inventory_raw"
 # The steps that read the API; every other step reads or computes inside the warehouse.
 API_STEPS = (EVENTS, SHOWS, ORDERS, INVENTORY)
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass
@@ -109,8 +108,9 @@ class DryRun:
     error: str = ""  # the first failed step's root cause
 
 
-def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRun:
-    """The API steps of a sync over ``first``..``last``, counted, with nothing written."""
+def dry_run(settings: Settings, first: dt.date, last: dt.date, *, run_config: Mapping[str, Any]) -> DryRun:
+    """The API steps of a sync over ``first``..``last``, counted, with nothing written;
+    ``run_config`` as a sync's (the command's console logging)."""
     definitions = build_definitions(settings)
     counter = CountingIOManager(distinct_of={ORDERS: "order_id"})
     with DagsterInstance.ephemeral() as instance:
@@ -121,7 +121,7 @@ def dry_run(settings: Settings, first: dt.date, last: dt.date) -> DryRun:
             instance=instance,
             resources={**(definitions.resources or {}), "io_manager": counter},
             tags=partition_range_tags(first, last),
-            run_config=QUIET,
+            run_config=run_config,
             raise_on_error=False,
         )
     if not result.success:
