@@ -30,12 +30,12 @@ from dagster import (
     multi_asset_check,
 )
 
-from zakaz_pipeline.cli import sync
 from zakaz_pipeline.cli.console import RunConsole, console_logging
-from zakaz_pipeline.cli.instance import execute_here, open_instance
 from zakaz_pipeline.definitions import build_definitions
-from zakaz_pipeline.defs.jobs import partition_range_tags, sync_job
+from zakaz_pipeline.defs.jobs import SYNC_JOB, partition_range_tags, sync_job
 from zakaz_pipeline.defs.partitions import daily_partitions
+from zakaz_pipeline.runtime.instance import open_instance
+from zakaz_pipeline.runtime.runs import execute_here
 from zakaz_pipeline.settings import Settings
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 
@@ -89,7 +89,7 @@ def main() -> None:
     with open_client(parse_target(settings.clickhouse_url, settings.clickhouse_database)), open_instance() as instance:
         try:
             result = execute_here(
-                instance, sync.SYNC_JOB, tags=tags, run_config=console_logging(False), listener=console, module=MODULE
+                instance, SYNC_JOB, tags=tags, run_config=console_logging(False), listener=console, module=MODULE
             )
         finally:
             console.close()

@@ -12,8 +12,9 @@ from __future__ import annotations
 import gc
 import sys
 
-from zakaz_pipeline.cli import sync
-from zakaz_pipeline.cli.instance import open_instance, reconstructable_job
+from zakaz_pipeline.defs.jobs import SYNC_JOB
+from zakaz_pipeline.runtime.instance import open_instance
+from zakaz_pipeline.runtime.runs import reconstructable_job
 from zakaz_pipeline.settings import Settings
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 
@@ -21,7 +22,7 @@ from zakaz_pipeline.warehouse.connection import open_client, parse_target
 def main() -> None:
     settings = Settings.from_env()
     with open_client(parse_target(settings.clickhouse_url, settings.clickhouse_database)), open_instance():
-        reconstructable_job(sync.SYNC_JOB).get_definition()
+        reconstructable_job(SYNC_JOB).get_definition()
     gc.freeze()  # the command's own exit (zakaz_pipeline.cli.command)
     sys.exit(0)
 

@@ -6,7 +6,7 @@ every bad value reported at once) and calls ``build_definitions``. Loading needs
 secrets and no network. With the embedded warehouse every run uses the in-process
 executor, because one process at a time may open a chDB data path; with a server, runs
 default to one process per step, and the ``zakaz`` command asks for ``in_process``
-(``cli/instance.py``).
+(``runtime/runs.py``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from zakaz_pipeline.cli.sync import SYNC_JOB, sync_assets
+from zakaz_pipeline.defs.jobs import SYNC_JOB, sync_assets
 from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
@@ -151,15 +151,41 @@ def test_sync_of_the_real_sample_answers_reconciles(env, tmp_path) -> None:
 
 
 def test_dry_run_counts_and_writes_nothing(env, small_account, tmp_path) -> None:
+    """The sync's own API steps, counted by an IO manager that writes nothing: every count
+    reconciles with the simulator, and neither a warehouse nor a Dagster home is left behind."""
     result = zakaz("sync", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     paid = [o for o in small_account.orders if o["payed_at"]]
+    inventory = truth.show_inventory(small_account)
     table = summary(result.stdout)
-    assert int(table["orders"]) == len(paid)
-    assert int(table["ticket_rows"]) == sum(len(o["baskets"]) for o in paid)
-    assert int(table["events"]) == len(small_account.events)
-    assert int(table["shows_on_sale"]) == len(truth.show_inventory(small_account))
+    assert {name: int(value) for name, value in table.items()} == {
+        "events": len(small_account.events),
+        "shows": sum(len(event["shows"]) for event in small_account.events),
+        "orders": len({o["id"] for o in paid if o["baskets"]}),
+        "ticket_rows": sum(len(o["baskets"]) for o in paid),
+        "shows_on_sale": len(inventory),
+        "tickets_left": sum(left for _, left in inventory.values()),
+    }
     assert not (tmp_path / "warehouse").exists()
+    assert not Path(env["DAGSTER_HOME"]).exists(), "the run's instance lived in memory"
+    assert "Traceback" not in result.stderr and "STEP_" not in result.stderr, "Dagster's console stays quiet"
+
+
+def test_dry_run_fetches_by_the_homes_findings_and_leaves_the_home_as_it_was(env, small_server) -> None:
+    """With a Dagster home, the dry run fetches orders by the findings recorded there, as a
+    sync would (no probe: fewer requests than a dry run with no home), and records nothing."""
+    before = len(small_server.requests)
+    assert zakaz("sync", "--dry-run", env=env).returncode == 0
+    without_home = len(small_server.requests) - before
+    assert zakaz("sync", env=env).returncode == 0
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = [run.run_id for run in instance.get_runs()]
+    before = len(small_server.requests)
+    again = zakaz("sync", "--dry-run", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(small_server.requests) - before < without_home
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert [run.run_id for run in instance.get_runs()] == runs
 
 
 @pytest.mark.parametrize(
@@ -369,6 +395,22 @@ def test_bad_upstream_data_ends_the_sync_at_once_naming_the_order_and_field(env,
                   if entry.dagster_event and entry.dagster_event.step_key == "stg_qtickets_api_orders_raw"]  # fmt: skip
     assert run.status == DagsterRunStatus.FAILURE
     assert events.count("STEP_FAILURE") == 1 and "STEP_UP_FOR_RETRY" not in events, "bad data is not retried"
+
+
+def test_a_dry_run_on_bad_upstream_data_fails_naming_it_and_writes_nothing(env, tmp_path) -> None:
+    """The dry run's steps are the sync's, so bad data fails them as it fails a sync: exit 1,
+    the order and field named, no retry, and still nothing written."""
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    order_id, basket_id = account.corrupt("price", random.Random(7))
+    with SimulatorServer(account, token=TOKEN) as server:
+        result = zakaz("sync", "--dry-run", env=env | {"QTICKETS_BASE_URL": server.base_url}, timeout=180)
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "dry run: FAILURE", result.stdout
+    where = f"order {order_id}, basket {basket_id}: {CORRUPTIONS['price'][0]} "
+    assert lines[1].startswith(f"the Qtickets API sent bad data: {where}"), lines
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "warehouse").exists() and not Path(env["DAGSTER_HOME"]).exists()
 
 
 def test_a_sync_stopped_while_its_windows_are_scanned_side_by_side_exits(env) -> None:

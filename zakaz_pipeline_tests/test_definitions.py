@@ -16,7 +16,6 @@ from dagster import (
     build_schedule_context,
 )
 
-from zakaz_pipeline.cli.instance import remote_job_origin
 from zakaz_pipeline.defs.jobs import (
     PRIORITY_TAG,
     RANGE_END_TAG,
@@ -25,6 +24,7 @@ from zakaz_pipeline.defs.jobs import (
     partition_range_tags,
 )
 from zakaz_pipeline.defs.schedules import REFRESH_SCHEDULE
+from zakaz_pipeline.runtime.runs import remote_job_origin
 from zakaz_pipeline.settings import ConfigError
 from zakaz_pipeline.warehouse import registry
 from zakaz_pipeline_tests.harness import PARTITIONS, SETTINGS, definitions, refresh_tick, settings_with

@@ -28,9 +28,9 @@ from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._serdes import deserialize_value
 
-from zakaz_pipeline.cli import event_log
-from zakaz_pipeline.cli.instance import EVENT_BATCH_SIZE, ensure_dagster_home, open_instance
 from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.runtime import event_log
+from zakaz_pipeline.runtime.instance import EVENT_BATCH_SIZE, ensure_dagster_home, open_instance
 
 DAYS = 40
 FIRST = dt.date(2026, 1, 1)
@@ -154,7 +154,7 @@ def test_the_private_dagster_internals_it_uses_were_checked_on_this_dagster(zaka
     ``VERIFIED_DAGSTER``."""
     assert event_log.verified(), (
         f"Dagster {dagster.__version__} is not the {event_log.VERIFIED_DAGSTER} series "
-        "zakaz_pipeline/cli/event_log.py was verified on: local homes now use Dagster's own "
+        "zakaz_pipeline/runtime/event_log.py was verified on: local homes now use Dagster's own "
         "SQLite event log; re-check its private internals and re-measure (see this test's docstring)"
     )
     internals = ("_connect", "_initdb", "conn_string_for_shard", "has_table", "store_event", "store_event_batch",

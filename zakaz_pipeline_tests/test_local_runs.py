@@ -19,8 +19,13 @@ from pathlib import Path
 import pytest
 import urllib3
 import yaml
+from dagster import DagsterRunStatus, job, op
 
-from zakaz_pipeline.cli.instance import CODE_LOCATION, ensure_dagster_home, remote_job_origin
+from zakaz_pipeline.runtime import dagster_private
+from zakaz_pipeline.runtime.event_log import BatchedSqliteEventLogStorage
+from zakaz_pipeline.runtime.instance import ensure_dagster_home, open_instance
+from zakaz_pipeline.runtime.run_workers import PID_TAG, LocalRunLauncher, Place, this_process_tags
+from zakaz_pipeline.runtime.runs import CODE_LOCATION, remote_job_origin
 from zakaz_pipeline.warehouse.contract import schema_contract
 from zakaz_pipeline_tests.reconcile import expected_tickets
 from zakaz_pipeline_tests.test_cli import env, zakaz  # noqa: F401  (env is a fixture)
@@ -56,6 +61,58 @@ def test_the_code_location_is_named_as_in_both_workspaces() -> None:
         assert [next(iter(entry.values()))["location_name"] for entry in entries] == [CODE_LOCATION], workspace
     origin = remote_job_origin("qtickets_sync")
     assert (origin.job_name, origin.repository_origin.get_label()) == ("qtickets_sync", "__repository__@zakaz")
+
+
+@op
+def nothing() -> None:
+    """A step that does nothing: the runs here are only records."""
+
+
+@job
+def records() -> None:
+    nothing()
+
+
+def test_the_private_dagster_names_still_do_what_the_runtime_uses_them_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard of ``runtime/dagster_private.py``, with the UI test below (a run filed under its
+    job): on a Dagster that moved or changed a name, this fails rather than a user's command.
+    The instance the command makes stores events through the subclass of Dagster's SQLite
+    storage and launches through the launcher whose health answers run monitoring reads."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    with open_instance() as instance:
+        storage, launcher = instance.event_log_storage, instance.run_launcher
+        assert isinstance(storage, BatchedSqliteEventLogStorage)
+        assert isinstance(storage, dagster_private.SqliteEventLogStorage)
+        assert isinstance(launcher, LocalRunLauncher) and launcher.supports_check_run_worker_health
+        finished = subprocess.Popen([sys.executable, "-c", "pass"])
+        finished.wait()
+        alive = instance.create_run_for_job(job_def=records, tags=this_process_tags())
+        dead = instance.create_run_for_job(job_def=records, tags={**Place.here().tags(), PID_TAG: str(finished.pid)})
+        answers = {run.run_id: launcher.check_run_worker_health(run) for run in (alive, dead)}
+        assert all(isinstance(answer, dagster_private.CheckRunHealthResult) for answer in answers.values())
+        assert [answers[run.run_id].status for run in (alive, dead)] == [
+            dagster_private.WorkerStatus.RUNNING,
+            dagster_private.WorkerStatus.FAILED,
+        ]
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.NOT_STARTED, "asking changes nothing"
+
+
+def test_a_home_written_before_the_runtime_package_still_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``.zakaz/dagster_home`` made when the instance's pieces lived in ``cli/`` names them
+    there; the command rewrites those names and keeps the rest of the home's settings."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    ensure_dagster_home()
+    config = home / "dagster.yaml"
+    old = config.read_text(encoding="utf-8").replace("zakaz_pipeline.runtime.", "zakaz_pipeline.cli.")
+    config.write_text(old.replace("max_concurrent_runs: 1", "max_concurrent_runs: 2"), encoding="utf-8")
+    with open_instance() as instance:
+        assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
+        assert isinstance(instance.run_launcher, LocalRunLauncher)
+    text = config.read_text(encoding="utf-8")
+    assert "zakaz_pipeline.cli." not in text and "max_concurrent_runs: 2" in text
 
 
 def _free_port() -> int:

@@ -22,9 +22,9 @@ import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, job, op
 
-from zakaz_pipeline.cli.instance import ensure_dagster_home
-from zakaz_pipeline.cli.run_workers import BOOT_TAG, HOST_TAG, PID_TAG, Place, fail_dead_runs, this_process_tags
 from zakaz_pipeline.defs.jobs import partition_range_tags
+from zakaz_pipeline.runtime.instance import ensure_dagster_home
+from zakaz_pipeline.runtime.run_workers import BOOT_TAG, HOST_TAG, PID_TAG, Place, fail_dead_runs, this_process_tags
 from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount

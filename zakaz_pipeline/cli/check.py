@@ -65,9 +65,10 @@ def run_checks(settings: Settings) -> CheckReport:
     from dagster import AssetCheckKey, AssetKey
 
     from zakaz_pipeline.cli.console import RunConsole, console_logging
-    from zakaz_pipeline.cli.instance import execute_here, fail_runs_left_behind, open_instance, record_in_warehouse
     from zakaz_pipeline.definitions import build_definitions
     from zakaz_pipeline.defs.checks import SERVER_ONLY, skipped_reasons
+    from zakaz_pipeline.runtime.instance import open_instance
+    from zakaz_pipeline.runtime.runs import execute_here, fail_runs_left_behind, record_in_warehouse
 
     job = build_definitions(settings).resolve_job_def("qtickets_checks")
     console = RunConsole()

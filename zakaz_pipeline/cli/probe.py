@@ -85,8 +85,8 @@ def _history_start(report: ProbeReport, settings: Settings, *, record: bool) -> 
 
 
 def _record(report: ProbeReport, settings: Settings) -> str:
-    from zakaz_pipeline.cli.instance import open_instance
     from zakaz_pipeline.defs.api_findings import observation
+    from zakaz_pipeline.runtime.instance import open_instance
 
     instance = open_instance()
     instance.report_runless_asset_event(observation(report.findings, settings.org, "zakaz probe"))

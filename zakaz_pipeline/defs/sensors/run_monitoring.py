@@ -2,10 +2,12 @@
 
 Run-status sensors write the runs the daemon sees; the ``zakaz`` CLI records its own
 in-process runs through the same ``record_run``. A run recorded twice collapses in the
-table (ReplacingMergeTree by run id), so the two paths never double a run.
+table (ReplacingMergeTree by run id), so the two paths never double a run. A sync the API
+refused before it became a run is a row too (``record_refused_start``), built the same way.
 """
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +23,7 @@ from dagster import (
     run_status_sensor,
 )
 
-from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
+from zakaz_pipeline.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, SYNC_JOB, sync_assets
 from zakaz_pipeline.defs.resources import QualityResource
 from zakaz_pipeline.errors import first_line, root_error
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
@@ -47,19 +49,35 @@ def run_row(instance: DagsterInstance, run_id: str, org: str) -> dict[str, list[
             if event.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED
         }
     )
-    row = {
-        "org": org,
-        "run_id": run_id,
-        "job": run.job_name,
-        "status": run.status.value,
-        "started_at": _utc(record.start_time),
-        "finished_at": _utc(record.end_time),
-        "partitions": _partitions(run.tags),
-        "assets": assets,
-        "rows_written": _rows_written(events),
-        "message": _first_error_line(events) if run.status == DagsterRunStatus.FAILURE else "",
-    }
-    return {name: [value] for name, value in row.items()}
+    return _row(
+        org=org,
+        run_id=run_id,
+        job=run.job_name,
+        status=run.status.value,
+        started_at=_utc(record.start_time),
+        finished_at=_utc(record.end_time),
+        partitions=_partitions(run.tags),
+        assets=assets,
+        rows_written=_rows_written(events),
+        message=_first_error_line(events) if run.status == DagsterRunStatus.FAILURE else "",
+    )
+
+
+def refused_start_row(org: str, first: dt.date, last: dt.date, message: str) -> dict[str, list[Any]]:
+    """The ``meta_job_runs`` row of a sync over ``first``..``last`` refused before it became a run."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return _row(
+        org=org,
+        run_id=str(uuid.uuid4()),
+        job=SYNC_JOB,
+        status=DagsterRunStatus.FAILURE.value,
+        started_at=now,
+        finished_at=now,
+        partitions=_days(first.isoformat(), last.isoformat()),
+        assets=sync_assets(),
+        rows_written=0,
+        message=first_line(message),
+    )
 
 
 def record_run(instance: DagsterInstance, warehouse: ClickHouseResource, run_id: str, org: str) -> None:
@@ -75,6 +93,43 @@ def record_run(instance: DagsterInstance, warehouse: ClickHouseResource, run_id:
             metadata={"run_id": run_id, "status": row["status"][0], "rows written (rows)": row["rows_written"][0]},
         )
     )
+
+
+def record_refused_start(warehouse: ClickHouseResource, org: str, first: dt.date, last: dt.date, message: str) -> None:
+    """A sync the API refused in the command's preflight never became a Dagster run (it ends
+    before one is created, in about a second); it is still a failed sync for BI and the
+    freshness view, so it gets its own row."""
+    with warehouse.get_client() as client:
+        append_rows(client, META_TABLE, [refused_start_row(org, first, last, message)])
+
+
+def _row(
+    *,
+    org: str,
+    run_id: str,
+    job: str,
+    status: str,
+    started_at: dt.datetime | None,
+    finished_at: dt.datetime | None,
+    partitions: str,
+    assets: list[str],
+    rows_written: int,
+    message: str,
+) -> dict[str, list[Any]]:
+    """One row of ``meta_job_runs``, as the columns ``append_rows`` takes."""
+    row = {
+        "org": org,
+        "run_id": run_id,
+        "job": job,
+        "status": status,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "partitions": partitions,
+        "assets": assets,
+        "rows_written": rows_written,
+        "message": message,
+    }
+    return {name: [value] for name, value in row.items()}
 
 
 def _events(instance: DagsterInstance, run_id: str) -> list[Any]:
@@ -124,9 +179,12 @@ def _first_error_line(events: list[Any]) -> str:
 
 def _partitions(tags: Mapping[str, str]) -> str:
     if RANGE_START_TAG in tags:
-        first, last = tags[RANGE_START_TAG], tags.get(RANGE_END_TAG, "")
-        return first if first == last else f"{first}…{last}"
+        return _days(tags[RANGE_START_TAG], tags.get(RANGE_END_TAG, ""))
     return tags.get("dagster/partition", "")
+
+
+def _days(first: str, last: str) -> str:
+    return first if first == last else f"{first}…{last}"
 
 
 def _utc(timestamp: float | None) -> dt.datetime | None:

@@ -17,7 +17,8 @@ stores each of those rows with its own serialization of the whole planned event 
 lists every day): quadratic in the days, 8.7 s of a two-year sync before its first step.
 Here the event is serialized once and its rows inserted together (the same rows).
 
-It relies on ``SqliteEventLogStorage``'s private ``_connect``, ``_initdb``,
+It subclasses Dagster's private ``SqliteEventLogStorage`` (imported, with the other private
+names, from ``dagster_private.py``) and relies on its private ``_connect``, ``_initdb``,
 ``_initialized_dbs``, ``_db_lock``, ``_store_asset_check_evaluation_planned`` and
 ``_has_asset_key_col_on_connection``, so it is guarded: on a Dagster series other than
 ``VERIFIED_DAGSTER`` the configured storage is Dagster's own (with a warning), and
@@ -32,23 +33,23 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import dagster
-import dagster._check as check
-from dagster import StringSource
-from dagster._config import UserConfigSchema
-from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
-from dagster._serdes import ConfigurableClassData, serialize_value
+from dagster import EventLogEntry, StringSource, serialize_value
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+from zakaz_pipeline.runtime.dagster_private import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    AssetCheckEvaluationPlanned,
+    AssetCheckExecutionRecordStatus,
+    AssetCheckExecutionsTable,
+    ConfigurableClassData,
+    SqliteEventLogStorage,
+    UserConfigSchema,
+)
 
 # The Dagster series whose SqliteEventLogStorage internals this module was checked against.
 VERIFIED_DAGSTER = "1.13"
@@ -91,7 +92,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             return cls(inst_data=inst_data, **config_value)
         logging.getLogger(__name__).warning(
             "Dagster %s is not the %s series the batched event log was verified on: "
-            "using Dagster's own SQLite event log (see zakaz_pipeline/cli/event_log.py)",
+            "using Dagster's own SQLite event log (see zakaz_pipeline/runtime/event_log.py)",
             dagster.__version__,
             VERIFIED_DAGSTER,
         )
@@ -109,7 +110,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
         """Dagster's rows, one per planned partition, with the event serialized once and the
         rows sent as one executemany (a 731-row VALUES clause took SQLAlchemy seconds to compile)."""
-        planned = cast("AssetCheckEvaluationPlanned", check.not_none(event.dagster_event).event_specific_data)
+        planned = cast(AssetCheckEvaluationPlanned, event.get_dagster_event().event_specific_data)
         partitions = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
         shared = {
             "asset_key": planned.asset_key.to_string(),

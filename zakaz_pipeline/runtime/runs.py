@@ -1,7 +1,4 @@
-"""The ``zakaz`` command's Dagster instance, and its runs executed here, filed as the UI files its own.
-
-Runs are recorded in ``DAGSTER_HOME`` (default ``.zakaz/dagster_home``, which a plain
-``dagster dev`` in the repository uses too), set up from this package's ``instance.yaml``.
+"""Runs executed in this process, filed as the UI files its own.
 
 The UI lists a job's runs (Jobs → ``qtickets_sync`` → Runs) by job name and the hidden
 ``.dagster/repository`` tag, which Dagster derives from a run's *remote origin* (code
@@ -10,70 +7,45 @@ one, so their runs show under Runs but never under their job, cannot be re-execu
 the UI and link to no job. Here the run gets the origin of the code location that
 ``workspace.yaml`` and ``infra/dagster/workspace.yaml`` name ``zakaz``, and executes in
 this process, on the job's own executor: embedded chDB lets one process open a data
-path, and the CLI holds it for the whole command; a server warehouse's job runs in
+path, and the command holds it for the whole command; a server warehouse's job runs in
 process too (``multi_or_in_process_executor``, asked for ``in_process``).
 
 Every run made here is tagged with where its process lives (``run_workers.py``), and the
 runs a killed command left unfinished are marked failed before the next one starts.
 
-Dagster has no public API for creating a run with an origin, so this module imports
-``dagster._core`` (one of three places, with ``event_log.py`` and ``run_workers.py``, all in
-the CLI's room);
-``test_local_runs.py`` fails on a Dagster upgrade that moves these names, and asks the
-UI's GraphQL for the job's runs.
+Dagster has no public API for creating a run with an origin: the names come from
+``dagster_private.py``, whose guard is ``test_local_runs.py`` (it asks the UI's GraphQL
+for the job's runs).
 """
 
 from __future__ import annotations
 
-import json
-import os
+import datetime as dt
 import sys
 from collections.abc import Callable, Mapping
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, EventLogEntry, multi_or_in_process_executor
-from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
-from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
-from dagster._core.execution.api import JobExecutionResult, execute_run
-from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from filelock import FileLock
+from dagster import DagsterInstance, EventLogEntry, JobExecutionResult, multi_or_in_process_executor
 
-from zakaz_pipeline.cli.run_workers import fail_dead_runs, this_process_tags
-from zakaz_pipeline.settings import LOCAL_STATE_DIR, Settings
+from zakaz_pipeline.defs.sensors import run_monitoring
+from zakaz_pipeline.runtime.dagster_private import (
+    SINGLETON_REPOSITORY_NAME,
+    InProcessCodeLocationOrigin,
+    LoadableTargetOrigin,
+    ReconstructableJob,
+    ReconstructableRepository,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+    execute_run,
+)
+from zakaz_pipeline.runtime.run_workers import fail_dead_runs, this_process_tags
+from zakaz_pipeline.settings import Settings
+from zakaz_pipeline.warehouse.resource import ClickHouseResource
 
 # The code location's name in workspace.yaml and infra/dagster/workspace.yaml (a test holds them equal).
 CODE_LOCATION = "zakaz"
 DEFINITIONS_MODULE = "zakaz_pipeline.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
-EVENT_BATCH_SIZE = 1000
-
-
-def ensure_dagster_home() -> Path:
-    """Runs are recorded in DAGSTER_HOME; default to ``.zakaz/dagster_home`` with our instance settings."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str((LOCAL_STATE_DIR / "dagster_home").resolve())))
-    # A run over many days records a planned and a materialized event per day and asset:
-    # plan once per asset and store in batches (measured, a 2-year sync: 37 s → 18 s on SQLite).
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        template = resources.files(__package__).joinpath("instance.yaml").read_text(encoding="utf-8")
-        config.write_text(template.replace("DAGSTER_HOME_PATH", json.dumps(str(home.resolve()))), encoding="utf-8")
-    return home
-
-
-def open_instance() -> DagsterInstance:
-    """The instance in DAGSTER_HOME, its storages created under a lock: processes started
-    together on a fresh home would otherwise race to create the same SQLite tables."""
-    home = ensure_dagster_home()
-    with FileLock(home / ".zakaz-init.lock", thread_local=False):
-        instance = DagsterInstance.get()
-        instance.get_runs(limit=1)
-    return instance
 
 
 def remote_job_origin(job_name: str) -> RemoteJobOrigin:
@@ -131,14 +103,20 @@ def fail_runs_left_behind(instance: DagsterInstance, settings: Settings) -> None
 
 
 def record_in_warehouse(instance: DagsterInstance, run_id: str, settings: Settings) -> None:
-    """What the run-status sensors do for daemon runs, done for the CLI's own runs."""
-    from zakaz_pipeline.defs.sensors.run_monitoring import record_run
-    from zakaz_pipeline.warehouse.resource import ClickHouseResource
+    """What the run-status sensors do for daemon runs, done for the command's own runs."""
+    run_monitoring.record_run(instance, warehouse_resource(settings), run_id, settings.org)
 
-    warehouse = ClickHouseResource(
+
+def record_refused_start(settings: Settings, first: dt.date, last: dt.date, message: str) -> None:
+    """A sync over ``first``..``last`` the API refused before it became a run, recorded as a failed sync."""
+    run_monitoring.record_refused_start(warehouse_resource(settings), settings.org, first, last, message)
+
+
+def warehouse_resource(settings: Settings) -> ClickHouseResource:
+    """The warehouse of ``settings``, for what is recorded outside a run."""
+    return ClickHouseResource(
         url=settings.clickhouse_url,
         database=settings.clickhouse_database,
         cluster=settings.clickhouse_cluster,
         timezone=settings.timezone,
     )
-    record_run(instance, warehouse, run_id, settings.org)

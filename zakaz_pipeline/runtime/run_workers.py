@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, DefaultRunLauncher, RunsFilter
-from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
+
+from zakaz_pipeline.runtime.dagster_private import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 
 log = logging.getLogger("zakaz")
 
