@@ -129,3 +129,29 @@ def test_help_and_a_bad_setting_answer_without_loading_dagster(
         env={k: v for k, v in os.environ.items() if not k.startswith(("QTICKETS_", "ZAKAZ_"))} | env,
     )  # fmt: skip
     assert result.stdout.split()[-2:] == [str(status), "-"], result.stdout + result.stderr
+
+
+def readme_layout() -> dict[str, str]:
+    """The README's "Layout" block: each ``zakaz_pipeline/`` entry and what it says of itself."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    entries = {}
+    for line in block.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            name, _, says = line.strip().partition(" ")
+            entries[name] = says.strip()
+    return entries
+
+
+def test_the_readme_layout_names_every_package_and_the_layers_it_promises() -> None:
+    """A newcomer's map is the code's: every package of ``zakaz_pipeline`` is in the README's
+    layout, nothing listed is missing, and a package it says uses no Dagster and no
+    ClickHouse is one this file forbids them."""
+    layout = readme_layout()
+    packages = {f"{path.parent.name}/" for path in PACKAGE.glob("*/__init__.py")}
+    listed = {name for name in layout if name.endswith("/")}
+    assert listed == packages
+    assert all((PACKAGE / name).exists() for name in layout)
+    promised = {name.rstrip("/") for name, says in layout.items() if "no Dagster, no ClickHouse" in says}
+    assert promised and all(STORAGE <= FORBIDDEN[layer] for layer in promised)
+    assert {name.rstrip("/") for name in listed} >= FORBIDDEN.keys()
