@@ -218,8 +218,8 @@ def test_bad_configuration_fails_before_fetching(env, small_server, change, args
 
 
 def test_wrong_token_fails_fast_is_recorded_and_writes_nothing(env, small_server) -> None:
-    """The preflight's one authenticated request answers before Dagster loads; the refused
-    start never becomes a Dagster run, so the CLI records it in meta_job_runs itself."""
+    """The preflight's one authenticated request answers before any run is created; the
+    refused start never becomes a Dagster run, so the CLI records it in meta_job_runs itself."""
     before = len(small_server.requests)
     started = time.monotonic()
     result = zakaz("sync", env=env | {"QTICKETS_TOKEN": "revoked-token-value"})

@@ -1,7 +1,7 @@
 """``zakaz sync``: check the settings and the API, run the sync job here, print the summary.
 
-A refused token or a wrong API path ends the command in about a second, before a run is
-created; the run itself executes in this process (``runtime/runs.py``) and what the
+A refused token or a wrong API path is known in about a second, from one request, before a
+run is created (a refused start is then recorded as a failed sync); the run itself executes in this process (``runtime/runs.py``) and what the
 warehouse then holds is printed (``warehouse/summary.py``). ``--dry-run`` runs the sync's
 API steps with an IO manager that counts instead of writing (``runtime/dry_run.py``).
 """

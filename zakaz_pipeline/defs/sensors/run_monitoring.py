@@ -96,8 +96,8 @@ def record_run(instance: DagsterInstance, warehouse: ClickHouseResource, run_id:
 
 
 def record_refused_start(warehouse: ClickHouseResource, org: str, first: dt.date, last: dt.date, message: str) -> None:
-    """A sync the API refused in the command's preflight never became a Dagster run (it ends
-    before one is created, in about a second); it is still a failed sync for BI and the
+    """A sync the API refused in the command's preflight never became a Dagster run (the
+    refusal is known before one is created); it is still a failed sync for BI and the
     freshness view, so it gets its own row."""
     with warehouse.get_client() as client:
         append_rows(client, META_TABLE, [refused_start_row(org, first, last, message)])
