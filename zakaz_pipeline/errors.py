@@ -8,21 +8,11 @@ Dagster, Qtickets or warehouse import: every layer may use this module.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Protocol
-from urllib.parse import urlsplit
 
 MAX_LINE = 300
 REDACTED = "***"
-# Values of these variables are removed from anything shown to people (an error line may quote them).
-SECRET_ENV_VARS = (
-    "QTICKETS_TOKEN",
-    "ZAKAZ_PII_KEY",
-    "TELEGRAM_BOT_TOKEN",
-    "ALERT_WEBHOOK_URL",
-    "QTICKETS_WEBHOOK_SECRET",
-)
 # Dagster wraps the asset's exception in ``DagsterExecution*Error``, and after step retries
 # reports "Exceeded max_retries" (``RetryRequestedFromPolicy``): the cause is what to show.
 ROOT_ERROR_WRAPPERS = ("DagsterExecution", "RetryRequested")
@@ -45,14 +35,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
-
-
-def env_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
-    """Secret values an error line must never quote, including the ClickHouse password."""
-    secrets = [env.get(name, "").strip() for name in SECRET_ENV_VARS]
-    with contextlib.suppress(ValueError):  # a malformed URL is reported by the settings, not here
-        secrets.append(urlsplit(env.get("CLICKHOUSE_URL", "")).password or "")
-    return tuple(secret for secret in secrets if secret)
 
 
 def first_line(text: str | None, secrets: Iterable[str] = ()) -> str:

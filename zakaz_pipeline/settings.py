@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values, set_key
 
-from zakaz_pipeline.errors import env_secrets
 from zakaz_pipeline.qtickets.client import DEFAULT_BASE_URL, DEFAULT_READ_TIMEOUT
 from zakaz_pipeline.qtickets.concurrency import DEFAULT_MAX_IN_FLIGHT
 from zakaz_pipeline.qtickets.findings import STRATEGIES
@@ -61,6 +60,11 @@ MIN_WEBHOOK_MAX_BYTES, MAX_WEBHOOK_MAX_BYTES = 1024, 64 * 1024 * 1024
 MAX_RETENTION_DAYS = 3660
 # Without an updated_at filter, late changes are found by reading the whole order list once this often.
 DEFAULT_LATE_SCAN_HOURS = 6.0
+# Values of these variables are removed from anything shown to people (an error line may
+# quote them); so are the passwords in CLICKHOUSE_URL and CLICKHOUSE_ADMIN_URL.
+SECRET_VARIABLES = (
+    "QTICKETS_TOKEN", "ZAKAZ_PII_KEY", "TELEGRAM_BOT_TOKEN", "ALERT_WEBHOOK_URL", "QTICKETS_WEBHOOK_SECRET",
+)  # fmt: skip
 # Resources get these as ``EnvVar`` when read from the process: field → variable.
 SECRETS = {
     "token": "QTICKETS_TOKEN", "pii_key": "ZAKAZ_PII_KEY", "clickhouse_url": "CLICKHOUSE_URL",
@@ -126,7 +130,9 @@ def debug_enabled() -> bool:
 def process_secrets() -> tuple[str, ...]:
     """Every secret value of this process (also the admin URL's password), for the CLI's last-resort
     error line: it must not quote them even when the settings themselves could not be read."""
-    return (*env_secrets(os.environ), _url_password(os.environ.get("CLICKHOUSE_ADMIN_URL", "")))
+    values = [os.environ.get(name, "").strip() for name in SECRET_VARIABLES]
+    values += [_url_password(os.environ.get(name, "")) for name in ("CLICKHOUSE_URL", "CLICKHOUSE_ADMIN_URL")]
+    return tuple(value for value in values if value)
 
 
 def simulator_faults() -> str | None:

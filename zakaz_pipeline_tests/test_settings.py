@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from zakaz_pipeline import settings
 from zakaz_pipeline.settings import ConfigError, Settings
 from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
 from zakaz_pipeline_tests.harness import ENV
@@ -96,3 +97,18 @@ def test_an_opt_in_is_1_or_0(name: str) -> None:
         Settings.from_env(ENV | {name: "yes"})
     assert Settings.from_env(ENV | {"CLICKHOUSE_ALLOW_WIDE_NETWORKS": "1"}).allow_wide_networks
     assert not Settings.from_env(ENV | {name: "0"}).allow_wide_networks
+
+
+def test_every_secret_is_in_the_one_list_an_error_line_is_cleaned_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new secret (an alert channel's token) is added to ``SECRET_VARIABLES``; the resources'
+    secrets are all in it (the warehouse URL's password is taken from the URL)."""
+    assert set(settings.SECRETS.values()) - {"CLICKHOUSE_URL"} <= set(settings.SECRET_VARIABLES)
+    for number, name in enumerate(settings.SECRET_VARIABLES):
+        monkeypatch.setenv(name, f"secret-value-{number}")
+    monkeypatch.setenv("CLICKHOUSE_URL", "https://etl:url-password-1@db.example:8443")
+    monkeypatch.setenv("CLICKHOUSE_ADMIN_URL", "https://admin:url-password-2@db.example:8443")
+    found = set(settings.process_secrets())
+    assert found == {f"secret-value-{n}" for n in range(len(settings.SECRET_VARIABLES))} | {
+        "url-password-1",
+        "url-password-2",
+    }
