@@ -12,10 +12,15 @@ import orjson
 import pytest
 from dagster import DagsterInstance
 
+from zakaz_pipeline.runtime.instance import batch_run_events
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
+
+# Runs executed in the tests' own processes store their events as every deployment's do
+# (in batches, one planned event per asset), not one SQL statement per event.
+batch_run_events()
 
 # Days of history of the generated accounts; the test settings' partitions start before them
 # (``harness.SETTINGS``).

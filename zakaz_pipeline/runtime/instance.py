@@ -28,13 +28,19 @@ MOVED_MODULES = {
 }
 
 
+def batch_run_events() -> None:
+    """A run over many days records a planned and a materialized event per day and asset:
+    plan once per asset and store in batches (measured, a 2-year sync: 37 s → 18 s on SQLite;
+    docker-compose.yml sets the same for the deployment's runs). Read by Dagster from the
+    environment of the process that executes the run; a variable already set wins."""
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+
+
 def ensure_dagster_home() -> Path:
     """Runs are recorded in DAGSTER_HOME; default to ``.zakaz/dagster_home`` with our instance settings."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str((LOCAL_STATE_DIR / "dagster_home").resolve())))
-    # A run over many days records a planned and a materialized event per day and asset:
-    # plan once per asset and store in batches (measured, a 2-year sync: 37 s → 18 s on SQLite).
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+    batch_run_events()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
