@@ -3,10 +3,12 @@ open only one), a fresh database per test, and a running simulator."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -23,8 +25,19 @@ from zakaz_pipeline.warehouse.resource import ClickHouseResource
 batch_run_events()
 
 # Days of history of the generated accounts; the test settings' partitions start before them
-# (``harness.SETTINGS``).
+# (``HISTORY_START``).
 HISTORY_DAYS = 70
+# Where every generated account's clock stands: the start of the day, in Moscow, on which
+# the tests started. The generator moves by whole days without changing anything else
+# (test_simulator holds it), so every test meets the same account on any day, only dated
+# differently, and its last order is always from the day before the pipeline's "today".
+# What varies with the hour is how long ago the account went quiet (under a day), which
+# the freshness checks' error limit (48 h) absorbs.
+ACCOUNT_NOW = dt.datetime.combine(
+    dt.datetime.now(ZoneInfo("Europe/Moscow")).date(), dt.time(), ZoneInfo("Europe/Moscow")
+)
+# The first day of the test settings' partitions: ten days before any generated history.
+HISTORY_START = ACCOUNT_NOW.date() - dt.timedelta(days=HISTORY_DAYS + 10)
 
 # Real Qtickets answers, scrubbed of personal data (see fixtures/qtickets/README.md).
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "qtickets"
@@ -90,7 +103,7 @@ def client(warehouse: ClickHouseResource) -> Iterator:
 @pytest.fixture(scope="session")
 def small_account() -> SimulatedAccount:
     """Read-only: tests that change data build their own account."""
-    return SimulatedAccount.generate(seed=11, orders=600, events=8, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=11, orders=600, events=8, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 @pytest.fixture(scope="session")

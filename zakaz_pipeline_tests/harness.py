@@ -1,7 +1,7 @@
 """Running the asset graph in a test: real resources on the simulator and chDB.
 
 The definitions are built from an explicit test ``Settings`` (``SETTINGS``), never from
-the process's environment: daily partitions from ``HISTORY_DAYS + 10`` days ago in
+the process's environment: daily partitions from ``conftest.HISTORY_START`` in
 Moscow, and step retries after 0.2 s (10 s and more by default)."""
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.io_manager import ClickHouseIOManager
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
+from zakaz_pipeline_tests.conftest import HISTORY_START, PII_KEY, TOKEN
 
 ORG = "test-org"
 TZ = "Europe/Moscow"
 # The variables of the test settings (a mapping: the process's environment is never read).
 ENV = {
     "ZAKAZ_TIMEZONE": TZ,
-    "QTICKETS_HISTORY_START": (dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 10)).isoformat(),
+    "QTICKETS_HISTORY_START": HISTORY_START.isoformat(),
     "ZAKAZ_STEP_RETRY_DELAY": "0.2",
     "ORG_NAME": ORG,
     "QTICKETS_TOKEN": TOKEN,

@@ -32,7 +32,7 @@ from zakaz_pipeline.simulator.faults import FaultPlan, drift
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN  # sets the partitions' environment first
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN  # sets the partitions' environment first
 from zakaz_pipeline_tests.harness import ORG, TZ, attempt, failure_messages, history
 from zakaz_pipeline_tests.outages import OutageWarehouse, outage_after, statements_refused
 from zakaz_pipeline_tests.reconcile import Differences, differences
@@ -135,7 +135,9 @@ def prove(seeds: list[int], chdb_path: Path, *, orders: int = 400) -> Report:
     """Run every seed's scenario in turn on one account and warehouse, then a clean run."""
     started = time.monotonic()
     report = Report()
-    account = SimulatedAccount.generate(seed=1000 + len(seeds), orders=orders, events=6, history_days=HISTORY_DAYS)
+    account = SimulatedAccount.generate(
+        seed=1000 + len(seeds), orders=orders, events=6, history_days=HISTORY_DAYS, now=ACCOUNT_NOW
+    )
     database = f"proof_{uuid.uuid4().hex[:8]}"
     with SimulatorServer(account, token=TOKEN) as server, DagsterInstance.ephemeral() as instance:
         for seed in seeds:

@@ -35,7 +35,7 @@ from zakaz_pipeline.warehouse.contract import (
 )
 from zakaz_pipeline.warehouse.datalens import FIELDS_BEGIN, FIELDS_END, fields_markdown
 from zakaz_pipeline.warehouse.schema import ensure_schema
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, definitions, history, pipeline_resources, run, run_checks
 
 ORDERS = "stg_qtickets_api_orders_raw"
@@ -43,7 +43,7 @@ ORDERS = "stg_qtickets_api_orders_raw"
 
 @pytest.fixture(scope="module")
 def account() -> SimulatedAccount:
-    return SimulatedAccount.generate(seed=21, orders=500, events=6, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=21, orders=500, events=6, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 @pytest.fixture(scope="module")

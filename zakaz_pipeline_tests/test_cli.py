@@ -27,7 +27,7 @@ from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline.warehouse.quality import COUNTED_IN_FACTS
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import PII_KEY, TOKEN, load_sample
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, PII_KEY, TOKEN, load_sample
 from zakaz_pipeline_tests.harness import ENV as SETTINGS_ENV
 from zakaz_pipeline_tests.harness import SETTINGS, definitions
 from zakaz_pipeline_tests.reconcile import differences
@@ -348,7 +348,7 @@ def test_unusable_warehouse_is_one_plain_line_and_never_created(env, tmp_path, c
 
 def test_failed_sync_ends_in_plain_lines_with_the_stack_in_the_event_log(env) -> None:
     """Every API answer is a proxy's HTML page: the steps fail after their retries."""
-    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=ACCOUNT_NOW)
     with SimulatorServer(account, token=TOKEN, faults=FaultPlan.parse("seed=1,rate=1,kinds=badjson")) as server:
         result = zakaz("sync", env=env | {"QTICKETS_BASE_URL": server.base_url})
     assert result.returncode == 1
@@ -373,7 +373,7 @@ def test_bad_upstream_data_ends_the_sync_at_once_naming_the_order_and_field(env,
     without retries, the process exits (no scan thread holds it), and the one line names
     where. The account's history is a month of a longer range, so the orders are scanned
     window by window side by side, as the sync that hung did."""
-    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=ACCOUNT_NOW)
     order_id, basket_id = account.corrupt(kind, random.Random(7))
     where = f"order {order_id}" + ("" if basket_id is None else f", basket {basket_id}")
     with SimulatorServer(account, token=TOKEN) as server:
@@ -400,7 +400,7 @@ def test_bad_upstream_data_ends_the_sync_at_once_naming_the_order_and_field(env,
 def test_a_dry_run_on_bad_upstream_data_fails_naming_it_and_writes_nothing(env, tmp_path) -> None:
     """The dry run's steps are the sync's, so bad data fails them as it fails a sync: exit 1,
     the order and field named, no retry, and still nothing written."""
-    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=ACCOUNT_NOW)
     order_id, basket_id = account.corrupt("price", random.Random(7))
     with SimulatorServer(account, token=TOKEN) as server:
         result = zakaz("sync", "--dry-run", env=env | {"QTICKETS_BASE_URL": server.base_url}, timeout=180)
@@ -416,7 +416,7 @@ def test_a_dry_run_on_bad_upstream_data_fails_naming_it_and_writes_nothing(env, 
 def test_a_sync_stopped_while_its_windows_are_scanned_side_by_side_exits(env) -> None:
     """Pages of ten orders from a slow API, payment windows scanned side by side by
     worker threads feeding the writer through a queue when the kill arrives."""
-    account = SimulatedAccount.generate(seed=5, orders=400, events=3, history_days=120)
+    account = SimulatedAccount.generate(seed=5, orders=400, events=3, history_days=120, now=ACCOUNT_NOW)
     pace = FaultPlan.parse("seed=1,latency_ms=150,max_per_page=10")
     with SimulatorServer(account, token=TOKEN, faults=pace) as server:
         sync = start_sync(env, server)
@@ -452,7 +452,7 @@ def _next_page_of_orders(request: RequestRecord) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stopped_sync_ends_in_plain_lines(env, sig) -> None:
     """Ctrl-C or a kill while the run fetches from a slow API."""
-    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=ACCOUNT_NOW)
     slow = FaultPlan.parse("seed=1,rate=1,kinds=slow,slow_seconds=2")
     with SimulatorServer(account, token=TOKEN, faults=slow) as server:
         sync = start_sync(env, server)

@@ -26,7 +26,7 @@ from zakaz_pipeline.warehouse.bootstrap import reader_settings
 from zakaz_pipeline.warehouse.datalens import KEYS, MEASURES, SUM
 from zakaz_pipeline.warehouse.schema import ensure_schema, on_cluster, view_statements
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import TZ, history, run, run_checks
 
 # What DataLens sends with every data query: its open-source ClickHouse connector
@@ -46,7 +46,7 @@ MOVING = {"v_qtickets_freshness": "minutes_since_data"}
 
 @pytest.fixture
 def account() -> SimulatedAccount:
-    return SimulatedAccount.generate(seed=12, orders=500, events=8, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=12, orders=500, events=8, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 @pytest.fixture
@@ -338,7 +338,7 @@ def test_sell_through_reconciles_with_the_simulator_after_ticks_that_sell_seats(
     observed = [observe(account)]
     unsold = {min(observed[0][1])}  # a show on sale that sells nothing: its pace is zero
     for tick in range(3):
-        account.advance(dt.datetime.now(dt.UTC))
+        account.advance(account.now + dt.timedelta(minutes=1))  # the same shows on sale at any hour
         placed = [account.place_order(rng, skip_shows=unsold) for _ in range(25)]
         if tick == 1:
             account.cancel_order(placed[0]["id"])

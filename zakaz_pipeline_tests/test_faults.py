@@ -37,7 +37,7 @@ from zakaz_pipeline.simulator.faults import KINDS, FaultInjector, FaultPlan, dri
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, PII_KEY, TOKEN
 
 TZ = ZoneInfo("Europe/Moscow")
 READ_TIMEOUT = 0.5
@@ -45,11 +45,8 @@ SLOW_SECONDS = 1.0
 RETRIABLE = ("429", "5xx", "slow", "reset", "truncate")
 LIVE = [where("deleted_at", "null")]
 # Seeds chosen once so that the plan shows what the test is about; any seed replays exactly.
-# Every paid order of the test accounts (their history ends today), in a window a month.
-PAID_RANGE = (
-    dt.datetime.combine(dt.date.today() - dt.timedelta(days=HISTORY_DAYS + 3), dt.time(), TZ),
-    dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(), TZ),
-)
+# Every paid order of the test accounts (their history ends at ACCOUNT_NOW), in a window a month.
+PAID_RANGE = (ACCOUNT_NOW - dt.timedelta(days=HISTORY_DAYS + 3), ACCOUNT_NOW + dt.timedelta(days=2))
 MIXED_SEED = 4  # every retriable kind occurs in the scan
 DRIFT_SEED = 5  # a cancellation lands behind a page-number scan
 
@@ -88,7 +85,7 @@ def no_request_started_in_a_pause(records: list[RequestRecord], pause: float) ->
 
 def fresh_account() -> SimulatedAccount:
     """An account of its own for a test that changes it; the same every call."""
-    return SimulatedAccount.generate(seed=5, orders=400, events=6, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=5, orders=400, events=6, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 def live_ids(account: SimulatedAccount) -> set[int]:

@@ -16,7 +16,7 @@ from zakaz_pipeline.simulator.dialect import ApiDialect
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, PII_KEY, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, PII_KEY, TOKEN
 from zakaz_pipeline_tests.reconcile import differences
 from zakaz_pipeline_tests.test_cli import env as env
 from zakaz_pipeline_tests.test_cli import zakaz
@@ -33,7 +33,7 @@ VERDICTS = {
 
 @pytest.fixture(scope="module")
 def account() -> SimulatedAccount:
-    return SimulatedAccount.generate(seed=61, orders=500, events=4, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=61, orders=500, events=4, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 @pytest.fixture

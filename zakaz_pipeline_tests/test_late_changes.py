@@ -19,7 +19,7 @@ from zakaz_pipeline.defs.sensors.late_changes import (
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import (
     ORG,
     TZ,
@@ -69,7 +69,7 @@ def fact_rows_besides(client, days: set[dt.date]) -> list[tuple]:
 
 
 def test_refunds_and_cancellations_60_days_later_rerun_only_their_days(warehouse, instance) -> None:
-    account = SimulatedAccount.generate(seed=31, orders=700, events=8, history_days=HISTORY_DAYS)
+    account = SimulatedAccount.generate(seed=31, orders=700, events=8, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
     with SimulatorServer(account, token=TOKEN) as server:
         first, last = history(account)
         run(server, warehouse, instance, first, last)

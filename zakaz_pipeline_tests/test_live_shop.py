@@ -11,6 +11,7 @@ from zakaz_pipeline.simulator.live import ROTATION, Change, LiveShop, read_journ
 from zakaz_pipeline.simulator.rendering import format_ts
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 TZ = "Europe/Moscow"
@@ -54,7 +55,7 @@ def test_changes_are_seeded_journalled_and_change_only_their_sales_day(tmp_path:
 
 
 def test_runs_in_its_own_thread_until_stopped(tmp_path: Path) -> None:
-    account = SimulatedAccount.generate(seed=2, orders=200, events=4)
+    account = SimulatedAccount.generate(seed=2, orders=200, events=4, now=ACCOUNT_NOW)
     before = len(account.orders)
     with LiveShop(account, seed=2, interval=0.01, timezone=TZ, journal=tmp_path / "j.jsonl") as live:
         while len(live.changes) < 10:

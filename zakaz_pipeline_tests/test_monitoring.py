@@ -15,7 +15,7 @@ from zakaz_pipeline.defs.sensors.run_monitoring import meta_job_runs_sensors
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ALL_ASSETS, ORG, TZ, history, pipeline_resources, qtickets_resource, run
 
 SENSORS = {sensor.name: sensor for sensor in meta_job_runs_sensors}
@@ -27,7 +27,7 @@ META_SQL = (
 
 @pytest.fixture(scope="module")
 def account() -> SimulatedAccount:
-    return SimulatedAccount.generate(seed=41, orders=500, events=6, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=41, orders=500, events=6, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 @pytest.fixture(scope="module")

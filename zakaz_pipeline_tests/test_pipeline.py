@@ -18,14 +18,14 @@ from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse import writes
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ORG, TZ, history, probed, run
 from zakaz_pipeline_tests.reconcile import personal_data_found
 
 
 @pytest.fixture
 def account() -> SimulatedAccount:
-    return SimulatedAccount.generate(seed=5, orders=900, events=10, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=5, orders=900, events=10, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 @pytest.fixture

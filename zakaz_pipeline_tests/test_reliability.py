@@ -15,7 +15,7 @@ from dagster import DagsterInstance
 from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ORG, TZ, attempt, failure_messages, history, run, run_checks
 from zakaz_pipeline_tests.outages import OutageWarehouse, outage_after, statements_refused, statements_spent
 from zakaz_pipeline_tests.proof import prove
@@ -30,7 +30,7 @@ DayDigests = dict[tuple[str, dt.date], tuple[int, int]]
 
 @pytest.fixture
 def account() -> SimulatedAccount:
-    return SimulatedAccount.generate(seed=23, orders=500, events=6, history_days=HISTORY_DAYS)
+    return SimulatedAccount.generate(seed=23, orders=500, events=6, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
 
 
 @pytest.fixture

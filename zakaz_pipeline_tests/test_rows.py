@@ -24,6 +24,7 @@ from zakaz_pipeline.qtickets.rows import (
 )
 from zakaz_pipeline.qtickets.rules import CENT, show_is_on_sale
 from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW
 
 KEY = b"k" * 32
 MSK = ZoneInfo("Europe/Moscow")
@@ -100,7 +101,7 @@ def test_seat_ids_and_inventory_sums() -> None:
 
 def corrupted(kind: str, seed: int = 1) -> tuple[list[dict], int, int | None]:
     """The paid orders of a small account after ``corrupt(kind)``, the order's and the basket's id."""
-    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    account = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=ACCOUNT_NOW)
     order_id, basket_id = account.corrupt(kind, random.Random(seed))
     return [o for o in account.orders if o["payed_at"]], order_id, basket_id
 

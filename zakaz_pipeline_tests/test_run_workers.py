@@ -8,7 +8,6 @@ power cut would end them (no handler runs, nothing is written on the way out).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -29,7 +28,7 @@ from zakaz_pipeline.simulator.faults import FaultPlan
 from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
-from zakaz_pipeline_tests.conftest import TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, TOKEN
 from zakaz_pipeline_tests.test_cli import env, zakaz  # noqa: F401  (env is a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +78,7 @@ def test_runs_whose_process_is_gone_from_this_machine_are_marked_failed(instance
 
 
 def test_a_killed_sync_is_failed_by_the_next_one_which_succeeds(env, tmp_path) -> None:  # noqa: F811
-    account = SimulatedAccount.generate(seed=5, orders=300, events=3, history_days=60)
+    account = SimulatedAccount.generate(seed=5, orders=300, events=3, history_days=60, now=ACCOUNT_NOW)
     with SimulatorServer(account, token=TOKEN, faults=SLOW) as server:
         killed = _kill_while_fetching(_start_sync(env | {"QTICKETS_BASE_URL": server.base_url}), server)
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
@@ -109,9 +108,9 @@ def test_the_daemon_fails_dead_runs_and_its_queue_moves_on(env, tmp_path, monkey
     worker is then killed with the daemon and its code server (a power cut of the
     machine's Dagster); the daemon started again fails it too, and the next queued run
     starts."""
-    account = SimulatedAccount.generate(seed=5, orders=300, events=3, history_days=60)
+    account = SimulatedAccount.generate(seed=5, orders=300, events=3, history_days=60, now=ACCOUNT_NOW)
     home = _home_polled_every_second(env, monkeypatch)
-    today = dt.datetime.now(dt.UTC).date()
+    today = ACCOUNT_NOW.date()
     with SimulatorServer(account, token=TOKEN, faults=SLOW) as server:
         wired = env | {"QTICKETS_BASE_URL": server.base_url}
         killed_sync = _kill_while_fetching(_start_sync(wired), server)

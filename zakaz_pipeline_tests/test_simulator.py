@@ -5,13 +5,16 @@ Everything goes over a real socket with ``requests``; nothing is mocked.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import itertools
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -96,12 +99,48 @@ def all_stamps(order: dict) -> list[str]:
 # --------------------------------------------------------------------------- generation
 
 
-def test_same_seed_gives_byte_identical_data_and_another_seed_does_not(account: SimulatedAccount) -> None:
-    def dump(acc: SimulatedAccount) -> bytes:
-        return orjson.dumps([acc.events, acc.orders, {str(k): v for k, v in acc.seats.items()}])
+def dump(acc: SimulatedAccount) -> bytes:
+    return orjson.dumps([acc.events, acc.orders, {str(k): v for k, v in acc.seats.items()}])
 
+
+def test_same_seed_gives_byte_identical_data_and_another_seed_does_not(account: SimulatedAccount) -> None:
     assert dump(_generate()) == dump(account)
     assert dump(_generate(seed=8)) != dump(account)
+
+
+@pytest.mark.parametrize("days", [1, 47, 1000])  # 1000 days on crosses 29 February 2028
+def test_an_account_generated_days_later_is_the_same_account_dated_later(days: int) -> None:
+    """What lets the tests meet one account on any day (``conftest.ACCOUNT_NOW``): moving
+    ``now`` by whole days moves every timestamp by as many days and changes nothing else."""
+
+    def later(stamp: re.Match[bytes]) -> bytes:
+        day = dt.date.fromisoformat(stamp[1].decode()) + dt.timedelta(days=days)
+        return day.isoformat().encode() + stamp[2]
+
+    moved = SimulatedAccount.generate(seed=7, orders=600, events=8, now=NOW + dt.timedelta(days=days))
+    assert dump(moved) == re.sub(rb"(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}:\d{2})", later, dump(_generate()))
+
+
+def test_every_test_account_is_generated_at_a_pinned_moment() -> None:
+    """A test's account generated from the current time differs from day to day, and so
+    can its answer: each names its ``now`` (``conftest.ACCOUNT_NOW`` or a fixed moment), but
+    the test of the default itself."""
+    unpinned = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        for function in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(function, ast.FunctionDef) or function.name == DEFAULT_NOW_TEST:
+                continue
+            unpinned += [
+                f"{path.name}:{call.lineno}"
+                for call in ast.walk(function)
+                if isinstance(call, ast.Call)
+                and ast.unparse(call.func) == "SimulatedAccount.generate"
+                and "now" not in {keyword.arg for keyword in call.keywords}
+            ]
+    assert unpinned == []
+
+
+DEFAULT_NOW_TEST = "test_default_now_is_the_current_minute_in_moscow"
 
 
 def test_default_now_is_the_current_minute_in_moscow() -> None:

@@ -31,7 +31,7 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount, ticket_is_live
 from zakaz_pipeline.simulator.webhooks import WebhookPlan, WebhookSender, sign
 from zakaz_pipeline.webhooks.app import WEBHOOK_PATH
 from zakaz_pipeline.webhooks.queue import WebhookQueue
-from zakaz_pipeline_tests.conftest import TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, TOKEN
 from zakaz_pipeline_tests.test_webhooks import SECRET as RECEIVER_SECRET
 from zakaz_pipeline_tests.test_webhooks import receiver as real_receiver
 
@@ -103,7 +103,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def account() -> SimulatedAccount:
-    return SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    return SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=ACCOUNT_NOW)
 
 
 def api_order(server: SimulatorServer, order_id: int) -> bytes:
@@ -253,7 +253,7 @@ def test_a_slow_receiver_never_blocks_the_shop(account: SimulatedAccount, receiv
 
 
 def test_listening_does_not_change_the_account(receiver: Receiver) -> None:
-    plain = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30)
+    plain = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=ACCOUNT_NOW)
     heard = SimulatedAccount.generate(seed=5, orders=80, events=3, history_days=30, now=plain.now)
     with WebhookSender(heard, url=receiver.url, secret=SECRET) as sender:
         for shop in (plain, heard):

@@ -31,7 +31,7 @@ from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.warehouse.schema import ensure_schema
 from zakaz_pipeline.warehouse.webhook_monitoring import newest_polled_sale, record_webhook_heartbeat
 from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
-from zakaz_pipeline_tests.conftest import TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, TOKEN
 from zakaz_pipeline_tests.harness import ORG, TZ, definitions, run, settings_with
 
 SECRET = "test-webhook-secret-0123456789"
@@ -199,7 +199,7 @@ def alerts() -> Iterator[AlertReceiver]:
 def test_the_webhook_alert_sensor_on_a_synced_shop(
     tmp_path: Path, warehouse: ClickHouseResource, instance: DagsterInstance, alerts: AlertReceiver
 ) -> None:
-    account = SimulatedAccount.generate(seed=21, orders=120, events=3, history_days=10)
+    account = SimulatedAccount.generate(seed=21, orders=120, events=3, history_days=10, now=ACCOUNT_NOW)
     account.advance(dt.datetime.now(dt.UTC))
     sale = account.place_order(random.Random(1))  # sold now: polling will find it
     today = account.now.astimezone(dt.UTC).date()

@@ -25,7 +25,7 @@ from zakaz_pipeline.simulator.server import SimulatorServer
 from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import (
     SETTINGS,
     TZ,
@@ -161,7 +161,7 @@ def test_without_a_secret_the_sensor_is_stopped_and_an_absent_queue_is_quiet(tmp
 def test_a_webhook_for_a_refund_60_days_later_restates_that_day(tmp_path: Path, warehouse, instance) -> None:
     """Qtickets (a sender signing as it does) reports a refund of an old order; the sensor's
     run re-reads that day, and the warehouse then equals the simulator's ground truth."""
-    account = SimulatedAccount.generate(seed=31, orders=500, events=6, history_days=HISTORY_DAYS)
+    account = SimulatedAccount.generate(seed=31, orders=500, events=6, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
     queue_path = tmp_path / "webhooks.sqlite"
     with SimulatorServer(account, token=TOKEN) as server:
         first, last = history(account)

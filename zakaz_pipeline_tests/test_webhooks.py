@@ -35,6 +35,7 @@ from zakaz_pipeline.webhooks.app import WEBHOOK_PATH, create_app
 from zakaz_pipeline.webhooks.flood import LINES_PER_WINDOW
 from zakaz_pipeline.webhooks.queue import Change, WebhookQueue
 from zakaz_pipeline.webhooks.server import server_config
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW
 
 SECRET = "webhook-secret-0123456789"
 MAX_BYTES = 64 * 1024
@@ -43,7 +44,7 @@ MAX_BYTES = 64 * 1024
 @pytest.fixture(scope="module")
 def orders() -> list[dict[str, Any]]:
     """Real-shaped orders, buyer data included (the receiver must drop it)."""
-    return SimulatedAccount.generate(seed=5, orders=60, events=3, history_days=30).orders
+    return SimulatedAccount.generate(seed=5, orders=60, events=3, history_days=30, now=ACCOUNT_NOW).orders
 
 
 def signed(body: bytes, secret: str = SECRET) -> str:

@@ -22,7 +22,7 @@ from zakaz_pipeline.simulator.webhooks import WebhookPlan, WebhookSender
 from zakaz_pipeline.warehouse.resource import ClickHouseResource
 from zakaz_pipeline.webhooks.app import WEBHOOK_PATH
 from zakaz_pipeline_tests import truth
-from zakaz_pipeline_tests.conftest import HISTORY_DAYS, TOKEN
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, HISTORY_DAYS, TOKEN
 from zakaz_pipeline_tests.harness import ORG, TZ, history, refresh_tick, run, run_late_changes
 from zakaz_pipeline_tests.reconcile import differences
 from zakaz_pipeline_tests.test_late_changes import _facts, fact_rows_besides, live_baskets, sales_day
@@ -58,7 +58,7 @@ class Changes:
 
 @contextmanager
 def shop(seed: int) -> Iterator[tuple[SimulatedAccount, SimulatorServer]]:
-    account = SimulatedAccount.generate(seed=seed, orders=500, events=6, history_days=HISTORY_DAYS)
+    account = SimulatedAccount.generate(seed=seed, orders=500, events=6, history_days=HISTORY_DAYS, now=ACCOUNT_NOW)
     with SimulatorServer(account, token=TOKEN) as server:
         yield account, server
 

@@ -34,6 +34,7 @@ from zakaz_pipeline.simulator.shop import SimulatedAccount
 from zakaz_pipeline.simulator.webhooks import WebhookPlan, WebhookSender
 from zakaz_pipeline.webhooks.app import WEBHOOK_PATH
 from zakaz_pipeline.webhooks.queue import WebhookQueue
+from zakaz_pipeline_tests.conftest import ACCOUNT_NOW
 from zakaz_pipeline_tests.test_webhooks import SECRET
 
 MAX_CONNECTIONS = 16
@@ -189,7 +190,7 @@ def test_legitimate_deliveries_are_answered_under_a_flood_with_bounded_log_memor
     tmp_path: Path,
 ) -> None:
     queue_path, log = tmp_path / "webhooks.sqlite", tmp_path / "receiver.log"
-    account = SimulatedAccount.generate(seed=24, orders=200, events=4, history_days=30)
+    account = SimulatedAccount.generate(seed=24, orders=200, events=4, history_days=30, now=ACCOUNT_NOW)
     process, address = start_receiver(queue_path, log)
     url = f"http://{address[0]}:{address[1]}{WEBHOOK_PATH}"
     try:
