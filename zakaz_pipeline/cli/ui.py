@@ -34,6 +34,7 @@ WORKSPACE = """load_from:
 """
 START_TIMEOUT_SECONDS = 120
 STOP_GRACE_SECONDS = 20
+RESIGNAL_SECONDS = 2
 
 
 def write_workspace(path: Path) -> Path:
@@ -156,11 +157,20 @@ def _signal_group(child: _Child, sig: signal.Signals) -> None:
 
 def _wait_or_kill(children: list[_Child]) -> None:
     """Give each group (leader, code servers, run workers) the grace period to finish,
-    then kill what is left of it: no process outlives the demo."""
+    then kill what is left of it: no process outlives the demo.
+
+    A leader still running is signalled again every ``RESIGNAL_SECONDS``: Dagster's daemon
+    raises its interrupt from the signal handler into whatever its main thread is running,
+    and raised inside a garbage-collector callback it is ignored ("Exception ignored in
+    ...") and the daemon runs on: a Ctrl-C then waited out the whole grace period."""
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for child in children:
-        with contextlib.suppress(subprocess.TimeoutExpired):  # what is left is killed below
-            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        while child.process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=max(0.1, min(RESIGNAL_SECONDS, deadline - time.monotonic())))
+            if child.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(signal.SIGTERM)
         while _group_alive(child) and time.monotonic() < deadline:
             time.sleep(0.2)
         if _group_alive(child):
