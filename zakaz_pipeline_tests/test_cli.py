@@ -26,6 +26,7 @@ from zakaz_pipeline.simulator.server import RequestRecord, SimulatorServer
 from zakaz_pipeline.simulator.shop import CORRUPTIONS, SimulatedAccount
 from zakaz_pipeline.warehouse.connection import open_client, parse_target
 from zakaz_pipeline.warehouse.quality import COUNTED_IN_FACTS
+from zakaz_pipeline.warehouse.schema import ensure_schema
 from zakaz_pipeline_tests import truth
 from zakaz_pipeline_tests.conftest import ACCOUNT_NOW, PII_KEY, TOKEN, load_sample
 from zakaz_pipeline_tests.harness import ENV as SETTINGS_ENV
@@ -331,8 +332,9 @@ def test_wrong_token_with_dry_run_is_one_plain_line_or_a_traceback_on_request(en
     ],
 )
 def test_unusable_warehouse_is_one_plain_line_and_never_created(env, tmp_path, command, change, message) -> None:
-    if "CLICKHOUSE_DATABASE" in change:
-        assert zakaz("sync", env=env).returncode == 0
+    if "CLICKHOUSE_DATABASE" in change:  # a warehouse there, its database under another name
+        with open_client(parse_target(env["CLICKHOUSE_URL"], "zakaz")) as client:
+            ensure_schema(client, timezone="Europe/Moscow")
     result = zakaz(command, env=env | change)
     assert result.returncode == 2, result.stderr[-3000:]
     assert plain_error(result).startswith(message), result.stderr
@@ -519,19 +521,20 @@ def _serves(url: str, process: subprocess.Popen, deadline: float) -> bool:
 
 def test_sync_waits_for_a_process_holding_the_embedded_warehouse(env, tmp_path) -> None:
     """chDB opens a data path in one process at a time: a second sync waits, then succeeds."""
-    target = parse_target(env["CLICKHOUSE_URL"], "zakaz")
-    with open_client(target):
-        started = time.monotonic()
+    target, errors = parse_target(env["CLICKHOUSE_URL"], "zakaz"), tmp_path / "sync.err"
+    with open_client(target), errors.open("w") as stderr:
         sync = subprocess.Popen(
             [sys.executable, "-m", "zakaz_pipeline.cli", "sync"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, stdin=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(10)
-        assert sync.poll() is None, "the second process should be waiting for the warehouse"
-    out, err = sync.communicate(timeout=240)
-    assert sync.returncode == 0, err[-3000:]
-    assert "waiting for the embedded warehouse" in err
-    assert time.monotonic() - started >= 10 and "SUCCESS" in out
+        deadline = time.monotonic() + 240
+        while "waiting for the embedded warehouse" not in errors.read_text() and sync.poll() is None:
+            assert time.monotonic() < deadline, "the sync neither waited nor ended"
+            time.sleep(0.2)
+        assert sync.poll() is None, f"the second process should be waiting for the warehouse: {errors.read_text()}"
+    out, _ = sync.communicate(timeout=240)
+    assert sync.returncode == 0, errors.read_text()[-3000:]
+    assert "SUCCESS" in out
 
 
 def test_three_syncs_started_at_once_end_with_a_correct_warehouse(env, small_account) -> None:
