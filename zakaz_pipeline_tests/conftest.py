@@ -30,9 +30,9 @@ HISTORY_DAYS = 70
 # Where every generated account's clock stands: the start of the day, in Moscow, on which
 # the tests started. The generator moves by whole days without changing anything else
 # (test_simulator holds it), so every test meets the same account on any day, only dated
-# differently, and its last order is always from the day before the pipeline's "today".
-# What varies with the hour is how long ago the account went quiet (under a day), which
-# the freshness checks' error limit (48 h) absorbs.
+# differently, and none of its orders falls on the pipeline's "today". What varies with the
+# hour is how long ago the account went quiet (under a day), which the freshness checks'
+# error limit (48 h) absorbs; a test of what the real clock drives moves the account on.
 ACCOUNT_NOW = dt.datetime.combine(
     dt.datetime.now(ZoneInfo("Europe/Moscow")).date(), dt.time(), ZoneInfo("Europe/Moscow")
 )
